@@ -1,0 +1,254 @@
+"""A real PostgreSQL 16 from the `pgserver` wheel's binaries, on 127.0.0.1 over TCP.
+
+pgserver's own `get_server()` listens on a Unix socket only, and ConnectorX and Airbyte need TCP, so
+this module runs `initdb`/`pg_ctl` from the wheel itself. As root, PostgreSQL refuses to run: the
+server then runs as pgserver's unprivileged system user. The port it listens on is recorded in
+`<home>/postgres/server.json`, which the settings read to build the source URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+
+from finefinance_platform.settings import SOURCE_DATABASE, Settings
+from finefinance_platform.source.migrations import apply_migrations
+
+_SYSTEM_USER = "pgserver"  # the user pgserver itself creates when run as root
+_DEFAULT_PORT = 55432
+
+
+class SourceError(RuntimeError):
+    """The embedded source cannot be started, reached or stopped; the message says why."""
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    running: bool
+    port: int | None
+    pid: int | None
+    data_dir: Path
+
+    def describe(self) -> str:
+        if not self.running:
+            return f"embedded PostgreSQL is stopped (data in {self.data_dir})"
+        return (
+            f"embedded PostgreSQL is running (pid {self.pid}) on 127.0.0.1:{self.port}, "
+            f"database {SOURCE_DATABASE}, data in {self.data_dir}"
+        )
+
+
+def _bin(name: str) -> str:
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH / name)
+
+
+def _port_free(port: int) -> bool:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie or a recycled pid is not our postmaster
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return True
+    return cmdline.endswith(b"postgres")
+
+
+class EmbeddedPostgres:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.root = settings.postgres_dir
+        self.data_dir = self.root / "data"
+        self.state_file = self.root / "server.json"
+        self.log_file = self.root / "postgres.log"
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _run_as(self) -> dict:
+        return {"user": _SYSTEM_USER} if os.geteuid() == 0 else {}
+
+    def _prepare_root_user(self) -> None:
+        if os.geteuid() != 0:
+            return
+        import pwd
+
+        from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        ensure_user_exists(_SYSTEM_USER)
+        # the unprivileged user must reach the data folder and run the wheel's binaries
+        ensure_prefix_permissions(self.root)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+        user = pwd.getpwnam(_SYSTEM_USER)
+        for path in [self.root, *self.root.rglob("*")]:
+            os.chown(path, user.pw_uid, user.pw_gid)
+
+    def _postmaster_pid(self) -> int | None:
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return None
+        try:
+            return int(pid_file.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _recorded_port(self) -> int | None:
+        if self.state_file.exists():
+            try:
+                return int(json.loads(self.state_file.read_text())["port"])
+            except (OSError, ValueError, KeyError):
+                return None
+        return None
+
+    def _ready(self, port: int) -> bool:
+        result = subprocess.run(
+            [_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"], check=False
+        )
+        return result.returncode == 0
+
+    # -- public -------------------------------------------------------------------------------
+    def status(self) -> ServerStatus:
+        pid = self._postmaster_pid()
+        port = self._recorded_port()
+        running = pid is not None and _pid_alive(pid) and port is not None and self._ready(port)
+        return ServerStatus(running, port if running else None, pid if running else None, self.data_dir)
+
+    def start(self) -> ServerStatus:
+        """Start (idempotent), create the database and apply pending migrations."""
+        current = self.status()
+        if not current.running:
+            self._start_server()
+            current = self.status()
+            if not current.running:
+                raise SourceError(f"PostgreSQL did not come up; see {self.log_file}")
+        self._ensure_database(current.port)
+        return current
+
+    def _start_server(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        pid = self._postmaster_pid()
+        if pid is not None and not _pid_alive(pid):
+            # a crash left postmaster.pid behind; postgres would refuse to start over it
+            (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
+        elif pid is not None:
+            raise SourceError(
+                f"a PostgreSQL process (pid {pid}) holds {self.data_dir} but does not answer; "
+                "stop it or remove the folder"
+            )
+
+        port = self.settings.source_port
+        if port is not None:
+            if not _port_free(port):
+                raise SourceError(
+                    f"port {port} (FINEFINANCE_SOURCE_PORT) is already in use on 127.0.0.1; "
+                    "choose another port or unset it to pick a free one"
+                )
+        else:
+            for candidate in (self._recorded_port(), _DEFAULT_PORT):
+                if candidate and _port_free(candidate):
+                    port = candidate
+                    break
+            else:
+                port = _free_port()
+
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        self._prepare_root_user()
+        command = [
+            _bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60",
+            # TCP on loopback only, no Unix socket: everything connects the same way
+            "-o", f"-h 127.0.0.1 -p {port} -k ''",
+            "start",
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=False, **self._run_as())
+        if result.returncode != 0:
+            log_tail = self.log_file.read_text()[-2000:] if self.log_file.exists() else ""
+            raise SourceError(f"pg_ctl start failed: {result.stderr.strip()}\n{log_tail}")
+        self.state_file.write_text(json.dumps({"port": port, "data_dir": str(self.data_dir)}))
+
+    def _initdb(self) -> None:
+        if self.data_dir.exists():
+            shutil.rmtree(self.data_dir)  # a half-made folder from an interrupted initdb
+        self.data_dir.mkdir(parents=True)
+        with tempfile.NamedTemporaryFile("w", dir=self.root, suffix=".pw", delete=False) as pwfile:
+            pwfile.write(self.settings.source_superuser_password)
+        try:
+            self._prepare_root_user()
+            command = [
+                _bin("initdb"), "-D", str(self.data_dir), "-U", "postgres", "--encoding=UTF8",
+                "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256",
+                f"--pwfile={pwfile.name}",
+            ]  # fmt: skip
+            result = subprocess.run(command, capture_output=True, text=True, check=False, **self._run_as())
+            if result.returncode != 0:
+                raise SourceError(f"initdb failed: {result.stderr.strip()}")
+        finally:
+            os.unlink(pwfile.name)
+        # bulk loads and a laptop-sized server: favour throughput over crash durability of the
+        # last seconds (the simulator can always regenerate; the warehouse never depends on it)
+        with open(self.data_dir / "postgresql.conf", "a") as conf:
+            conf.write(
+                "\n# finefinance embedded defaults\n"
+                "shared_buffers = 256MB\nmax_wal_size = 4GB\nsynchronous_commit = off\n"
+                "timezone = 'UTC'\nmax_connections = 100\n"
+            )
+
+    def _ensure_database(self, port: int) -> None:
+        admin = self.settings.source_url(database="postgres")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = psycopg2.connect(admin)
+                break
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        with closing(conn):
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("select 1 from pg_database where datname = %s", (SOURCE_DATABASE,))
+                if cur.fetchone() is None:
+                    cur.execute(f"create database {SOURCE_DATABASE}")
+        apply_migrations(self.settings.source_url(), self.settings.source_reader_password)
+
+    def stop(self) -> ServerStatus:
+        pid = self._postmaster_pid()
+        if pid is not None and _pid_alive(pid):
+            command = [_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
+            result = subprocess.run(command, capture_output=True, text=True, check=False, **self._run_as())
+            if result.returncode != 0:
+                raise SourceError(f"pg_ctl stop failed: {result.stderr.strip()}")
+        return self.status()
