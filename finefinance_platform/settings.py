@@ -28,8 +28,12 @@ _EMBEDDED_SUPERUSER_PASSWORD = "finefinance-embedded"
 _EMBEDDED_READER_PASSWORD = "finefinance-reader-embedded"
 
 
-class SettingsError(ValueError):
-    """A setting from the environment is missing or malformed; the message names it."""
+class FineFinanceError(Exception):
+    """An error the user can act on: the CLI prints its message on one line and exits non-zero."""
+
+
+class SettingsError(FineFinanceError, ValueError):
+    """A setting from the environment (or an option) is missing or malformed; the message names it."""
 
 
 def _choice(env: dict, name: str, default: str, allowed: tuple[str, ...]) -> str:

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import psycopg2
 
-from finefinance_platform.settings import SOURCE_DATABASE, Settings
+from finefinance_platform.settings import SOURCE_DATABASE, FineFinanceError, Settings
 from finefinance_platform.source.migrations import apply_migrations
 
 _SYSTEM_USER = "pgserver"  # the user pgserver itself creates when run as root
 _DEFAULT_PORT = 55432
 
 
-class SourceError(RuntimeError):
+class SourceError(FineFinanceError):
     """The embedded source cannot be started, reached or stopped; the message says why."""
 
 

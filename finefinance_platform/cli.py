@@ -1,0 +1,64 @@
+"""`finefinance`: the command line of the platform.
+
+Each command lives next to the code it drives and is imported only when called, so
+`finefinance source status` answers without loading Dagster or dbt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from finefinance_platform.settings import FineFinanceError
+
+# command name -> "module:attribute" of a click command or group
+COMMANDS = {
+    "source": "finefinance_platform.source.cli:source",
+    "simulate": "finefinance_platform.source.cli:simulate",
+    "run": "finefinance_platform.orchestration.cli:run",
+    "statement": "finefinance_platform.delivery.cli:statement",
+    "statements": "finefinance_platform.delivery.cli:statements",
+    "token": "finefinance_platform.delivery.cli:token",
+    "serve": "finefinance_platform.delivery.cli:serve",
+    "dashboard": "finefinance_platform.delivery.cli:dashboard",
+    "snowflake": "finefinance_platform.production.cli:snowflake",
+    "airbyte": "finefinance_platform.production.cli:airbyte",
+    "bench": "finefinance_platform.benchmark.cli:bench",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if self._load(name) is not None)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._load(name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                return None  # that part of the platform is not built yet
+            raise
+        return getattr(module, attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """FineFinance data platform: source, ingestion, warehouse, marts and their delivery."""
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except FineFinanceError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
