@@ -21,6 +21,7 @@ POSTGRES_DDL_DIR = REPO_ROOT / "sql" / "postgres"
 SOURCE_DATABASE = "finefinance"
 SOURCE_READER_ROLE = "finefinance_reader"
 SOURCE_SCHEMAS = ("crm", "banking", "product")
+DEFAULT_EMBEDDED_PORT = 55432
 
 # Local defaults are only for the embedded services, which listen on loopback only; anything
 # reachable from elsewhere takes its credentials from the environment.
@@ -106,16 +107,16 @@ class Settings:
         return f"postgresql://{user}:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
 
     def embedded_port(self) -> int:
-        """The port the embedded server listens on, as recorded when it started."""
+        """The port the embedded server listens on, as recorded when it last started.
+
+        Before any start this is the configured (or default) port: a connection then fails with
+        "connection refused", which callers report as "the source is down", rather than failing
+        to load the definitions.
+        """
         state = self.postgres_dir / "server.json"
         if state.exists():
             return int(json.loads(state.read_text())["port"])
-        if self.source_port:
-            return self.source_port
-        raise SettingsError(
-            "the embedded PostgreSQL has never been started: run `finefinance source start` "
-            "(or set FINEFINANCE_SOURCE_URL to use an external PostgreSQL)"
-        )
+        return self.source_port or DEFAULT_EMBEDDED_PORT
 
     # -- warehouse ----------------------------------------------------------------------------
     @property

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import psycopg2
 
-from finefinance_platform.settings import SOURCE_DATABASE, FineFinanceError, Settings
+from finefinance_platform.settings import DEFAULT_EMBEDDED_PORT, SOURCE_DATABASE, FineFinanceError, Settings
 from finefinance_platform.source.migrations import apply_migrations
 
 _SYSTEM_USER = "pgserver"  # the user pgserver itself creates when run as root
-_DEFAULT_PORT = 55432
 
 
 class SourceError(FineFinanceError):
@@ -176,7 +175,7 @@ class EmbeddedPostgres:
                     "choose another port or unset it to pick a free one"
                 )
         else:
-            for candidate in (self._recorded_port(), _DEFAULT_PORT):
+            for candidate in (self._recorded_port(), DEFAULT_EMBEDDED_PORT):
                 if candidate and _port_free(candidate):
                     port = candidate
                     break

@@ -1,0 +1,120 @@
+"""Embedded ingestion: dlt's `sql_table` on the ConnectorX backend, PostgreSQL -> raw.<table>.
+
+One Dagster asset per source table (`raw/<table>`), incremental on `updated_at` and merged on the
+primary key, so re-runs and updated rows never duplicate. ConnectorX streams Arrow batches
+(`return_type="arrow_stream"`), so memory is bounded by the batch size, not the table size.
+"""
+
+
+import time
+from collections.abc import Iterator
+
+import dlt
+import psycopg2
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, Failure
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+from dagster_dlt.translator import DltResourceTranslatorData
+from dlt.sources.sql_database import sql_table
+
+from finefinance_platform.settings import Settings, get_settings
+from finefinance_platform.source.tables import SOURCE_TABLES
+
+PIPELINE_NAME = "finefinance_ingestion"
+RAW_DATASET = "raw"
+# rows per Arrow batch: ~100 MB for the widest table, well inside the 2 GiB budget
+BATCH_ROWS = 250_000
+SOURCE_CONNECT_ATTEMPTS = 4
+
+
+@dlt.source(name="operational_source", max_table_nesting=0)
+def operational_source(reader_url: str, batch_rows: int = BATCH_ROWS):
+    for table in SOURCE_TABLES:
+        yield sql_table(
+            # SQLAlchemy (reflection only) needs the psycopg2 driver named: 2.1 maps postgresql://
+            # to psycopg 3; ConnectorX, which reads the rows, takes the plain libpq URL
+            credentials=reader_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+            schema=table.schema,
+            table=table.name,
+            backend="connectorx",
+            backend_kwargs={"conn": reader_url, "return_type": "arrow_stream", "batch_size": batch_rows},
+            chunk_size=batch_rows,
+            # reflect at run time: loading the definitions must not need the source to be up
+            defer_table_reflect=True,
+            reflection_level="full_with_precision",
+            incremental=dlt.sources.incremental("updated_at"),
+            primary_key=list(table.primary_key),
+            write_disposition="merge",
+        )
+
+
+def ingestion_pipeline(settings: Settings) -> dlt.Pipeline:
+    return dlt.pipeline(
+        pipeline_name=PIPELINE_NAME,
+        destination=dlt.destinations.duckdb(str(settings.duckdb_path)),
+        dataset_name=RAW_DATASET,
+        pipelines_dir=str(settings.home / "dlt"),
+        progress="log",
+    )
+
+
+class RawTableTranslator(DagsterDltTranslator):
+    """Keys each resource raw/<table>, the same keys the Airbyte path and the dbt sources use."""
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> AssetSpec:
+        default = super().get_asset_spec(data)
+        table = data.resource.name
+        source_table = next(t for t in SOURCE_TABLES if t.name == table)
+        return default.replace_attributes(
+            key=AssetKey(["raw", table]),
+            deps=[],
+            group_name="ingestion",
+            description=(
+                f"Copy of {source_table.qualified_name} in raw.{table}: incremental on updated_at, "
+                f"merged on {', '.join(source_table.primary_key)}."
+            ),
+            owners=["team:data-platform"],
+        ).merge_attributes(kinds={"postgres"}, tags={"layer": "raw"})
+
+
+def wait_for_source(url: str, attempts: int = SOURCE_CONNECT_ATTEMPTS, delay: float = 1.0) -> None:
+    """Bounded retries, then a clear error: a source that is down must not look like empty data."""
+    last_error: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            psycopg2.connect(url, connect_timeout=5).close()
+            return
+        except psycopg2.OperationalError as exc:
+            last_error = exc
+            time.sleep(delay * (2**attempt))
+    host = url.split("@")[-1]
+    raise Failure(
+        f"the operational source {host} is unreachable after {attempts} attempts: "
+        f"{str(last_error).strip().splitlines()[0] if last_error else 'unknown error'}",
+        allow_retries=False,
+    )
+
+
+def _placeholder_source() -> dlt.sources.DltSource:
+    # The decorator only needs the resources' names to build the asset specs; each run builds
+    # a fresh source (a dlt source object cannot be run twice in one process).
+    return operational_source(reader_url=get_settings().source_url(reader=True))
+
+
+@dlt_assets(
+    dlt_source=_placeholder_source(),
+    dlt_pipeline=ingestion_pipeline(get_settings()),
+    name="ingest_operational_source",
+    dagster_dlt_translator=RawTableTranslator(),
+    op_tags={"finefinance/warehouse": "writer"},
+    pool="warehouse",
+)
+def raw_tables(context: AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
+    settings = get_settings()
+    reader_url = settings.source_url(reader=True)
+    wait_for_source(reader_url)
+    yield from dlt.run(
+        context=context,
+        dlt_source=operational_source(reader_url=reader_url),
+        dlt_pipeline=ingestion_pipeline(settings),
+    ).fetch_row_count()
+

@@ -1,0 +1,1 @@
+"""Orchestration: the partitions, the dbt assets and translator, schedules, sensors and alerts."""

@@ -1,0 +1,21 @@
+"""The one partitions definition: calendar months (UTC), completed months only."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dagster import MonthlyPartitionsDefinition
+
+from finefinance_platform.settings import add_months, get_settings
+
+# end_offset=0: the newest partition is the last *completed* month; the current month is never
+# materialized, because its statements and KPIs would change until it closes.
+monthly_partitions = MonthlyPartitionsDefinition(
+    start_date=get_settings().first_month.isoformat(), end_offset=0, timezone="UTC"
+)
+
+
+def month_window(start: dt.date, end: dt.date | None = None) -> dict[str, str]:
+    """dbt vars for the half-open window [start, end): one month when end is omitted."""
+    end = end or add_months(start, 1)
+    return {"month_start": start.isoformat(), "month_end": end.isoformat()}
