@@ -83,6 +83,9 @@ class Settings:
     slack_token: str | None
     slack_channel: str | None
     extra: dict = field(default_factory=dict)
+    # signs customers' statement tokens (HTTP service); when unset, the embedded demo keeps a
+    # generated secret under FINEFINANCE_HOME (see delivery/tokens.py)
+    statement_secret: str | None = None
 
     # -- source -------------------------------------------------------------------------------
     @property
@@ -169,6 +172,7 @@ def load_settings(env: dict | None = None) -> Settings:
         slack_token=env.get("FINEFINANCE_SLACK_TOKEN") or None,
         slack_channel=env.get("FINEFINANCE_SLACK_CHANNEL") or None,
         extra=extra,
+        statement_secret=env.get("FINEFINANCE_STATEMENT_SECRET") or None,
     )
 
 
