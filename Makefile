@@ -1,0 +1,58 @@
+# FineFinance data platform. `make run` and `make test` are the quickstart; see README.md.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/uv/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+DBT_DIR := dbt_project
+FINEFINANCE_HOME ?= $(CURDIR)/.finefinance
+export FINEFINANCE_HOME
+# dbt parse only needs a path to build the manifest; the real one comes from the settings at run time
+export FINEFINANCE_DUCKDB_PATH ?= $(FINEFINANCE_HOME)/warehouse.duckdb
+export DAGSTER_HOME ?= $(FINEFINANCE_HOME)/dagster
+
+CUSTOMERS ?= 2000
+MONTHS ?= 24
+SEED ?= 42
+SCALE ?= S
+
+.PHONY: install run test dev lint bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+# Installs the locked environment and prepares the dbt manifest once per change, not at import.
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock $(shell find $(DBT_DIR) -name '*.sql' -o -name '*.yml' 2>/dev/null | grep -v -e target/ -e logs/)
+	$(UV) sync --frozen --python $(PYTHON)
+	@mkdir -p $(FINEFINANCE_HOME)
+	@if [ -f $(DBT_DIR)/dbt_project.yml ]; then cd $(DBT_DIR) && ../$(BIN)/dbt parse --profiles-dir . --quiet; fi
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/finefinance source start
+	$(BIN)/finefinance simulate --customers $(CUSTOMERS) --months $(MONTHS) --seed $(SEED) --if-empty
+	$(BIN)/finefinance run
+
+test: install
+	$(BIN)/pytest
+
+dev: install
+	$(BIN)/finefinance source start
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml
+
+lint: install
+	$(BIN)/ruff check finefinance_platform tests
+	$(BIN)/sqlfluff lint $(DBT_DIR)/models
+
+bench: install
+	$(BIN)/finefinance bench --scale $(SCALE)
+
+clean:
+	-$(BIN)/finefinance source stop
+	rm -rf $(FINEFINANCE_HOME) $(DBT_DIR)/target $(DBT_DIR)/logs

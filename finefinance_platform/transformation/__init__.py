@@ -1,0 +1,1 @@
+"""Transformation: the dbt project (`dbt_project/`) as Dagster assets."""

@@ -1,0 +1,110 @@
+"""The dbt project as Dagster assets: one translator, two selections.
+
+Month-grain models (materialized `incremental`) run on the monthly partitions with the partition
+window passed to dbt as vars; everything else (staging views, the customer snapshot, dimensions)
+is unpartitioned. `dbt build` runs the tests, which become asset checks.
+"""
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, BackfillPolicy
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from finefinance_platform.orchestration.partitions import month_window, monthly_partitions
+from finefinance_platform.settings import DBT_PROJECT_DIR, get_settings
+
+MONTHLY_SELECTION = "config.materialized:incremental"
+LAYER_OWNERS = {
+    "staging": "team:data-platform",
+    "intermediate": "team:data-platform",
+    "snapshots": "team:data-platform",
+    "marts": "team:analytics",
+}
+
+dbt_project = DbtProject(
+    project_dir=DBT_PROJECT_DIR,
+    profiles_dir=DBT_PROJECT_DIR,
+    target=get_settings().dbt_target,
+)
+# Under `dagster dev` the manifest is rebuilt on load; elsewhere `make install` prepared it.
+dbt_project.prepare_if_dev()
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project)
+
+
+class FineFinanceTranslator(DagsterDbtTranslator):
+    """Keys models [schema, name] and groups them by layer: the UI, the warehouse and the repo agree."""
+
+    def __init__(self) -> None:
+        super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+    @staticmethod
+    def layer(props: Mapping[str, Any]) -> str:
+        return props.get("config", {}).get("schema") or props.get("schema") or "marts"
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            # raw/<table>: the ingestion assets' keys, whichever tool loaded them
+            return AssetKey(["raw", dbt_resource_props["name"]])
+        return AssetKey([self.layer(dbt_resource_props), dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return "ingestion"
+        return self.layer(dbt_resource_props)
+
+    def get_asset_spec(self, manifest, unique_id, project) -> AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] == "source":
+            return spec
+        layer = self.layer(props)
+        return spec.replace_attributes(owners=[LAYER_OWNERS.get(layer, "team:data-platform")]).merge_attributes(
+            tags={"layer": layer}
+        )
+
+
+translator = FineFinanceTranslator()
+WAREHOUSE_WRITER_TAGS = {"finefinance/warehouse": "writer"}
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    exclude=MONTHLY_SELECTION,
+    dagster_dbt_translator=translator,
+    name="dbt_unpartitioned",
+    op_tags=WAREHOUSE_WRITER_TAGS,
+    pool="warehouse",
+)
+def dbt_unpartitioned_models(context: AssetExecutionContext, dbt: DbtCliResource):
+    yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=MONTHLY_SELECTION,
+    partitions_def=monthly_partitions,
+    # a backfill of a range of months is one run, one dbt invocation over the whole window
+    backfill_policy=BackfillPolicy.single_run(),
+    dagster_dbt_translator=translator,
+    name="dbt_monthly",
+    op_tags=WAREHOUSE_WRITER_TAGS,
+    pool="warehouse",
+)
+def dbt_monthly_models(context: AssetExecutionContext, dbt: DbtCliResource):
+    window = context.partition_time_window
+    dbt_vars = month_window(window.start.date(), window.end.date())
+    context.log.info(f"dbt window [{dbt_vars['month_start']}, {dbt_vars['month_end']})")
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream().fetch_row_counts()
