@@ -69,6 +69,62 @@ def current_month(today: dt.date | None = None) -> dt.date:
 
 
 @dataclass(frozen=True)
+class SnowflakeSettings:
+    """Production warehouse (FINEFINANCE_WAREHOUSE=snowflake): connection, identities, setup inputs.
+
+    Key-pair authentication only: every identity names a private key file, never a password.
+    """
+
+    account: str | None
+    database: str
+    # the transformation identity, used by dbt and by Dagster's SnowflakeResource
+    user: str
+    role: str
+    warehouse: str
+    private_key_path: Path | None
+    private_key_passphrase: str | None
+    # the administrator that applies sql/snowflake (`finefinance snowflake setup`)
+    admin_user: str | None
+    admin_role: str
+    admin_private_key_path: Path | None
+    admin_private_key_passphrase: str | None
+    # public keys the setup sets as RSA_PUBLIC_KEY of the three service users
+    ingest_public_key_path: Path | None
+    transform_public_key_path: Path | None
+    reporting_public_key_path: Path | None
+    # the ingestion identity's private key, handed to Airbyte's Snowflake destination
+    ingest_private_key_path: Path | None
+    ingest_private_key_passphrase: str | None
+    # a non-default endpoint (PrivateLink, or the fakesnow emulator in tests)
+    host: str | None
+    port: int | None
+    protocol: str
+
+
+@dataclass(frozen=True)
+class AirbyteSettings:
+    """Production ingestion (FINEFINANCE_INGESTION=airbyte) through Airbyte's public API."""
+
+    url: str
+    workspace_id: str | None
+    client_id: str | None
+    client_secret: str | None
+    poll_interval: float
+    # the operational PostgreSQL as Airbyte reaches it (from inside its cluster the host often
+    # differs from ours, e.g. host.docker.internal); defaults to the source URL's host and port
+    source_host: str | None
+    source_port: int | None
+
+    @property
+    def rest_api_base_url(self) -> str:
+        return f"{self.url.rstrip('/')}/api/public/v1"
+
+    @property
+    def configuration_api_base_url(self) -> str:
+        return f"{self.url.rstrip('/')}/api/v1"
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     warehouse: str  # duckdb | snowflake
@@ -86,6 +142,9 @@ class Settings:
     # signs customers' statement tokens (HTTP service); when unset, the embedded demo keeps a
     # generated secret under FINEFINANCE_HOME (see delivery/tokens.py)
     statement_secret: str | None = None
+    # production connections (docs/production.md); the defaults are the unconfigured state
+    snowflake: SnowflakeSettings = field(default_factory=lambda: load_snowflake_settings({}))
+    airbyte: AirbyteSettings = field(default_factory=lambda: load_airbyte_settings({}))
 
     # -- source -------------------------------------------------------------------------------
     @property
@@ -131,6 +190,63 @@ class Settings:
         return self.home / "dagster"
 
 
+
+def _optional_port(env: dict, name: str) -> int | None:
+    text = env.get(name)
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise SettingsError(f"{name}={text!r} is not a port number")
+    return int(text)
+
+
+def _optional_path(env: dict, name: str) -> Path | None:
+    text = env.get(name)
+    return Path(text).expanduser() if text else None
+
+
+def load_snowflake_settings(env: dict) -> SnowflakeSettings:
+    protocol = _choice(env, "FINEFINANCE_SNOWFLAKE_PROTOCOL", "https", ("https", "http"))
+    return SnowflakeSettings(
+        account=env.get("FINEFINANCE_SNOWFLAKE_ACCOUNT") or None,
+        database=env.get("FINEFINANCE_SNOWFLAKE_DATABASE", "FINEFINANCE").upper(),
+        user=env.get("FINEFINANCE_SNOWFLAKE_USER", "FINEFINANCE_TRANSFORM_USER"),
+        role=env.get("FINEFINANCE_SNOWFLAKE_ROLE", "FINEFINANCE_TRANSFORM"),
+        warehouse=env.get("FINEFINANCE_SNOWFLAKE_WAREHOUSE", "FINEFINANCE_TRANSFORM_WH"),
+        private_key_path=_optional_path(env, "FINEFINANCE_SNOWFLAKE_PRIVATE_KEY_PATH"),
+        private_key_passphrase=env.get("FINEFINANCE_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE") or None,
+        admin_user=env.get("FINEFINANCE_SNOWFLAKE_ADMIN_USER") or None,
+        admin_role=env.get("FINEFINANCE_SNOWFLAKE_ADMIN_ROLE", "ACCOUNTADMIN"),
+        admin_private_key_path=_optional_path(env, "FINEFINANCE_SNOWFLAKE_ADMIN_PRIVATE_KEY_PATH"),
+        admin_private_key_passphrase=env.get("FINEFINANCE_SNOWFLAKE_ADMIN_PRIVATE_KEY_PASSPHRASE") or None,
+        ingest_public_key_path=_optional_path(env, "FINEFINANCE_SNOWFLAKE_INGEST_PUBLIC_KEY_PATH"),
+        transform_public_key_path=_optional_path(env, "FINEFINANCE_SNOWFLAKE_TRANSFORM_PUBLIC_KEY_PATH"),
+        reporting_public_key_path=_optional_path(env, "FINEFINANCE_SNOWFLAKE_REPORTING_PUBLIC_KEY_PATH"),
+        ingest_private_key_path=_optional_path(env, "FINEFINANCE_SNOWFLAKE_INGEST_PRIVATE_KEY_PATH"),
+        ingest_private_key_passphrase=env.get("FINEFINANCE_SNOWFLAKE_INGEST_PRIVATE_KEY_PASSPHRASE") or None,
+        host=env.get("FINEFINANCE_SNOWFLAKE_HOST") or None,
+        port=_optional_port(env, "FINEFINANCE_SNOWFLAKE_PORT"),
+        protocol=protocol,
+    )
+
+
+def load_airbyte_settings(env: dict) -> AirbyteSettings:
+    interval_text = env.get("FINEFINANCE_AIRBYTE_POLL_INTERVAL", "10")
+    try:
+        poll_interval = float(interval_text)
+    except ValueError as exc:
+        raise SettingsError(f"FINEFINANCE_AIRBYTE_POLL_INTERVAL={interval_text!r} is not a number") from exc
+    return AirbyteSettings(
+        url=env.get("FINEFINANCE_AIRBYTE_URL", "http://localhost:8000"),
+        workspace_id=env.get("FINEFINANCE_AIRBYTE_WORKSPACE_ID") or None,
+        client_id=env.get("FINEFINANCE_AIRBYTE_CLIENT_ID") or None,
+        client_secret=env.get("FINEFINANCE_AIRBYTE_CLIENT_SECRET") or None,
+        poll_interval=poll_interval,
+        source_host=env.get("FINEFINANCE_AIRBYTE_SOURCE_HOST") or None,
+        source_port=_optional_port(env, "FINEFINANCE_AIRBYTE_SOURCE_PORT"),
+    )
+
+
 def load_settings(env: dict | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     home = Path(env.get("FINEFINANCE_HOME", REPO_ROOT / ".finefinance")).resolve()
@@ -173,6 +289,8 @@ def load_settings(env: dict | None = None) -> Settings:
         slack_channel=env.get("FINEFINANCE_SLACK_CHANNEL") or None,
         extra=extra,
         statement_secret=env.get("FINEFINANCE_STATEMENT_SECRET") or None,
+        snowflake=load_snowflake_settings(env),
+        airbyte=load_airbyte_settings(env),
     )
 
 
