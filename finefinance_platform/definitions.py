@@ -1,14 +1,50 @@
-"""The Dagster code location: `finefinance_platform.definitions:defs`."""
+"""The Dagster code location: `finefinance_platform.definitions:defs`.
 
-from __future__ import annotations
+source tables -> ingestion (raw/*) -> dbt staging/intermediate/snapshots -> marts (monthly) ->
+deliveries (statement documents, the serving copy the dashboards read), with the reconciliation
+checks, the freshness policies (applied to every asset here, in one place), schedules and alerts.
+"""
+
+import os
 
 from dagster import Definitions, in_process_executor
 from dagster_dlt import DagsterDltResource
+from dagster_duckdb import DuckDBResource
 
-from finefinance_platform.ingestion.dlt_ingestion import raw_tables
+from finefinance_platform.checks.reconciliation import money_checks
+from finefinance_platform.ingestion import ingestion_assets
+from finefinance_platform.orchestration.alerts import alert_on_check_failure, alert_on_run_failure
+from finefinance_platform.orchestration.freshness import apply_freshness_policy
+from finefinance_platform.orchestration.jobs import (
+    close_month_job,
+    close_month_schedule,
+    daily_refresh_job,
+    daily_refresh_schedule,
+)
+from finefinance_platform.settings import get_settings
+from finefinance_platform.transformation.dbt_assets import (
+    dbt_monthly_models,
+    dbt_resource,
+    dbt_unpartitioned_models,
+)
+from finefinance_platform.warehouse import WarehouseResource
+
+settings = get_settings()
+# dbt's profiles.yml reads its paths from the environment; the settings decide what they are
+os.environ.update(settings.dbt_environment())
 
 defs = Definitions(
-    assets=[raw_tables],
-    resources={"dlt": DagsterDltResource()},
+    assets=[*ingestion_assets(), dbt_unpartitioned_models, dbt_monthly_models],
+    asset_checks=money_checks,
+    jobs=[daily_refresh_job, close_month_job],
+    schedules=[daily_refresh_schedule, close_month_schedule],
+    sensors=[alert_on_run_failure, alert_on_check_failure],
+    resources={
+        "dlt": DagsterDltResource(),
+        "dbt": dbt_resource(),
+        "warehouse": WarehouseResource.from_settings(),
+        "duckdb": DuckDBResource(database=str(settings.duckdb_path)),
+    },
+    # one process per run: DuckDB takes one writer, and the steps of a run write in sequence
     executor=in_process_executor,
-)
+).map_asset_specs(func=apply_freshness_policy)

@@ -189,6 +189,10 @@ class Settings:
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
+    def dbt_environment(self) -> dict[str, str]:
+        """What dbt's profiles.yml reads (it can only read the environment)."""
+        return {"FINEFINANCE_DUCKDB_PATH": str(self.duckdb_path)}
+
 
 
 def _optional_port(env: dict, name: str) -> int | None:

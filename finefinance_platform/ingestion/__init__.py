@@ -1,1 +1,20 @@
-"""Ingestion: the eight source tables land in raw.<table> (dlt locally, Airbyte in production)."""
+"""Ingestion: the eight source tables land in raw.<table> (dlt locally, Airbyte in production).
+
+Both paths key their assets raw/<table>, so nothing downstream knows which one ran.
+"""
+
+from functools import cache
+
+from finefinance_platform.settings import get_settings
+
+
+@cache
+def ingestion_assets() -> list:
+    settings = get_settings()
+    if settings.ingestion == "airbyte":
+        from finefinance_platform.ingestion.airbyte import build_airbyte_ingestion_assets
+
+        return list(build_airbyte_ingestion_assets(settings))
+    from finefinance_platform.ingestion.dlt_ingestion import raw_tables
+
+    return [raw_tables]

@@ -1,0 +1,39 @@
+"""`finefinance run`: ingest and materialize the selected months, then say what was built and where."""
+
+import time
+
+import click
+
+from finefinance_platform.settings import get_settings
+
+
+@click.command()
+@click.option("--from", "start", metavar="YYYY-MM", help="first month to (re)build")
+@click.option("--to", "end", metavar="YYYY-MM", help="last month to (re)build")
+def run(start: str | None, end: str | None) -> None:
+    """Ingest the source, refresh the models and build the months.
+
+    Without --from/--to: every completed month not built yet, plus every month that data arriving
+    late touched (a late change carries into the balances of all later months).
+    """
+    from finefinance_platform.orchestration.pipeline import run_pipeline, warehouse_summary
+    from finefinance_platform.source.cli import ensure_source_ready
+
+    settings = get_settings()
+    started = time.monotonic()
+    ensure_source_ready()
+    report = run_pipeline(settings, start, end, echo=click.echo)
+    click.echo("")
+    click.echo(f"built in {time.monotonic() - started:.0f} s: {len(report.months)} month(s)"
+               + (f" {report.months[0]} .. {report.months[-1]}" if report.months else ""))
+    if report.failed_checks:
+        click.echo(f"checks that failed ({len(report.failed_checks)}), see audit.alerts:")
+        for name in report.failed_checks:
+            click.echo(f"  - {name}")
+    if settings.warehouse == "duckdb":
+        click.echo(f"warehouse: {settings.duckdb_path}")
+        for table, rows in warehouse_summary(settings):
+            click.echo(f"  {table:<40} {rows:>12,}")
+    click.echo("")
+    click.echo("next: `make dev` opens the Dagster UI (http://127.0.0.1:3000) with these runs;")
+    click.echo("      `.venv/bin/finefinance statement --customer-id ID --month YYYY-MM --format pdf --output s.pdf`")

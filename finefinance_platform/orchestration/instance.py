@@ -1,0 +1,38 @@
+"""The local Dagster instance under `<FINEFINANCE_HOME>/dagster`, shared by `make run` and `make dev`,
+so the UI shows the runs, materializations and check results of the command line too.
+"""
+
+from pathlib import Path
+
+import yaml
+from dagster import DagsterInstance
+
+from finefinance_platform.settings import Settings
+
+# DuckDB takes one writer: steps that write the warehouse share the pool "warehouse" with one slot,
+# and runs tagged as warehouse writers queue one at a time.
+LOCAL_INSTANCE_CONFIG = {
+    "concurrency": {
+        "pools": {"default_limit": 1},
+        "runs": {
+            "max_concurrent_runs": 4,
+            "tag_concurrency_limits": [{"key": "finefinance/warehouse", "value": "writer", "limit": 1}],
+        },
+    },
+    "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
+    "telemetry": {"enabled": False},
+}
+
+
+def ensure_dagster_home(settings: Settings) -> Path:
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    wanted = yaml.safe_dump(LOCAL_INSTANCE_CONFIG, sort_keys=False)
+    if not config.exists() or config.read_text() != wanted:
+        config.write_text(wanted)
+    return home
+
+
+def local_instance(settings: Settings) -> DagsterInstance:
+    return DagsterInstance.from_config(str(ensure_dagster_home(settings)))

@@ -1,0 +1,84 @@
+"""The warehouse as a Dagster resource: DuckDB embedded, Snowflake in production.
+
+Checks, alerts and the CLI talk to the warehouse only through `WarehouseResource`, so switching
+`FINEFINANCE_WAREHOUSE` switches them all.
+"""
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+from dagster import ConfigurableResource
+
+from finefinance_platform.settings import FineFinanceError, get_settings
+
+# DuckDB admits one writing process: a second one waits for the lock rather than failing the run
+LOCK_WAIT_SECONDS = 600
+
+
+class WarehouseLockedError(FineFinanceError):
+    pass
+
+
+def connect_duckdb(path: str, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS):
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.2
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                if "lock" in str(exc).lower():
+                    raise WarehouseLockedError(
+                        f"the warehouse {path} stayed locked by another process for {wait_seconds:.0f} s"
+                    ) from exc
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class WarehouseResource(ConfigurableResource):
+    """Runs SQL on the selected warehouse; `query` returns rows as tuples."""
+
+    kind: str = "duckdb"
+    duckdb_path: str = ""
+
+    @classmethod
+    def from_settings(cls) -> "WarehouseResource":
+        settings = get_settings()
+        return cls(kind=settings.warehouse, duckdb_path=str(settings.duckdb_path))
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[Any]:
+        if self.kind == "duckdb":
+            con = connect_duckdb(self.duckdb_path, read_only=read_only)
+            try:
+                yield con
+            finally:
+                con.close()
+        else:
+            from finefinance_platform.production.snowflake import connect_snowflake
+
+            con = connect_snowflake(get_settings())
+            try:
+                yield con
+            finally:
+                con.close()
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        with self.connect() as con:
+            cur = con.cursor()
+            cur.execute(sql, params or [])
+            return [tuple(row) for row in cur.fetchall()]
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        rows = self.query(
+            "select count(*) from information_schema.tables where lower(table_schema) = lower(?) "
+            "and lower(table_name) = lower(?)" if self.kind == "duckdb" else
+            "select count(*) from information_schema.tables where lower(table_schema) = lower(%s) "
+            "and lower(table_name) = lower(%s)",
+            [schema, table],
+        )
+        return rows[0][0] > 0
