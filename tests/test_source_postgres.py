@@ -5,7 +5,7 @@ import pytest
 
 from finefinance_platform.settings import get_settings, load_settings
 from finefinance_platform.source.embedded_postgres import EmbeddedPostgres, SourceError
-from finefinance_platform.source.migrations import apply_migrations, applied_versions, discover
+from finefinance_platform.source.migrations import applied_versions, apply_migrations, discover
 
 
 def test_ddl_applies_twice_cleanly(source_dsn):

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import dlt
 import psycopg2
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, Failure
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, Failure, MaterializeResult
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.sources.sql_database import sql_table
@@ -76,8 +76,9 @@ class RawTableTranslator(DagsterDltTranslator):
         ).merge_attributes(kinds={"postgres"}, tags={"layer": "raw"})
 
 
-def wait_for_source(url: str, attempts: int = SOURCE_CONNECT_ATTEMPTS, delay: float = 1.0) -> None:
+def wait_for_source(url: str, attempts: int | None = None, delay: float = 1.0) -> None:
     """Bounded retries, then a clear error: a source that is down must not look like empty data."""
+    attempts = attempts or SOURCE_CONNECT_ATTEMPTS
     last_error: Exception | None = None
     for attempt in range(attempts):
         try:
@@ -112,9 +113,19 @@ def raw_tables(context: AssetExecutionContext, dlt: DagsterDltResource) -> Itera
     settings = get_settings()
     reader_url = settings.source_url(reader=True)
     wait_for_source(reader_url)
-    yield from dlt.run(
-        context=context,
-        dlt_source=operational_source(reader_url=reader_url),
-        dlt_pipeline=ingestion_pipeline(settings),
-    ).fetch_row_count()
+    pipeline = ingestion_pipeline(settings)
+    results = list(
+        dlt.run(context=context, dlt_source=operational_source(reader_url=reader_url), dlt_pipeline=pipeline)
+    )
+    # dagster-dlt's own fetch_row_count() fails for a table that received no new rows, which is
+    # the normal case of an incremental run: count the raw tables ourselves.
+    with pipeline.sql_client() as client:
+        for result in results:
+            table = result.asset_key.path[-1]
+            with client.execute_query(f"select count(*) from {table}") as cursor:
+                row_count = cursor.fetchone()[0]
+            yield MaterializeResult(
+                asset_key=result.asset_key,
+                metadata={**(result.metadata or {}), "dagster/row_count": row_count},
+            )
 

@@ -101,8 +101,8 @@ class EmbeddedPostgres:
             return
         import pwd
 
-        from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
         from pgserver._commands import POSTGRES_BIN_PATH
+        from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists(_SYSTEM_USER)
         # the unprivileged user must reach the data folder and run the wheel's binaries

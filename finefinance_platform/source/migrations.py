@@ -8,10 +8,9 @@ file leaves the database at the previous version.
 from __future__ import annotations
 
 import re
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-
-from contextlib import closing
 
 import psycopg2
 
