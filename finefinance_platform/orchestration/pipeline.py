@@ -38,8 +38,8 @@ def months_to_build(
 ) -> list[str]:
     """The months a run builds; pure, unit-tested.
 
-    Explicit bounds win. Otherwise: every month not built yet, and every month from the earliest
-    one that late or changed data touched (balances carry forward), as one contiguous range.
+    Explicit bounds win. Otherwise every month from the earliest one not built yet or touched by
+    late data, to the last: balances and streaks carry forward, so later months follow it.
     """
     if start or end:
         low = start.isoformat() if start else all_months[0] if all_months else ""
@@ -50,8 +50,7 @@ def months_to_build(
         wanted |= {m for m in all_months if m >= earliest_changed.isoformat()}
     if not wanted:
         return []
-    low, high = min(wanted), max(wanted)
-    return [m for m in all_months if low <= m <= high]
+    return [m for m in all_months if m >= min(wanted)]
 
 
 def _report_failures(result: ExecuteInProcessResult, report: RunReport, settings: Settings, label: str) -> None:

@@ -1,0 +1,72 @@
+"""Pure functions of the orchestration: partition windows, months to build, reconciliation diff."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from finefinance_platform.checks.reconciliation import compare_months
+from finefinance_platform.orchestration.partitions import month_window
+from finefinance_platform.orchestration.pipeline import months_to_build
+from finefinance_platform.settings import SettingsError, add_months, load_settings, parse_month
+
+MONTHS = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01"]
+
+
+def test_month_window_is_half_open():
+    assert month_window(dt.date(2024, 12, 1)) == {"month_start": "2024-12-01", "month_end": "2025-01-01"}
+    assert month_window(dt.date(2024, 1, 1), dt.date(2024, 4, 1)) == {
+        "month_start": "2024-01-01", "month_end": "2024-04-01",
+    }
+
+
+def test_first_build_takes_every_month():
+    assert months_to_build(MONTHS, set(), None, None, None) == MONTHS
+
+
+def test_nothing_changed_builds_nothing():
+    assert months_to_build(MONTHS, set(MONTHS), None, None, None) == []
+
+
+def test_late_data_rebuilds_from_its_month_to_the_end():
+    assert months_to_build(MONTHS, set(MONTHS), dt.date(2024, 3, 1), None, None) == MONTHS[2:]
+
+
+def test_missing_month_in_the_middle_is_built_with_those_after_it():
+    built = set(MONTHS) - {"2024-02-01"}
+    # one contiguous range, so the balances carried into later months stay consistent
+    assert months_to_build(MONTHS, built, None, None, None) == MONTHS[1:]
+
+
+def test_explicit_bounds_win():
+    assert months_to_build(MONTHS, set(), None, dt.date(2024, 2, 1), dt.date(2024, 3, 1)) == MONTHS[1:3]
+    assert months_to_build(MONTHS, set(), None, dt.date(2024, 4, 1), None) == MONTHS[3:]
+
+
+def test_compare_months_reports_count_and_sum_differences():
+    source = {"2024-01-01": (3, Decimal("10.00")), "2024-02-01": (2, Decimal("5.00"))}
+    raw = {"2024-01-01": (3, Decimal("10.00")), "2024-02-01": (2, Decimal("4.99")), "2024-03-01": (1, Decimal(1))}
+    mismatches = compare_months(source, raw)
+    assert [m["month"] for m in mismatches] == ["2024-02-01", "2024-03-01"]
+    assert mismatches[1]["source_rows"] == 0 and mismatches[1]["raw_rows"] == 1
+
+
+@pytest.mark.parametrize("text", ["2024-13", "24-01", "2024-01-15", "january", ""])
+def test_bad_month_strings_are_named(text):
+    with pytest.raises(SettingsError, match="--from"):
+        parse_month(text, "--from")
+
+
+def test_settings_name_the_bad_variable():
+    with pytest.raises(SettingsError, match="FINEFINANCE_WAREHOUSE='oracle'"):
+        load_settings({"FINEFINANCE_WAREHOUSE": "oracle"})
+    with pytest.raises(SettingsError, match="FINEFINANCE_SOURCE_PORT"):
+        load_settings({"FINEFINANCE_SOURCE_PORT": "http"})
+    with pytest.raises(SettingsError, match="FINEFINANCE_FIRST_MONTH"):
+        load_settings({"FINEFINANCE_FIRST_MONTH": "2024-02-30"})
+
+
+def test_default_first_month_covers_the_simulated_period():
+    settings = load_settings({})
+    this_month = dt.datetime.now(dt.UTC).date().replace(day=1)
+    assert settings.first_month == add_months(this_month, -23)
