@@ -1,0 +1,254 @@
+"""Airbyte path: the real dagster-airbyte client and the bootstrap against a local API stub."""
+
+from __future__ import annotations
+
+import pytest
+from airbyte_stub import CONFIG, PUBLIC, AirbyteStub
+from click.testing import CliRunner
+from dagster import AssetKey, Definitions, materialize
+
+from finefinance_platform.cli import cli
+from finefinance_platform.ingestion.airbyte import (
+    CONNECTION_NAME,
+    airbyte_resources,
+    build_airbyte_ingestion_assets,
+)
+from finefinance_platform.production.airbyte_bootstrap import bootstrap
+from finefinance_platform.settings import SettingsError, load_settings
+from finefinance_platform.source.tables import SOURCE_TABLES
+
+RAW_KEYS = {AssetKey(["raw", table.name]) for table in SOURCE_TABLES}
+READER_URL = "postgresql://finefinance_reader:reader-pw@db.internal:5433/finefinance"
+FAKE_PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+
+
+@pytest.fixture()
+def stub():
+    server = AirbyteStub().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def production_env(stub, tmp_path) -> dict[str, str]:
+    key = tmp_path / "ingest_rsa_key.p8"
+    key.write_text(FAKE_PRIVATE_KEY)
+    return {
+        **stub.env(),
+        "FINEFINANCE_HOME": str(tmp_path / "home"),
+        "FINEFINANCE_SOURCE_URL": "postgresql://owner:owner-pw@db.internal:5433/finefinance",
+        "FINEFINANCE_SOURCE_READER_URL": READER_URL,
+        "FINEFINANCE_WAREHOUSE": "snowflake",
+        "FINEFINANCE_SNOWFLAKE_ACCOUNT": "acme-finefinance",
+        "FINEFINANCE_SNOWFLAKE_INGEST_PRIVATE_KEY_PATH": str(key),
+    }
+
+
+def _streams() -> list[dict]:
+    return [
+        {"name": t.name, "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"]}
+        for t in SOURCE_TABLES
+    ]
+
+
+# -- definitions and syncs -------------------------------------------------------------------
+
+
+def test_definitions_load_with_airbyte_ingestion(stub, production_env):
+    bootstrap(load_settings(production_env))  # the connection the assets are read from
+    settings = load_settings(production_env)
+    assert settings.ingestion == "airbyte"
+    stub.requests.clear()
+
+    assets = build_airbyte_ingestion_assets(settings)
+    defs = Definitions(assets=assets, resources=airbyte_resources(settings))
+    Definitions.validate_loadable(defs)
+
+    specs = [spec for assets_def in assets for spec in assets_def.specs]
+    assert {spec.key for spec in specs} == RAW_KEYS
+    assert {spec.group_name for spec in specs} == {"ingestion"}
+    assert all("airbyte" in spec.kinds for spec in specs)
+    # the workspace is read at load time through the calls STACK_NOTES lists
+    called = {(r.method, r.path) for r in stub.calls()}
+    connection_id = next(iter(stub.connections))
+    destination_id = stub.connections[connection_id]["destinationId"]
+    assert {
+        ("GET", f"{PUBLIC}/workspaces/{stub.workspace_id}"),
+        ("GET", f"{PUBLIC}/connections"),
+        ("POST", f"{CONFIG}/connections/get"),
+        ("GET", f"{PUBLIC}/destinations/{destination_id}"),
+    } <= called
+
+
+def test_other_connections_in_the_workspace_are_ignored(stub, production_env):
+    stub.add_connection(CONNECTION_NAME, _streams())
+    stub.add_connection("marketing_hubspot", [{"name": "contacts"}])
+    assets = build_airbyte_ingestion_assets(load_settings(production_env))
+    assert {spec.key for a in assets for spec in a.specs} == RAW_KEYS
+
+
+def test_missing_connection_or_stream_is_a_clear_error(stub, production_env):
+    settings = load_settings(production_env)
+    with pytest.raises(SettingsError, match="no connection named 'finefinance_postgres_to_snowflake'.*bootstrap"):
+        build_airbyte_ingestion_assets(settings)
+    stub.add_connection(CONNECTION_NAME, [s for s in _streams() if s["name"] != "balance"])
+    with pytest.raises(SettingsError, match="does not sync balance"):
+        build_airbyte_ingestion_assets(settings)
+
+
+def test_sync_is_triggered_and_polled_to_success(stub, production_env):
+    connection_id = stub.add_connection(CONNECTION_NAME, _streams())
+    stub.job_outcomes = ["running", "running", "succeeded"]
+    settings = load_settings(production_env)
+
+    result = materialize(build_airbyte_ingestion_assets(settings), resources=airbyte_resources(settings))
+
+    assert result.success
+    materialized = {event.asset_key for event in result.get_asset_materialization_events()}
+    assert materialized == RAW_KEYS
+    started = stub.calls("POST", f"{PUBLIC}/jobs")
+    assert [r.body for r in started] == [{"connectionId": connection_id, "jobType": "sync"}]
+    polls = stub.calls("GET", f"{PUBLIC}/jobs/1")
+    assert len(polls) == 3  # running, running, succeeded
+    assert stub.jobs[1]["status"] == "succeeded"
+    assert not stub.calls("DELETE")
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "expected"),
+    [(["running", "failed"], "Job failed: 1"), (["running", "cancelled"], "Job was cancelled: 1")],
+)
+def test_failed_or_cancelled_job_fails_the_asset_clearly(stub, production_env, outcomes, expected):
+    connection_id = stub.add_connection(CONNECTION_NAME, _streams())
+    stub.job_outcomes = outcomes
+    settings = load_settings(production_env)
+
+    result = materialize(
+        build_airbyte_ingestion_assets(settings), resources=airbyte_resources(settings), raise_on_error=False
+    )
+
+    assert not result.success
+    assert not result.get_asset_materialization_events()
+    failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    message = failure.message
+    assert f"Airbyte sync of {CONNECTION_NAME} ({connection_id}) did not succeed: {expected}" in message
+    assert f"/connections/{connection_id}/job-history" in message
+
+
+def test_workspace_settings_are_required(production_env):
+    env = {k: v for k, v in production_env.items() if k != "FINEFINANCE_AIRBYTE_CLIENT_SECRET"}
+    with pytest.raises(SettingsError, match="FINEFINANCE_AIRBYTE_CLIENT_SECRET"):
+        airbyte_resources(load_settings(env))
+
+
+# -- bootstrap --------------------------------------------------------------------------------
+
+
+def test_bootstrap_creates_source_destination_and_connection(stub, production_env):
+    result = bootstrap(load_settings(production_env))
+
+    assert [(c.kind, c.action) for c in result.changes] == [
+        ("source", "created"),
+        ("destination", "created"),
+        ("connection", "created"),
+    ]
+    (source_post,) = stub.calls("POST", f"{PUBLIC}/sources")
+    assert source_post.body["workspaceId"] == stub.workspace_id
+    source = source_post.body["configuration"]
+    assert source["sourceType"] == "postgres"
+    assert (source["host"], source["port"], source["database"]) == ("db.internal", 5433, "finefinance")
+    assert (source["username"], source["password"]) == ("finefinance_reader", "reader-pw")
+    assert source["schemas"] == ["crm", "banking", "product"]
+    assert source["replication_method"] == {"method": "Standard"}
+
+    (destination_post,) = stub.calls("POST", f"{PUBLIC}/destinations")
+    destination = destination_post.body["configuration"]
+    assert destination["destinationType"] == "snowflake"
+    assert destination["host"] == "acme-finefinance.snowflakecomputing.com"
+    assert (destination["database"], destination["schema"]) == ("FINEFINANCE", "RAW")
+    assert (destination["role"], destination["warehouse"], destination["username"]) == (
+        "FINEFINANCE_INGEST",
+        "FINEFINANCE_INGEST_WH",
+        "FINEFINANCE_INGEST_USER",
+    )
+    assert destination["credentials"] == {
+        "auth_type": "Key Pair Authentication",
+        "private_key": FAKE_PRIVATE_KEY,
+    }
+    assert "password" not in destination
+
+    (connection_post,) = stub.calls("POST", f"{PUBLIC}/connections")
+    connection = connection_post.body
+    source_id, destination_id = next(iter(stub.sources)), next(iter(stub.destinations))
+    assert (connection["sourceId"], connection["destinationId"]) == (source_id, destination_id)
+    assert connection["name"] == CONNECTION_NAME
+    assert (connection["namespaceDefinition"], connection["namespaceFormat"], connection["prefix"]) == (
+        "custom_format",
+        "raw",
+        "",
+    )
+    assert connection["schedule"] == {"scheduleType": "manual"}
+    streams = {s["name"]: s for s in connection["configurations"]["streams"]}
+    assert set(streams) == {t.name for t in SOURCE_TABLES}
+    assert {s["syncMode"] for s in streams.values()} == {"incremental_deduped_history"}
+    assert {tuple(s["cursorField"]) for s in streams.values()} == {("updated_at",)}
+    assert streams["balance"]["primaryKey"] == [["account_id"], ["balance_date"]]
+    assert streams["credit_card"]["primaryKey"] == [["card_id"]]
+
+
+def test_bootstrap_second_run_changes_nothing_and_updates_only_what_differs(stub, production_env):
+    bootstrap(load_settings(production_env))
+    writes_after_first = len(stub.writes())
+
+    second = bootstrap(load_settings(production_env))
+    assert [c.action for c in second.changes] == ["unchanged"] * 3
+    assert not second.changed
+    assert len(stub.writes()) == writes_after_first  # no POST, PATCH or DELETE at all
+
+    # a changed setting patches only the object it belongs to
+    moved = bootstrap(load_settings({**production_env, "FINEFINANCE_AIRBYTE_SOURCE_HOST": "host.docker.internal"}))
+    assert [(c.kind, c.action, c.fields) for c in moved.changes] == [
+        ("source", "updated", ("configuration",)),
+        ("destination", "unchanged", ()),
+        ("connection", "unchanged", ()),
+    ]
+    (patch,) = stub.writes()[writes_after_first:]
+    assert patch.method == "PATCH" and patch.path == f"{PUBLIC}/sources/{next(iter(stub.sources))}"
+    assert patch.body["configuration"]["host"] == "host.docker.internal"
+
+    # a stream edited by hand in Airbyte is put back
+    connection = next(iter(stub.connections.values()))
+    connection["configurations"]["streams"][0]["syncMode"] = "full_refresh_overwrite"
+    restored = bootstrap(load_settings({**production_env, "FINEFINANCE_AIRBYTE_SOURCE_HOST": "host.docker.internal"}))
+    assert [(c.kind, c.action, c.fields) for c in restored.changes][2] == (
+        "connection",
+        "updated",
+        ("streams",),
+    )
+    assert connection["configurations"]["streams"][0]["syncMode"] == "incremental_deduped_history"
+
+
+def test_bootstrap_cli_reports_and_rotates_secrets(stub, production_env, monkeypatch):
+    for name, value in production_env.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+
+    first = runner.invoke(cli, ["airbyte", "bootstrap"])
+    assert first.exit_code == 0, first.output
+    assert "source finefinance_postgres: created" in first.output
+    second = runner.invoke(cli, ["airbyte", "bootstrap"])
+    assert second.exit_code == 0, second.output
+    assert second.output.count(": unchanged") == 3 and "Airbyte is up to date." in second.output
+
+    # secrets come back masked: only --update-secrets sends a rotated password
+    monkeypatch.setenv("FINEFINANCE_SOURCE_READER_URL", READER_URL.replace("reader-pw", "rotated-pw"))
+    assert "unchanged" in runner.invoke(cli, ["airbyte", "bootstrap"]).output.splitlines()[0]
+    rotated = runner.invoke(cli, ["airbyte", "bootstrap", "--update-secrets"])
+    assert "source finefinance_postgres: updated (configuration)" in rotated.output
+    assert stub.stored_secrets[next(iter(stub.sources))]["password"] == "rotated-pw"
+
+
+def test_bootstrap_names_the_missing_setting(production_env):
+    env = {k: v for k, v in production_env.items() if k != "FINEFINANCE_SNOWFLAKE_INGEST_PRIVATE_KEY_PATH"}
+    with pytest.raises(SettingsError, match="FINEFINANCE_SNOWFLAKE_INGEST_PRIVATE_KEY_PATH"):
+        bootstrap(load_settings(env))
