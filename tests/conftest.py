@@ -22,6 +22,14 @@ os.environ.pop("FINEFINANCE_DUCKDB_PATH", None)
 os.environ.pop("FINEFINANCE_WAREHOUSE", None)
 os.environ.pop("FINEFINANCE_INGESTION", None)
 
+# The monthly partitions are fixed when the definitions are imported: the session's XS data sets
+# cover the six completed months before the current one, and the partitions start with them.
+from finefinance_platform.settings import add_months, current_month  # noqa: E402
+
+XS_FIRST_MONTH = add_months(current_month(), -6)
+XS_MONTHS = 6
+os.environ["FINEFINANCE_FIRST_MONTH"] = XS_FIRST_MONTH.isoformat()[:7]
+
 from finefinance_platform.settings import SOURCE_DATABASE, get_settings  # noqa: E402
 from finefinance_platform.source.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from finefinance_platform.source.migrations import apply_migrations  # noqa: E402
