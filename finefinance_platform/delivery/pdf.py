@@ -1,0 +1,200 @@
+"""The PDF a bank sends: one page header, a summary, one section per account, page numbers.
+
+fpdf2's core fonts need no font files (CI and a new machine render the same PDF) but only cover
+Latin-1: characters outside it (rare in names and descriptions) print as '?'.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
+from finefinance_platform.delivery.statement import (
+    Statement,
+    format_amount,
+    format_eur,
+)
+
+BANK_NAME = "FineFinance"
+FONT = "Helvetica"
+# column widths in mm of the transaction table (A4 portrait, 15 mm margins: 180 mm)
+COLUMNS = (("Date", 22), ("Description", 58), ("Category", 28), ("Credit", 24), ("Debit", 24), ("Balance", 24))
+SUMMARY_COLUMNS = (("Account", 60), ("Opening", 30), ("Credits", 30), ("Debits", 30), ("Closing", 30))
+ROW_HEIGHT = 5.5
+
+
+def latin1(text: str) -> str:
+    return str(text).encode("latin-1", "replace").decode("latin-1")
+
+
+def category_label(category: str) -> str:
+    return category.replace("_", " ").capitalize()
+
+
+def period_label(statement: Statement) -> str:
+    start, end = statement.month, statement.period_end
+    return f"{start.day} {start:%B %Y} to {end.day} {end:%B %Y}"
+
+
+class _StatementPDF(FPDF):
+    def __init__(self, statement: Statement, generated_on: dt.date):
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.statement = statement
+        self.generated_on = generated_on
+        self.set_margins(15, 15, 15)
+        self.set_auto_page_break(auto=True, margin=18)
+        self.set_title(f"{BANK_NAME} statement {statement.month_label} - {latin1(statement.customer_name)}")
+        self.set_author(BANK_NAME)
+        self.set_creation_date(dt.datetime.combine(generated_on, dt.time(), tzinfo=dt.UTC))
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(FONT, size=7)
+        self.set_text_color(110)
+        self.cell(
+            0,
+            4,
+            latin1(
+                f"{BANK_NAME} - statement {self.statement.month_label} - "
+                f"{self.statement.customer_name} - page {self.page_no()}/{{nb}}"
+            ),
+            align="C",
+        )
+        self.set_text_color(0)
+
+
+def _row(pdf: FPDF, cells, widths, *, bold=False, fill=False, amounts_from: int = 99, fit: int = 1) -> None:
+    """One table row; only column `fit` (free text) can be too long, the others are dates and amounts."""
+    pdf.set_font(FONT, style="B" if bold else "", size=8)
+    for index, (text, width) in enumerate(zip(cells, widths, strict=True)):
+        text = latin1(text)
+        pdf.cell(
+            width,
+            ROW_HEIGHT,
+            _fit(pdf, text, width - 1.5) if index == fit else text,
+            border="B",
+            align="R" if index >= amounts_from else "L",
+            fill=fill,
+        )
+    pdf.ln(ROW_HEIGHT)
+
+
+def _fit(pdf: FPDF, text: str, width: float) -> str:
+    """Shorten text that would overflow its column (a description, rarely)."""
+    if pdf.get_string_width(text) <= width:
+        return text
+    while text and pdf.get_string_width(text + "...") > width:
+        text = text[:-1]
+    return text + "..."
+
+
+def render_pdf(statement: Statement, generated_on: dt.date | None = None) -> bytes:
+    generated_on = generated_on or dt.datetime.now(dt.UTC).date()
+    pdf = _StatementPDF(statement, generated_on)
+    pdf.add_page()
+
+    # -- header: who, which period, when -----------------------------------------------------------
+    pdf.set_font(FONT, style="B", size=16)
+    pdf.cell(90, 8, BANK_NAME)
+    pdf.set_font(FONT, size=12)
+    pdf.cell(0, 8, "Account statement", align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(2)
+    pdf.set_font(FONT, size=9)
+    for label, value in (
+        ("Customer", statement.customer_name),
+        ("Customer ID", statement.customer_id),
+        ("Period", period_label(statement)),
+        ("Generated on", generated_on.isoformat()),
+    ):
+        pdf.set_font(FONT, style="B", size=9)
+        pdf.cell(28, 5, f"{label}:")
+        pdf.set_font(FONT, size=9)
+        pdf.cell(0, 5, latin1(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(4)
+
+    # -- summary of all accounts -------------------------------------------------------------------
+    pdf.set_font(FONT, style="B", size=11)
+    pdf.cell(0, 7, "Summary (EUR)", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    widths = [w for _, w in SUMMARY_COLUMNS]
+    pdf.set_fill_color(235, 238, 243)
+    _row(pdf, [name for name, _ in SUMMARY_COLUMNS], widths, bold=True, fill=True, amounts_from=1, fit=0)
+    for account in statement.accounts:
+        _row(
+            pdf,
+            [
+                f"{account.label} ...{account.account_id[-6:]}",
+                format_amount(account.opening_balance),
+                format_amount(account.total_credits),
+                format_amount(account.total_debits),
+                format_amount(account.closing_balance),
+            ],
+            widths,
+            amounts_from=1,
+            fit=0,
+        )
+    pdf.ln(5)
+
+    # -- one section per account -------------------------------------------------------------------
+    widths = [w for _, w in COLUMNS]
+    for account in statement.accounts:
+        if pdf.will_page_break(40):
+            pdf.add_page()
+        pdf.set_font(FONT, style="B", size=11)
+        pdf.cell(0, 7, latin1(f"{account.label} - {account.currency}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font(FONT, size=8)
+        pdf.cell(0, 4.5, f"Account ID: {account.account_id}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font(FONT, size=9)
+        pdf.cell(
+            0,
+            6,
+            f"Opening balance on {statement.month.isoformat()}: "
+            f"{format_eur(account.opening_balance, account.currency)}",
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
+        _row(pdf, [name for name, _ in COLUMNS], widths, bold=True, fill=True, amounts_from=3)
+        if not account.lines:
+            pdf.set_font(FONT, style="I", size=8)
+            pdf.cell(0, ROW_HEIGHT, "No completed transactions this month.", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        for line in account.lines:
+            _row(
+                pdf,
+                [
+                    line.transaction_date.date().isoformat(),
+                    line.description,
+                    category_label(line.category),
+                    format_amount(line.credit),
+                    format_amount(line.debit),
+                    format_amount(line.running_balance),
+                ],
+                widths,
+                amounts_from=3,
+            )
+        _row(
+            pdf,
+            [
+                "Totals",
+                f"{account.transaction_count} transaction{'' if account.transaction_count == 1 else 's'}",
+                "",
+                format_amount(account.total_credits),
+                format_amount(account.total_debits),
+                "",
+            ],
+            widths,
+            bold=True,
+            amounts_from=3,
+        )
+        pdf.set_font(FONT, style="B", size=9)
+        pdf.cell(
+            0,
+            7,
+            f"Closing balance on {statement.period_end.isoformat()}: "
+            f"{format_eur(account.closing_balance, account.currency)}",
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
+        pdf.ln(4)
+
+    return bytes(pdf.output())

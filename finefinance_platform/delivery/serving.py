@@ -1,0 +1,147 @@
+"""A read-only serving copy of the marts, so readers and the pipeline never block each other.
+
+DuckDB allows one writer per file, and a writer cannot open a file another process holds open
+(nor a reader one the writer holds). So the dashboard and the HTTP service never open the
+warehouse: after each materialization the pipeline copies the `marts` schema into a *new* file
+and renames it over `<FINEFINANCE_HOME>/serving/marts.duckdb`. The rename is atomic: a reader that
+opens mid-publish gets the old file or the new one, never half of one; a reader that already has
+the old file open keeps reading it (the old inode lives until it closes); the writer never touches
+a file a reader has open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from finefinance_platform.settings import FineFinanceError, Settings, get_settings
+
+SERVING_FILE = "marts.duckdb"
+# The file's stem names its catalog; a catalog called `marts` would make `marts.<table>` ambiguous,
+# so readers attach the file under this alias instead of opening it directly.
+READER_CATALOG = "serving"
+METADATA_TABLE = "serving_meta.publication"
+
+
+class MartsUnavailableError(FineFinanceError):
+    pass
+
+
+def serving_path(settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    return settings.home / "serving" / SERVING_FILE
+
+
+def _quote_path(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def publish_serving_copy(con_or_path, settings: Settings | None = None) -> Path:
+    """Copy every table and view of the `marts` schema into a new file, then rename it into place.
+
+    `con_or_path` is an open DuckDB connection on the warehouse (the pipeline's own, read-write or
+    read-only) or the warehouse's path (opened read-only for the copy).
+    """
+    target = serving_path(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.stem}-{uuid.uuid4().hex}.duckdb.tmp"
+    alias = f"serving_new_{uuid.uuid4().hex[:12]}"
+
+    own_connection = isinstance(con_or_path, str | os.PathLike)
+    if own_connection:
+        source_path = Path(con_or_path)
+        if not source_path.exists():
+            raise MartsUnavailableError(f"no warehouse at {source_path}: nothing to publish")
+        con = duckdb.connect(":memory:")
+        con.execute(f"attach {_quote_path(source_path)} as warehouse (read_only)")
+        source_catalog = "warehouse"
+    else:
+        con = con_or_path
+        source_catalog = con.execute("select current_database()").fetchone()[0]
+
+    try:
+        tables = [
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_catalog = ? and table_schema = 'marts' order by table_name",
+                [source_catalog],
+            ).fetchall()
+        ]
+        if not tables:
+            raise MartsUnavailableError(
+                f"the warehouse has no `marts` schema yet (catalog {source_catalog!r}): build the marts first"
+            )
+        # READ_ONLY false: a read-only source connection would otherwise attach the new file read-only
+        con.execute(f"attach {_quote_path(tmp)} as {alias} (read_only false)")
+        try:
+            con.execute(f"create schema {alias}.marts")
+            for table in tables:
+                con.execute(f'create table {alias}.marts."{table}" as select * from "{source_catalog}".marts."{table}"')
+            con.execute(f"create schema {alias}.serving_meta")
+            con.execute(
+                f"create table {alias}.{METADATA_TABLE} as "
+                "select ?::timestamp as published_at, ?::varchar as source_catalog, ?::bigint as table_count",
+                [dt.datetime.now(dt.UTC).replace(tzinfo=None), source_catalog, len(tables)],
+            )
+            con.execute(f"checkpoint {alias}")
+        finally:
+            con.execute(f"detach {alias}")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
+        raise
+    finally:
+        if own_connection:
+            con.close()
+    return target
+
+
+def open_marts(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection where `marts.<table>` is the serving copy (or, without one, the warehouse).
+
+    Each call attaches the file afresh to a new in-memory database, so a reader opening after a
+    publish sees the new copy (DuckDB caches database instances by path: opening the path itself
+    could hand back the old one). Use it as a context manager, or close it when done.
+    """
+    settings = settings or get_settings()
+    candidates = [serving_path(settings), settings.duckdb_path]
+    path = next((p for p in candidates if p.exists()), None)
+    if path is None:
+        raise MartsUnavailableError(
+            f"no marts to read: neither the serving copy {candidates[0]} nor the warehouse {candidates[1]} "
+            "exists (build them with `finefinance run`)"
+        )
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"attach {_quote_path(path)} as {READER_CATALOG} (read_only)")
+    except duckdb.Error as exc:
+        con.close()
+        raise MartsUnavailableError(
+            f"cannot open {path} read-only ({exc}); if the pipeline is writing the warehouse, publish "
+            "the serving copy (asset delivery/serving_copy) so readers do not need the warehouse"
+        ) from exc
+    con.execute(f"use {READER_CATALOG}")
+    con.execute("set TimeZone = 'UTC'")
+    has_marts = con.execute(
+        "select count(*) from information_schema.tables where table_catalog = ? and table_schema = 'marts'",
+        [READER_CATALOG],
+    ).fetchone()[0]
+    if not has_marts:
+        con.close()
+        raise MartsUnavailableError(f"{path} has no `marts` tables yet (build them with `finefinance run`)")
+    return con
+
+
+def published_at(con) -> dt.datetime | None:
+    """When the serving copy behind `con` was published (None when reading the warehouse itself)."""
+    try:
+        row = con.execute(f"select published_at from {METADATA_TABLE}").fetchone()
+    except duckdb.Error:
+        return None
+    return row[0] if row else None

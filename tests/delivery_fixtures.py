@@ -1,0 +1,548 @@
+"""A small bank, hand-made, turned into `marts.*` tables of the DESIGN §4 contract.
+
+The delivery tests run against this DuckDB file, not against the dbt marts: the marts here are
+computed in plain Python from the business definitions of DESIGN §5, from a list of transactions
+small enough to check by hand. The three closed months before the current one (plus one before
+them, so balances carry over) keep every month inside the Dagster partitions and "closed".
+
+The small bank (`small_bank()`):
+- Alice Durand (Gold, advisor Claire): salary 3,000.00, a subscription, 500.00 moved to her own
+  Livret A every month (an internal transfer: not a withdrawal), 120.50 sent to Bruno; a 30,000
+  life insurance (high investments) and a card with a 9.90 fee.
+- Bruno Petit (Bronze, Claire): salary 1,800.00, a card payment at 23:30 UTC on the month's last day,
+  a 15.00 reimbursement; a pending and a failed transaction that must not show.
+- Chloé Moreau (Diamond, advisor Hugo): salary 9,000.00, a 6,000.00 cash withdrawal every month (high
+  withdrawals) and a 60,000 loan at 3.6 % (high loans).
+- Didier Lefèvre (Bronze, Hugo): 1,500.00 in, 1,900.00 out each month: in the red from the first month.
+- Emma Roux (Bronze, Claire): signs up in the third month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from finefinance_platform.settings import add_months, current_month
+
+D = Decimal
+NAMESPACE = uuid.UUID("6f1c7f7e-1d4e-4b8e-9a63-0c2f5d3a9b10")
+PROFILE_LABELS = {"bronze": "Bronze", "gold": "Gold", "diamant": "Diamond"}
+HIGH_WITHDRAWALS, HIGH_LOANS, HIGH_INVESTMENTS = D("5000"), D("50000"), D("25000")
+
+
+def uid(name: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, name))
+
+
+def month_end(month: dt.date) -> dt.date:
+    return add_months(month, 1) - dt.timedelta(days=1)
+
+
+def fixture_months(count: int = 4, today: dt.date | None = None) -> list[dt.date]:
+    """The `count` closed months that end with last month, oldest first."""
+    last = add_months(current_month(today), -1)
+    return [add_months(last, -offset) for offset in range(count - 1, -1, -1)]
+
+
+@dataclass
+class Bank:
+    months: list[dt.date]
+    advisors: list[dict] = field(default_factory=list)
+    customers: list[dict] = field(default_factory=list)
+    accounts: list[dict] = field(default_factory=list)
+    transactions: list[dict] = field(default_factory=list)
+    loans: list[dict] = field(default_factory=list)
+    investments: list[dict] = field(default_factory=list)
+    cards: list[dict] = field(default_factory=list)
+
+    def advisor(self, key, firstname, surname, city):
+        self.advisors.append({"advisor_id": uid(key), "firstname": firstname, "surname": surname, "city": city})
+        return uid(key)
+
+    def customer(self, key, firstname, surname, profile, advisor_id, signup):
+        self.customers.append(
+            {
+                "customer_id": uid(key),
+                "firstname": firstname,
+                "surname": surname,
+                "signup_date": signup,
+                "profile": PROFILE_LABELS[profile],
+                "advisor_id": advisor_id,
+            }
+        )
+        return uid(key)
+
+    def account(self, key, customer_id, account_type, open_date):
+        self.accounts.append(
+            {
+                "account_id": uid(key),
+                "customer_id": customer_id,
+                "account_type": account_type,
+                "currency": "EUR",
+                "open_date": open_date,
+            }
+        )
+        return uid(key)
+
+    def txn(self, key, when, sender, receiver, amount, description, category, status="completed"):
+        self.transactions.append(
+            {
+                "transaction_id": uid(key),
+                "transaction_date": when,
+                "sender_account_id": sender,
+                "receiver_account_id": receiver,
+                "amount": D(amount),
+                "description": description,
+                "category": category,
+                "status": status,
+            }
+        )
+        return uid(key)
+
+
+def at(month: dt.date, day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
+    return dt.datetime(month.year, month.month, day, hour, minute, tzinfo=dt.UTC)
+
+
+def small_bank(months: list[dt.date] | None = None) -> Bank:
+    months = months or fixture_months()
+    bank = Bank(months)
+    m0 = months[0]
+    claire = bank.advisor("claire", "Claire", "Martin", "Paris")
+    hugo = bank.advisor("hugo", "Hugo", "Bernard", "Lyon")
+    alice = bank.customer("alice", "Alice", "Durand", "gold", claire, m0.replace(day=3))
+    bruno = bank.customer("bruno", "Bruno", "Petit", "bronze", claire, m0.replace(day=4))
+    chloe = bank.customer("chloe", "Chloé", "Moreau", "diamant", hugo, m0.replace(day=2))
+    didier = bank.customer("didier", "Didier", "Lefèvre", "bronze", hugo, m0.replace(day=6))
+    emma = bank.customer("emma", "Emma", "Roux", "bronze", claire, months[2].replace(day=11))
+
+    alice_cur = bank.account("alice-cur", alice, "normal", m0.replace(day=3))
+    alice_la = bank.account("alice-la", alice, "LA", m0.replace(day=5))
+    bruno_cur = bank.account("bruno-cur", bruno, "normal", m0.replace(day=4))
+    chloe_cur = bank.account("chloe-cur", chloe, "normal", m0.replace(day=2))
+    bank.account("chloe-lj", chloe, "LJ", m0.replace(day=2))  # opened, never used
+    didier_cur = bank.account("didier-cur", didier, "normal", m0.replace(day=6))
+    emma_cur = bank.account("emma-cur", emma, "normal", months[2].replace(day=11))
+
+    for i, m in enumerate(months):
+        last_day = month_end(m).day
+        bank.txn(f"alice-salary-{i}", at(m, 1), None, alice_cur, "3000.00", "Salary ACME SA", "salary")
+        bank.txn(f"alice-sub-{i}", at(m, 7), alice_cur, None, "45.99", "Streaming subscription", "subscription")
+        bank.txn(f"alice-save-{i}", at(m, 10), alice_cur, alice_la, "500.00", "Monthly savings", "transfer")
+        bank.txn(f"alice-bruno-{i}", at(m, 12), alice_cur, bruno_cur, "120.50", "Dinner share", "transfer")
+        bank.txn(f"bruno-salary-{i}", at(m, 1, 10), None, bruno_cur, "1800.00", "Salary Petit & Co", "salary")
+        bank.txn(
+            f"bruno-card-{i}",
+            at(m, last_day, 23, 30),
+            bruno_cur,
+            None,
+            "230.40",
+            "Grocery store",
+            "card_payment",
+        )
+        bank.txn(f"bruno-refund-{i}", at(m, 25), None, bruno_cur, "15.00", "Refund", "reimbursement")
+        bank.txn(
+            f"bruno-pending-{i}",
+            at(m, 26),
+            bruno_cur,
+            None,
+            "99.99",
+            "Pending purchase",
+            "card_payment",
+            status="pending",
+        )
+        bank.txn(
+            f"bruno-failed-{i}", at(m, 27), bruno_cur, None, "50.00", "Failed purchase", "card_payment", status="failed"
+        )
+        bank.txn(f"chloe-salary-{i}", at(m, 1, 8), None, chloe_cur, "9000.00", "Salary Moreau Conseil", "salary")
+        bank.txn(f"chloe-cash-{i}", at(m, 8), chloe_cur, None, "6000.00", "Cash withdrawal", "withdrawal")
+        bank.txn(f"chloe-loan-{i}", at(m, 20), chloe_cur, None, "700.00", "Loan repayment", "loan_payment")
+        bank.txn(f"didier-salary-{i}", at(m, 1, 11), None, didier_cur, "1500.00", "Salary Lefèvre SARL", "salary")
+        bank.txn(f"didier-card-{i}", at(m, 18), didier_cur, None, "1900.00", "Electronics", "card_payment")
+        if i >= 2:
+            bank.txn(f"emma-deposit-{i}", at(m, 15), None, emma_cur, "300.00", "Cash deposit", "deposit")
+            bank.txn(f"emma-card-{i}", at(m, 16), emma_cur, None, "80.25", "Bookshop", "card_payment")
+
+    bank.loans.append(
+        {
+            "product_id": uid("chloe-loan"),
+            "customer_id": chloe,
+            "amount": D("60000.00"),
+            "interest_rate": D("0.036"),
+            "start_date": m0,
+            "end_date": None,
+        }
+    )
+    bank.investments.append(
+        {
+            "product_id": uid("alice-life"),
+            "customer_id": alice,
+            "amount": D("30000.00"),
+            "product_name": "life insurance",
+            "start_date": m0.replace(day=3),
+            "end_date": None,
+        }
+    )
+    bank.cards.append(
+        {
+            "product_id": uid("alice-card"),
+            "customer_id": alice,
+            "amount": D("2000.00"),
+            "fee": D("9.90"),
+            "start_date": m0.replace(day=3),
+            "end_date": None,
+        }
+    )
+    bank.cards.append(
+        {
+            "product_id": uid("didier-card"),
+            "customer_id": didier,
+            "amount": D("1000.00"),
+            "fee": D("4.90"),
+            "start_date": m0.replace(day=6),
+            "end_date": month_end(months[1]),
+        }
+    )
+    return bank
+
+
+def bulk_bank(customer_count: int, months: list[dt.date] | None = None) -> Bank:
+    """Many customers, about 15 completed transactions each per month: for export throughput."""
+    bank = small_bank(months)  # keeps every mart non-empty (products, action lists)
+    months = bank.months
+    advisor = bank.advisor("bulk-advisor", "Bulk", "Advisor", "Nantes")
+    for c in range(customer_count):
+        customer = bank.customer(f"bulk-{c}", f"First{c}", f"Last{c}", "bronze", advisor, months[0])
+        account = bank.account(f"bulk-{c}-cur", customer, "normal", months[0])
+        for i, m in enumerate(months):
+            bank.txn(f"bulk-{c}-{i}-salary", at(m, 1), None, account, "2500.00", "Salary", "salary")
+            for k in range(14):
+                bank.txn(
+                    f"bulk-{c}-{i}-{k}",
+                    at(m, 2 + k),
+                    account,
+                    None,
+                    f"{10 + k}.{c % 100:02d}",
+                    f"Card payment shop {k}",
+                    "card_payment",
+                )
+    return bank
+
+
+# -- the marts, from DESIGN §5 ----------------------------------------------------------------------
+
+
+def _active(product: dict, month: dt.date) -> bool:
+    return product["start_date"] <= month_end(month) and (product["end_date"] is None or product["end_date"] >= month)
+
+
+def _streak(flags: list[bool]) -> list[int]:
+    out, run = [], 0
+    for flag in flags:
+        run = run + 1 if flag else 0
+        out.append(run)
+    return out
+
+
+def compute_marts(bank: Bank) -> dict[str, list[dict]]:
+    months = bank.months
+    month_of = {m: m for m in months}
+    owner = {a["account_id"]: a["customer_id"] for a in bank.accounts}
+    completed = sorted(
+        (t for t in bank.transactions if t["status"] == "completed"),
+        key=lambda t: (t["transaction_date"], t["transaction_id"]),
+    )
+    fct_transaction = [
+        {
+            **{
+                k: t[k]
+                for k in (
+                    "transaction_id",
+                    "transaction_date",
+                    "amount",
+                    "category",
+                    "sender_account_id",
+                    "receiver_account_id",
+                )
+            },
+            "month_start": t["transaction_date"].date().replace(day=1),
+        }
+        for t in completed
+    ]
+
+    balance = defaultdict(lambda: D("0.00"))
+    lines, per_account_month = [], defaultdict(lambda: {"credits": D("0.00"), "debits": D("0.00"), "count": 0})
+    for t in completed:
+        m = month_of[t["transaction_date"].date().replace(day=1)]
+        for account_id, direction in ((t["receiver_account_id"], "credit"), (t["sender_account_id"], "debit")):
+            if account_id is None:
+                continue
+            sign = 1 if direction == "credit" else -1
+            balance[account_id] += sign * t["amount"]
+            lines.append(
+                {
+                    "account_id": account_id,
+                    "month_start": m,
+                    "transaction_id": t["transaction_id"],
+                    "transaction_date": t["transaction_date"],
+                    "description": t["description"],
+                    "category": t["category"],
+                    "direction": direction,
+                    "amount": t["amount"],
+                    "running_balance": balance[account_id],
+                }
+            )
+            agg = per_account_month[(account_id, m)]
+            agg["credits" if direction == "credit" else "debits"] += t["amount"]
+            agg["count"] += 1
+
+    statements, closing = [], {}
+    for account in bank.accounts:
+        opening = D("0.00")
+        for m in months:
+            if account["open_date"] > month_end(m):
+                continue
+            agg = per_account_month[(account["account_id"], m)]
+            close = opening + agg["credits"] - agg["debits"]
+            statements.append(
+                {
+                    "account_id": account["account_id"],
+                    "customer_id": account["customer_id"],
+                    "month_start": m,
+                    "opening_balance": opening,
+                    "total_credits": agg["credits"],
+                    "total_debits": agg["debits"],
+                    "closing_balance": close,
+                    "transaction_count": agg["count"],
+                }
+            )
+            closing[(account["account_id"], m)] = close
+            opening = close
+
+    # withdrawals: debits except transfers between two accounts of the same customer
+    withdrawals = defaultdict(lambda: D("0.00"))
+    for t in completed:
+        sender, receiver = t["sender_account_id"], t["receiver_account_id"]
+        if sender is None or (receiver is not None and owner[receiver] == owner[sender]):
+            continue
+        withdrawals[(owner[sender], t["transaction_date"].date().replace(day=1))] += t["amount"]
+
+    customer_months, upgrade, budget = [], [], []
+    advisor_of = {c["customer_id"]: c["advisor_id"] for c in bank.customers}
+    accounts_of = defaultdict(list)
+    for a in bank.accounts:
+        accounts_of[a["customer_id"]].append(a)
+    for customer in bank.customers:
+        cid = customer["customer_id"]
+        rows = []
+        for m in months:
+            accounts = [a for a in accounts_of[cid] if (a["account_id"], m) in closing]
+            if not accounts:
+                continue
+            rows.append(
+                {
+                    "customer_id": cid,
+                    "month_start": m,
+                    "month_end_balance": sum((closing[(a["account_id"], m)] for a in accounts), D("0.00")),
+                    "withdrawals": withdrawals[(cid, m)],
+                    "loans_outstanding": sum(
+                        (p["amount"] for p in bank.loans if p["customer_id"] == cid and _active(p, m)), D("0.00")
+                    ),
+                    "investments_held": sum(
+                        (p["amount"] for p in bank.investments if p["customer_id"] == cid and _active(p, m)), D("0.00")
+                    ),
+                }
+            )
+        red = _streak([r["month_end_balance"] < 0 for r in rows])
+        high_w = _streak([r["withdrawals"] >= HIGH_WITHDRAWALS for r in rows])
+        high_l = _streak([r["loans_outstanding"] >= HIGH_LOANS for r in rows])
+        high_i = _streak([r["investments_held"] >= HIGH_INVESTMENTS for r in rows])
+        for r, red_n, w, lo, inv in zip(rows, red, high_w, high_l, high_i, strict=True):
+            customer_months.append(r)
+            if red_n >= 3:
+                budget.append(
+                    {
+                        "month_start": r["month_start"],
+                        "customer_id": cid,
+                        "advisor_id": advisor_of[cid],
+                        "month_end_balance": r["month_end_balance"],
+                        "months_in_red": red_n,
+                    }
+                )
+            if max(w, lo, inv) >= 3:
+                upgrade.append(
+                    {
+                        "month_start": r["month_start"],
+                        "customer_id": cid,
+                        "advisor_id": advisor_of[cid],
+                        "high_withdrawals_months": w,
+                        "high_loans_months": lo,
+                        "high_investments_months": inv,
+                    }
+                )
+
+    kpis, previous = [], None
+    per_profile, per_category = [], []
+    for m in months:
+        interest = sum((p["amount"] * p["interest_rate"] / 12 for p in bank.loans if _active(p, m)), D("0"))
+        interest = interest.quantize(D("0.01"))
+        fees = sum((p["fee"] for p in bank.cards if _active(p, m)), D("0.00"))
+        month_txns = [t for t in fct_transaction if t["month_start"] == m]
+        row = {
+            "month_start": m,
+            "revenue": interest + fees,
+            "interest_income": interest,
+            "card_fee_income": fees,
+            "transaction_count": len(month_txns),
+            "transaction_amount": sum((t["amount"] for t in month_txns), D("0.00")),
+            "new_customers": sum(1 for c in bank.customers if c["signup_date"].replace(day=1) == m),
+        }
+
+        def growth(key, row=row, previous=previous):
+            if previous is None or not previous[key]:
+                return None
+            return float(100 * (D(row[key]) - D(previous[key])) / D(previous[key]))
+
+        row.update(
+            revenue_growth_pct=growth("revenue"),
+            transaction_count_growth_pct=growth("transaction_count"),
+            new_customers_growth_pct=growth("new_customers"),
+        )
+        kpis.append(row)
+        previous = row
+        for label in ("Bronze", "Gold", "Diamond"):
+            count = sum(1 for c in bank.customers if c["profile"] == label and c["signup_date"] <= month_end(m))
+            per_profile.append({"month_start": m, "profile": label, "customer_count": count})
+        for category in sorted({t["category"] for t in month_txns}):
+            chosen = [t for t in month_txns if t["category"] == category]
+            per_category.append(
+                {
+                    "month_start": m,
+                    "category": category,
+                    "transaction_count": len(chosen),
+                    "transaction_amount": sum((t["amount"] for t in chosen), D("0.00")),
+                }
+            )
+
+    products = (
+        [
+            {
+                "product_id": p["product_id"],
+                "customer_id": p["customer_id"],
+                "product_type": "loan",
+                "amount": p["amount"],
+                "start_date": p["start_date"],
+                "end_date": p["end_date"],
+            }
+            for p in bank.loans
+        ]
+        + [
+            {
+                "product_id": p["product_id"],
+                "customer_id": p["customer_id"],
+                "product_type": "investment",
+                "amount": p["amount"],
+                "start_date": p["start_date"],
+                "end_date": p["end_date"],
+            }
+            for p in bank.investments
+        ]
+        + [
+            {
+                "product_id": p["product_id"],
+                "customer_id": p["customer_id"],
+                "product_type": "credit_card",
+                "amount": p["amount"],
+                "start_date": p["start_date"],
+                "end_date": p["end_date"],
+            }
+            for p in bank.cards
+        ]
+    )
+    dates = []
+    day = months[0]
+    while day <= month_end(months[-1]):
+        dates.append(
+            {"date_day": day, "month_start": day.replace(day=1), "year": day.year, "month": day.month, "day": day.day}
+        )
+        day += dt.timedelta(days=1)
+
+    return {
+        "dim_customer": bank.customers,
+        "dim_advisor": bank.advisors,
+        "dim_account": bank.accounts,
+        "dim_product": products,
+        "dim_date": dates,
+        "fct_transaction": fct_transaction,
+        "fct_monthly_statement": statements,
+        "fct_statement_line": lines,
+        "fct_customer_month": customer_months,
+        "advisor_upgrade_candidates": upgrade,
+        "advisor_budget_support": budget,
+        "kpi_monthly_growth": kpis,
+        "kpi_customers_per_profile": per_profile,
+        "kpi_transactions_per_month": per_category,
+    }
+
+
+# column types as dbt on DuckDB would produce them (money as DECIMAL(18,2), ids as text)
+_TYPES = {
+    "amount": "decimal(18,2)",
+    "opening_balance": "decimal(18,2)",
+    "total_credits": "decimal(18,2)",
+    "total_debits": "decimal(18,2)",
+    "closing_balance": "decimal(18,2)",
+    "running_balance": "decimal(18,2)",
+    "month_end_balance": "decimal(18,2)",
+    "withdrawals": "decimal(18,2)",
+    "loans_outstanding": "decimal(18,2)",
+    "investments_held": "decimal(18,2)",
+    "revenue": "decimal(18,2)",
+    "interest_income": "decimal(18,2)",
+    "card_fee_income": "decimal(18,2)",
+    "transaction_amount": "decimal(18,2)",
+    "revenue_growth_pct": "double",
+    "transaction_count_growth_pct": "double",
+    "new_customers_growth_pct": "double",
+    "transaction_count": "bigint",
+    "new_customers": "bigint",
+    "customer_count": "bigint",
+    "months_in_red": "bigint",
+    "high_withdrawals_months": "bigint",
+    "high_loans_months": "bigint",
+    "high_investments_months": "bigint",
+    "transaction_date": "timestamptz",
+    "end_date": "date",
+    "sender_account_id": "varchar",
+    "receiver_account_id": "varchar",
+}
+
+
+def write_marts(path: Path, bank: Bank) -> Path:
+    """Create (or replace) `path` with a `marts` schema holding the bank's marts."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    tables = compute_marts(bank)
+    with duckdb.connect(str(path)) as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute("create schema marts")
+        for name, rows in tables.items():
+            columns = list(rows[0]) if rows else []
+            if not rows:
+                raise AssertionError(f"fixture table {name} is empty")
+            arrow = pa.Table.from_pylist(
+                [{k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()} for row in rows]
+            )
+            select = ", ".join(f"cast({col} as {_TYPES[col]}) as {col}" if col in _TYPES else col for col in columns)
+            con.register("rows_in", arrow)
+            con.execute(f"create table marts.{name} as select {select} from rows_in")
+            con.unregister("rows_in")
+    return path
