@@ -4,12 +4,23 @@ import time
 
 import click
 
-from finefinance_platform.settings import get_settings
+from finefinance_platform.settings import FineFinanceError, get_settings, parse_month
+
+
+def _month_option(option: str):
+    """Validate a YYYY-MM option before anything starts; the error names the option."""
+
+    def check(_ctx, _param, value):
+        if value is not None:
+            parse_month(value, option)
+        return value
+
+    return check
 
 
 @click.command()
-@click.option("--from", "start", metavar="YYYY-MM", help="first month to (re)build")
-@click.option("--to", "end", metavar="YYYY-MM", help="last month to (re)build")
+@click.option("--from", "start", metavar="YYYY-MM", callback=_month_option("--from"), help="first month to (re)build")
+@click.option("--to", "end", metavar="YYYY-MM", callback=_month_option("--to"), help="last month to (re)build")
 def run(start: str | None, end: str | None) -> None:
     """Ingest the source, refresh the models and build the months.
 
@@ -20,6 +31,8 @@ def run(start: str | None, end: str | None) -> None:
     from finefinance_platform.source.cli import ensure_source_ready
 
     settings = get_settings()
+    if start and end and parse_month(start) > parse_month(end):
+        raise FineFinanceError(f"--from {start} is after --to {end}")
     started = time.monotonic()
     ensure_source_ready()
     report = run_pipeline(settings, start, end, echo=click.echo)

@@ -9,15 +9,22 @@ from finefinance_platform.settings import SettingsError, get_settings, parse_mon
 
 def ensure_source_ready() -> str:
     """Start the embedded source if it is the one configured (else migrate the external one); return its URL."""
+    import psycopg2
+
+    from finefinance_platform.source.embedded_postgres import EmbeddedPostgres, SourceError
+
     settings = get_settings()
     if settings.embedded_source:
-        from finefinance_platform.source.embedded_postgres import EmbeddedPostgres
-
         EmbeddedPostgres(settings).start()
-    else:
-        from finefinance_platform.source.migrations import apply_migrations
+        return settings.source_url()
+    from finefinance_platform.source.migrations import apply_migrations
 
+    try:
         apply_migrations(settings.source_url(), settings.source_reader_password)
+    except psycopg2.OperationalError as exc:
+        where = settings.source_url().split("@")[-1]
+        reason = str(exc).strip().splitlines()[0]
+        raise SourceError(f"the operational source {where} (FINEFINANCE_SOURCE_URL) is unreachable: {reason}") from exc
     return settings.source_url()
 
 

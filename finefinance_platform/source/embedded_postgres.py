@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +48,18 @@ class ServerStatus:
         )
 
 
-def _bin(name: str) -> str:
-    from pgserver._commands import POSTGRES_BIN_PATH
+def _pgserver():
+    """pgserver's modules; importing it warns about XDG_RUNTIME_DIR, which it never uses for us."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver._commands
+        import pgserver.utils
 
-    return str(POSTGRES_BIN_PATH / name)
+    return pgserver
+
+
+def _bin(name: str) -> str:
+    return str(_pgserver()._commands.POSTGRES_BIN_PATH / name)
 
 
 def _port_free(port: int) -> bool:
