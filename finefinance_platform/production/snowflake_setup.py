@@ -116,6 +116,8 @@ def render_setup(settings: Settings, sql_dir: Path = SNOWFLAKE_SQL_DIR) -> list[
             rendered = environment.from_string(path.read_text()).render(**variables)
         except jinja2.UndefinedError as exc:
             raise FineFinanceError(f"{path.name}: unknown template variable ({exc.message})") from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise FineFinanceError(f"{path.name}, line {exc.lineno}: {exc.message}") from exc
         files.append(SetupFile(path, split_statements(rendered)))
     if not files:
         raise FineFinanceError(f"no .sql file in {sql_dir}")

@@ -1,6 +1,7 @@
 -- FineFinance warehouse: database, schemas and one warehouse per workload (DESIGN §4).
 -- Applied by `finefinance snowflake setup`; every statement is idempotent, so the whole
--- directory is re-run after any change. {{ ... }} values come from the settings (never secrets).
+-- directory is re-run after any change. The Jinja placeholders are filled from the settings
+-- (object names and public keys, never a secret).
 use role sysadmin;
 
 create database if not exists {{ database }}
