@@ -11,7 +11,6 @@ FINEFINANCE_HOME ?= $(CURDIR)/.finefinance
 export FINEFINANCE_HOME
 # dbt parse only needs a path to build the manifest; the real one comes from the settings at run time
 export FINEFINANCE_DUCKDB_PATH ?= $(FINEFINANCE_HOME)/warehouse.duckdb
-export DAGSTER_HOME ?= $(FINEFINANCE_HOME)/dagster
 
 CUSTOMERS ?= 2000
 MONTHS ?= 24
@@ -42,9 +41,7 @@ test: install
 	$(BIN)/pytest
 
 dev: install
-	$(BIN)/finefinance source start
-	@mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/finefinance dev
 
 lint: install
 	$(BIN)/ruff check finefinance_platform tests

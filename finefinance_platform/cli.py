@@ -18,6 +18,7 @@ COMMANDS = {
     "source": "finefinance_platform.source.cli:source",
     "simulate": "finefinance_platform.source.cli:simulate",
     "run": "finefinance_platform.orchestration.cli:run",
+    "dev": "finefinance_platform.orchestration.cli:dev",
     "statement": "finefinance_platform.delivery.cli:statement",
     "statements": "finefinance_platform.delivery.cli:statements",
     "token": "finefinance_platform.delivery.cli:token",

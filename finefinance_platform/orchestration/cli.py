@@ -50,3 +50,25 @@ def run(start: str | None, end: str | None) -> None:
     click.echo("")
     click.echo("next: `make dev` opens the Dagster UI (http://127.0.0.1:3000) with these runs;")
     click.echo("      `.venv/bin/finefinance statement --customer-id ID --month YYYY-MM --format pdf --output s.pdf`")
+
+
+@click.command()
+@click.option("--port", type=int, default=3000, show_default=True)
+def dev(port: int) -> None:
+    """Open the Dagster UI (webserver + daemon) on the local instance that `finefinance run` uses."""
+    import os
+    import subprocess
+    import sys
+
+    from finefinance_platform.orchestration.instance import ensure_dagster_home
+    from finefinance_platform.settings import REPO_ROOT
+    from finefinance_platform.source.cli import ensure_source_ready
+
+    settings = get_settings()
+    ensure_source_ready()
+    home = ensure_dagster_home(settings)
+    click.echo(f"Dagster UI on http://127.0.0.1:{port} (instance in {home}); Ctrl-C stops it")
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
+               "-h", "127.0.0.1", "-p", str(port)]
+    raise SystemExit(subprocess.call(command, cwd=REPO_ROOT, env={**os.environ, "DAGSTER_HOME": str(home),
+                                                                    **settings.dbt_environment()}))
