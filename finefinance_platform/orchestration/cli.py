@@ -70,5 +70,6 @@ def dev(port: int) -> None:
     click.echo(f"Dagster UI on http://127.0.0.1:{port} (instance in {home}); Ctrl-C stops it")
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
                "-h", "127.0.0.1", "-p", str(port)]
-    raise SystemExit(subprocess.call(command, cwd=REPO_ROOT, env={**os.environ, "DAGSTER_HOME": str(home),
-                                                                    **settings.dbt_environment()}))
+    # the child inherits the environment: point it at the platform's instance and warehouse
+    os.environ.update({"DAGSTER_HOME": str(home), **settings.dbt_environment()})
+    raise SystemExit(subprocess.call(command, cwd=REPO_ROOT))
