@@ -145,3 +145,14 @@ def published_at(con) -> dt.datetime | None:
     except duckdb.Error:
         return None
     return row[0] if row else None
+
+
+def serving_tables(path: Path) -> list[str]:
+    """The `marts` tables inside a published copy."""
+    with duckdb.connect(":memory:") as con:
+        con.execute(f"attach {_quote_path(path)} as copy (read_only)")
+        rows = con.execute(
+            "select table_name from information_schema.tables "
+            "where table_catalog = 'copy' and table_schema = 'marts' order by table_name"
+        ).fetchall()
+    return [name for (name,) in rows]

@@ -1,0 +1,187 @@
+"""Dagster assets of the delivery layer: statement documents per month, the readers' serving copy.
+
+`delivery_assets` and `delivery_checks` are what `definitions.py` adds. Both assets read the
+warehouse through the `duckdb` resource (dagster-duckdb's `DuckDBResource`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+from dagster_duckdb import DuckDBResource
+
+from finefinance_platform.delivery.export import export_month, statement_file, statements_folder, statements_root
+from finefinance_platform.delivery.serving import publish_serving_copy, serving_tables
+from finefinance_platform.delivery.statement import FORMATS, NoStatementError
+from finefinance_platform.orchestration.partitions import monthly_partitions
+from finefinance_platform.settings import add_months, parse_month
+
+STATEMENT_DOCUMENTS_KEY = AssetKey(["delivery", "statement_documents"])
+SERVING_COPY_KEY = AssetKey(["delivery", "serving_copy"])
+
+STATEMENT_MART_KEYS = [
+    AssetKey(["marts", "fct_monthly_statement"]),
+    AssetKey(["marts", "fct_statement_line"]),
+    AssetKey(["marts", "dim_customer"]),
+]
+# every mart of the DESIGN §4 contract: the serving copy is republished when any of them changes
+MART_KEYS = [
+    AssetKey(["marts", name])
+    for name in (
+        "dim_customer",
+        "dim_advisor",
+        "dim_account",
+        "dim_product",
+        "dim_date",
+        "fct_transaction",
+        "fct_monthly_statement",
+        "fct_statement_line",
+        "fct_customer_month",
+        "advisor_upgrade_candidates",
+        "advisor_budget_support",
+        "kpi_monthly_growth",
+        "kpi_customers_per_profile",
+        "kpi_transactions_per_month",
+    )
+]
+
+
+def _months(context) -> list[dt.date]:
+    return [parse_month(key) for key in context.partition_keys]
+
+
+@asset(
+    key=STATEMENT_DOCUMENTS_KEY,
+    deps=STATEMENT_MART_KEYS,
+    partitions_def=monthly_partitions,
+    # a backfill of many months is one run, like the marts it follows
+    backfill_policy=BackfillPolicy.single_run(),
+    group_name="delivery",
+    kinds={"pdf", "csv"},
+    description=(
+        "Every customer's monthly statement, PDF and CSV, rendered from the statement marts into "
+        "<FINEFINANCE_HOME>/statements/YYYY-MM/<customer_id>.pdf|.csv."
+    ),
+)
+def statement_documents(context: AssetExecutionContext, duckdb: DuckDBResource) -> MaterializeResult:
+    months = _months(context)
+    customers = files = 0
+    seconds = 0.0
+    with duckdb.get_connection() as con:
+        for month in months:
+            try:
+                result = export_month(con, month, FORMATS, progress=False)
+            except NoStatementError:
+                # a month before the first account: nothing to send (the check says if that is wrong)
+                statements_folder(month).mkdir(parents=True, exist_ok=True)
+                context.log.warning(f"no statements to render for {month:%Y-%m}")
+                continue
+            context.log.info(
+                f"{month:%Y-%m}: {result.customers} statements in {result.seconds:.1f} s -> {result.folder}"
+            )
+            customers, files, seconds = customers + result.customers, files + result.files, seconds + result.seconds
+    folder = statements_folder(months[0]) if len(months) == 1 else statements_root()
+    return MaterializeResult(
+        metadata={
+            "count": customers,
+            "files": files,
+            "folder": MetadataValue.path(str(folder)),
+            "months": ", ".join(f"{month:%Y-%m}" for month in months),
+            "statements_per_second": round(customers / seconds, 1) if seconds else 0.0,
+        }
+    )
+
+
+def customers_with_open_accounts(con, month: dt.date) -> list[str]:
+    """Customers who held an account at some point of the month: each must get a statement."""
+    columns = {
+        name
+        for (name,) in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name = 'dim_account'"
+        ).fetchall()
+    }
+    # closed_date is not in the contract; honour it when the mart has it
+    still_open = "and (closed_date is null or closed_date >= ?)" if "closed_date" in columns else ""
+    params = [add_months(month, 1), *([month] if still_open else [])]
+    rows = con.execute(
+        f"select distinct cast(customer_id as varchar) from marts.dim_account where open_date < ? {still_open}",
+        params,
+    ).fetchall()
+    return sorted(customer_id for (customer_id,) in rows)
+
+
+@asset_check(
+    asset=statement_documents,
+    partitions_def=monthly_partitions,
+    description="Every customer with an account open in the month has a PDF and a CSV statement file.",
+)
+def every_customer_has_a_statement(context: AssetCheckExecutionContext, duckdb: DuckDBResource) -> AssetCheckResult:
+    expected_total, missing = 0, []
+    with duckdb.get_connection() as con:
+        for month in _months(context):
+            folder = statements_folder(month)
+            customers = customers_with_open_accounts(con, month)
+            expected_total += len(customers)
+            missing += [
+                f"{month:%Y-%m}/{customer_id}.{fmt}"
+                for customer_id in customers
+                for fmt in FORMATS
+                if not statement_file(folder, customer_id, fmt).is_file()
+            ]
+    return AssetCheckResult(
+        passed=not missing,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "customers_expected": expected_total,
+            "missing_files": len(missing),
+            "missing_sample": ", ".join(missing[:10]) or "none",
+        },
+    )
+
+
+def build_serving_copy_asset(deps: Sequence[AssetKey] = MART_KEYS) -> AssetsDefinition:
+    """The serving copy downstream of `deps` (the marts the readers use)."""
+
+    @asset(
+        key=SERVING_COPY_KEY,
+        deps=list(deps),
+        group_name="delivery",
+        kinds={"duckdb"},
+        description=(
+            "Read-only copy of the marts schema at <FINEFINANCE_HOME>/serving/marts.duckdb, published "
+            "atomically (new file + rename): the dashboards and the statement service read it, so they "
+            "never hold a lock on the warehouse."
+        ),
+    )
+    def serving_copy(context: AssetExecutionContext, duckdb: DuckDBResource) -> MaterializeResult:
+        with duckdb.get_connection() as con:
+            path = publish_serving_copy(con)
+        context.log.info(f"published the serving copy {path}")
+        return MaterializeResult(
+            metadata={
+                "path": MetadataValue.path(str(path)),
+                "tables": len(serving_tables(path)),
+                "size_mb": round(path.stat().st_size / 1e6, 2),
+            }
+        )
+
+    return serving_copy
+
+
+delivery_assets = [statement_documents, build_serving_copy_asset()]
+delivery_checks = [every_customer_has_a_statement]

@@ -1,0 +1,81 @@
+"""Streamlit plumbing shared by the pages: cached queries on the serving copy, month picker, money."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from finefinance_platform.delivery.dashboard import queries
+from finefinance_platform.delivery.serving import MartsUnavailableError, open_marts, published_at, serving_path
+from finefinance_platform.delivery.statement import Statement, load_statement
+from finefinance_platform.settings import FineFinanceError, get_settings
+
+
+def data_version() -> tuple[str, int]:
+    """Which file the readers use and when it last changed: part of every cache key, so a new
+    publish (or another FINEFINANCE_HOME) is never answered from the old cache."""
+    settings = get_settings()
+    for path in (serving_path(settings), settings.duckdb_path):
+        if path.exists():
+            return str(path), path.stat().st_mtime_ns
+    return "", 0
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _cached_query(name: str, version: tuple[str, int], args: tuple) -> pd.DataFrame | list:
+    with open_marts() as con:
+        return getattr(queries, name)(con, *args)
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _cached_statement(customer_id: str, month: dt.date, version: tuple[str, int]) -> Statement:
+    with open_marts() as con:
+        return load_statement(con, customer_id, month)
+
+
+def query(name: str, *args):
+    """`queries.<name>(con, *args)` on the marts, cached; stops the page with a clear message if
+    the marts cannot be read."""
+    try:
+        return _cached_query(name, data_version(), args)
+    except MartsUnavailableError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+def statement(customer_id: str, month: dt.date) -> Statement | None:
+    try:
+        return _cached_statement(customer_id, month, data_version())
+    except FineFinanceError as exc:
+        st.warning(str(exc))
+        return None
+
+
+def sidebar_data_note() -> None:
+    try:
+        with open_marts() as con:
+            published = published_at(con)
+    except MartsUnavailableError:
+        return
+    if published:
+        st.sidebar.caption(f"Marts published {published:%Y-%m-%d %H:%M} UTC")
+    else:
+        st.sidebar.caption("Reading the warehouse directly (no serving copy published yet)")
+
+
+def month_picker(label: str = "Month", key: str = "month") -> dt.date:
+    months = query("closed_months")
+    if not months:
+        st.info("No closed month in the marts yet: run the pipeline first (`finefinance run`).")
+        st.stop()
+    return st.selectbox(label, months, format_func=lambda month: f"{month:%B %Y}", key=key)
+
+
+def eur(value) -> str:
+    return f"{float(value):,.2f} EUR"
+
+
+def money_columns(*names: str) -> dict:
+    return {name: st.column_config.NumberColumn(format="euro") for name in names}

@@ -1,0 +1,223 @@
+"""What the dashboards show, as plain functions of a marts connection (no Streamlit here).
+
+Each returns a pandas DataFrame (money as float: it is for charts and tables, the statements
+themselves keep Decimal). Parameterized SQL only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pandas as pd
+
+from finefinance_platform.delivery.risk import WINDOW_MONTHS, RiskInputs, score_customer
+from finefinance_platform.delivery.statement import money
+from finefinance_platform.settings import add_months, current_month
+
+
+def _frame(con, sql: str, params: list | None = None) -> pd.DataFrame:
+    frame = con.execute(sql, params or []).df()
+    for column in frame.columns:
+        # DECIMAL columns arrive as float64 already; object columns of Decimal would not chart
+        if frame[column].dtype == object and len(frame) and isinstance(frame[column].iloc[0], Decimal):
+            frame[column] = frame[column].astype(float)
+    return frame
+
+
+def closed_months(con, today: dt.date | None = None) -> list[dt.date]:
+    """Months with customer data, newest first, the current (open) month left out."""
+    rows = con.execute(
+        "select distinct month_start from marts.fct_customer_month where month_start < ? order by 1 desc",
+        [current_month(today)],
+    ).fetchall()
+    return [month for (month,) in rows]
+
+
+def customers(con) -> pd.DataFrame:
+    return _frame(
+        con,
+        """
+        select cast(c.customer_id as varchar) as customer_id,
+               c.firstname || ' ' || c.surname as name, c.profile, c.signup_date,
+               cast(c.advisor_id as varchar) as advisor_id
+        from marts.dim_customer c
+        order by c.surname, c.firstname, c.customer_id
+        """,
+    )
+
+
+def risk_inputs(con, month: dt.date, window: int = WINDOW_MONTHS) -> pd.DataFrame:
+    """Per customer with data in `month`: the four inputs of the risk score over the window."""
+    first = add_months(month, -(window - 1))
+    return con.execute(
+        """
+        with months as (
+            select customer_id, month_start, month_end_balance, withdrawals, loans_outstanding
+            from marts.fct_customer_month
+            where month_start between ? and ?
+        ),
+        statement_totals as (
+            select customer_id, month_start, sum(total_credits) as credits, sum(total_debits) as debits
+            from marts.fct_monthly_statement
+            where month_start between ? and ?
+            group by customer_id, month_start
+        ),
+        per_customer as (
+            select m.customer_id,
+                   count(*) as months_observed,
+                   count(*) filter (where m.month_end_balance < 0) as months_in_red,
+                   min(m.month_end_balance) as lowest_balance,
+                   sum(m.withdrawals) as outflows,
+                   -- money in = credits minus moves between own accounts (= debits - withdrawals)
+                   sum(coalesce(s.credits, 0) - (coalesce(s.debits, 0) - m.withdrawals)) as inflows,
+                   max(case when m.month_start = ? then m.loans_outstanding end) as loans_outstanding,
+                   max(m.month_start) as last_month
+            from months m
+            left join statement_totals s on s.customer_id = m.customer_id and s.month_start = m.month_start
+            group by m.customer_id
+        )
+        select cast(p.customer_id as varchar) as customer_id, c.firstname || ' ' || c.surname as name,
+               c.profile, cast(c.advisor_id as varchar) as advisor_id,
+               p.months_observed, p.months_in_red, p.lowest_balance, p.inflows, p.outflows,
+               coalesce(p.loans_outstanding, 0) as loans_outstanding
+        from per_customer p
+        join marts.dim_customer c on c.customer_id = p.customer_id
+        where p.last_month = ?
+        order by p.customer_id
+        """,
+        [first, month, first, month, month, month],
+    ).df()
+
+
+def risk_table(con, month: dt.date, window: int = WINDOW_MONTHS) -> pd.DataFrame:
+    """Every customer's score for `month`, riskiest first, with the points of each rule."""
+    frame = risk_inputs(con, month, window)
+    scores = [
+        score_customer(
+            RiskInputs(
+                months_observed=int(row.months_observed),
+                months_in_red=int(row.months_in_red),
+                lowest_balance=money(row.lowest_balance),
+                inflows=money(row.inflows),
+                outflows=money(row.outflows),
+                loans_outstanding=money(row.loans_outstanding),
+            )
+        )
+        for row in frame.itertuples()
+    ]
+    frame["score"] = [score.total for score in scores]
+    frame["band"] = [score.band for score in scores]
+    frame["red_points"] = [round(score.red_points, 1) for score in scores]
+    frame["overdraft_points"] = [round(score.overdraft_points, 1) for score in scores]
+    frame["spending_points"] = [round(score.spending_points, 1) for score in scores]
+    frame["debt_points"] = [round(score.debt_points, 1) for score in scores]
+    for column in ("lowest_balance", "inflows", "outflows", "loans_outstanding"):
+        frame[column] = frame[column].astype(float)
+    return frame.sort_values(["score", "name"], ascending=[False, True]).reset_index(drop=True)
+
+
+def advisor_portfolios(con, month: dt.date) -> pd.DataFrame:
+    """Per advisor, in `month`: customers, money held, loans, investments, size of the action lists."""
+    return _frame(
+        con,
+        """
+        with book as (
+            select c.advisor_id, count(*) as customers,
+                   sum(m.month_end_balance) as money_held,
+                   sum(m.loans_outstanding) as loans_outstanding,
+                   sum(m.investments_held) as investments_held
+            from marts.fct_customer_month m
+            join marts.dim_customer c on c.customer_id = m.customer_id
+            where m.month_start = ?
+            group by c.advisor_id
+        ),
+        upgrades as (
+            select advisor_id, count(*) as upgrade_candidates
+            from marts.advisor_upgrade_candidates where month_start = ? group by advisor_id
+        ),
+        support as (
+            select advisor_id, count(*) as budget_support
+            from marts.advisor_budget_support where month_start = ? group by advisor_id
+        )
+        select cast(a.advisor_id as varchar) as advisor_id, a.firstname || ' ' || a.surname as advisor, a.city,
+               coalesce(b.customers, 0) as customers,
+               coalesce(b.money_held, 0) as money_held,
+               coalesce(b.loans_outstanding, 0) as loans_outstanding,
+               coalesce(b.investments_held, 0) as investments_held,
+               coalesce(u.upgrade_candidates, 0) as upgrade_candidates,
+               coalesce(s.budget_support, 0) as budget_support
+        from marts.dim_advisor a
+        left join book b on b.advisor_id = a.advisor_id
+        left join upgrades u on u.advisor_id = a.advisor_id
+        left join support s on s.advisor_id = a.advisor_id
+        order by a.surname, a.firstname, a.advisor_id
+        """,
+        [month, month, month],
+    )
+
+
+def upgrade_candidates(con, month: dt.date, advisor_id: str) -> pd.DataFrame:
+    return _frame(
+        con,
+        """
+        select c.firstname || ' ' || c.surname as name, c.profile, u.high_withdrawals_months,
+               u.high_loans_months, u.high_investments_months, cast(u.customer_id as varchar) as customer_id
+        from marts.advisor_upgrade_candidates u
+        join marts.dim_customer c on c.customer_id = u.customer_id
+        where u.month_start = ? and cast(u.advisor_id as varchar) = ?
+        order by greatest(u.high_withdrawals_months, u.high_loans_months, u.high_investments_months) desc, name
+        """,
+        [month, advisor_id],
+    )
+
+
+def budget_support(con, month: dt.date, advisor_id: str) -> pd.DataFrame:
+    return _frame(
+        con,
+        """
+        select c.firstname || ' ' || c.surname as name, c.profile, b.month_end_balance, b.months_in_red,
+               cast(b.customer_id as varchar) as customer_id
+        from marts.advisor_budget_support b
+        join marts.dim_customer c on c.customer_id = b.customer_id
+        where b.month_start = ? and cast(b.advisor_id as varchar) = ?
+        order by b.months_in_red desc, b.month_end_balance, name
+        """,
+        [month, advisor_id],
+    )
+
+
+def kpi_growth(con) -> pd.DataFrame:
+    return _frame(
+        con,
+        """
+        select month_start, revenue, interest_income, card_fee_income, transaction_count, transaction_amount,
+               new_customers, revenue_growth_pct, transaction_count_growth_pct, new_customers_growth_pct
+        from marts.kpi_monthly_growth where month_start < ? order by month_start
+        """,
+        [current_month()],
+    )
+
+
+def customers_per_profile(con) -> pd.DataFrame:
+    return _frame(
+        con,
+        "select month_start, profile, customer_count from marts.kpi_customers_per_profile "
+        "where month_start < ? order by month_start, profile",
+        [current_month()],
+    )
+
+
+def transactions_per_category(con) -> pd.DataFrame:
+    return _frame(
+        con,
+        "select month_start, category, transaction_count, transaction_amount "
+        "from marts.kpi_transactions_per_month where month_start < ? order by month_start, category",
+        [current_month()],
+    )
+
+
+def customer_statement_months(con, customer_id: str) -> list[dict]:
+    from finefinance_platform.delivery.statement import statement_months
+
+    return statement_months(con, customer_id)
