@@ -271,12 +271,12 @@ def generate_population(rng: np.random.Generator, customers: int, period: Period
     advisor_created = start - rng.integers(6 * 365, 8 * 365, advisor_count)
 
     # -- customers: a base signed up before the period, then sign-ups spread over every month --
-    new_count = customers // 2
+    month_starts = period.month_starts
+    open_months = np.flatnonzero(month_starts[:-1] <= last_active_day)  # months with a day to sign up in
+    new_count = customers // 2 if len(open_months) else 0
     base_count = customers - new_count
     customer_ids = uuid4_strings(rng, customers)
     base_signup = start - rng.integers(1, 5 * 365, base_count)
-    month_starts = period.month_starts
-    open_months = np.flatnonzero(month_starts[:-1] <= last_active_day)  # months with a day to sign up in
     if new_count:
         month_of_signup = open_months[(np.arange(new_count) * len(open_months)) // new_count]
         first_day = month_starts[month_of_signup]
@@ -309,7 +309,7 @@ def generate_population(rng: np.random.Generator, customers: int, period: Period
     spend_ratio = rng.uniform(0.72, 0.95, customers)
     spend_ratio[~regular] = rng.uniform(0.70, 0.85, (~regular).sum())
     activity = rng.uniform(0.6, 1.4, customers)
-    overspend_ratio = rng.uniform(1.3, 1.6, customers)
+    overspend_ratio = rng.uniform(1.5, 1.9, customers)
     # the overspenders spend beyond their salary from the first month for at least 4 months
     # (or the whole period when shorter), then slowly recover
     overspend_first = np.zeros(customers, dtype=np.int64)

@@ -73,7 +73,7 @@ _D_TRANSFER_AT = _D_SUBSCRIPTION_AT + len(SUBSCRIPTIONS)
 _SUBSCRIPTION_PRICES = np.array([price for _name, price in SUBSCRIPTIONS], dtype=np.int64)
 
 # shares of payments that fail, settle days later, or are disputed for weeks before settling
-FAILED_SHARE, DELAYED_SHARE, DISPUTED_SHARE = 0.015, 0.04, 0.003
+FAILED_SHARE, DELAYED_SHARE, DISPUTED_SHARE = 0.02, 0.05, 0.003
 CARD_PAYMENTS_PER_MONTH, WITHDRAWALS_PER_MONTH, TRANSFERS_PER_MONTH, CREDITS_PER_MONTH = 12.0, 1.5, 1.2, 0.6
 
 
@@ -231,7 +231,7 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
     kind = np.repeat(np.tile([CARD_PAYMENT, WITHDRAWAL, TRANSFER], customers), counts.ravel())
     spend_count = len(owner)
     day = active_from[owner] + np.floor(rng.random(spend_count) * (last_day - active_from[owner] + 1)).astype(np.int64)
-    weight = rng.gamma(2.0, 1.0, spend_count) * np.select([kind == WITHDRAWAL, kind == TRANSFER], [2.5, 2.0], 1.0)
+    weight = rng.gamma(2.0, 1.0, spend_count) * np.select([kind == WITHDRAWAL, kind == TRANSFER], [2.5, 1.5], 1.0)
     budget = np.rint(pop.salary_cents * ratio * open_share).astype(np.int64) - fixed_debits
     budget = np.maximum(budget, 1500 * counts.sum(axis=1))  # at least 15 EUR a payment on average
     total_weight = np.bincount(owner, weight, customers)
