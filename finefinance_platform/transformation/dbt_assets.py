@@ -6,7 +6,9 @@ is unpartitioned. `dbt build` runs the tests, which become asset checks.
 """
 
 import json
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, BackfillPolicy
@@ -39,7 +41,8 @@ dbt_project.prepare_if_dev()
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project)
+    # the dbt installed beside this interpreter, whether or not the virtualenv is activated
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
 
 
 class FineFinanceTranslator(DagsterDbtTranslator):
