@@ -546,3 +546,68 @@ def write_marts(path: Path, bank: Bank) -> Path:
             con.execute(f"create table marts.{name} as select {select} from rows_in")
             con.unregister("rows_in")
     return path
+
+
+# -- a FINEFINANCE_HOME for the delivery tests ----------------------------------------------------
+
+TEST_SECRET = "test-statement-secret-0123456789-abcdefghijklmnop"  # only ever used by the tests
+
+
+@dataclass
+class DeliveryHome:
+    home: Path
+    bank: Bank
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def months(self) -> list[dt.date]:
+        return self.bank.months
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment variables that point the platform at this home."""
+        return {"FINEFINANCE_HOME": str(self.home), "FINEFINANCE_STATEMENT_SECRET": TEST_SECRET, **extra}
+
+    def customer_id(self, key: str) -> str:
+        return uid(key)
+
+
+def make_delivery_home(root: Path, bank: Bank | None = None, publish: bool = True) -> DeliveryHome:
+    """A home with the small bank's marts in its warehouse and, unless told, a published serving copy."""
+    from finefinance_platform.delivery.serving import publish_serving_copy
+    from finefinance_platform.settings import load_settings
+
+    home = DeliveryHome(Path(root), bank or small_bank())
+    write_marts(home.warehouse, home.bank)
+    if publish:
+        publish_serving_copy(home.warehouse, load_settings(home.env()))
+    return home
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, process, timeout: float = 60.0) -> None:
+    """Poll `url` until it answers; fail with the server's output if it dies or never answers."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"server exited with {process.returncode} before answering:\n{output}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout} s")

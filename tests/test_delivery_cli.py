@@ -1,0 +1,137 @@
+"""`finefinance statement`, `statements export` and `token` through the real entry point (`main()`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pypdf
+import pytest
+from delivery_fixtures import TEST_SECRET, make_delivery_home, uid
+
+from finefinance_platform.cli import main
+from finefinance_platform.delivery.tokens import verify_token
+from finefinance_platform.settings import add_months, current_month
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return make_delivery_home(tmp_path_factory.mktemp("cli-home"))
+
+
+@pytest.fixture(autouse=True)
+def env(home, monkeypatch):
+    for name, value in home.env().items():
+        monkeypatch.setenv(name, value)
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run `finefinance <args>` in this process; (exit code, stdout, stderr)."""
+    old_argv = sys.argv
+    sys.argv = ["finefinance", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = old_argv
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_statement_pdf_and_csv(home, tmp_path, capsys):
+    month = home.months[3]
+    pdf_path = tmp_path / "alice.pdf"
+    code, out, err = run_cli(
+        capsys, "statement", "--customer-id", uid("alice"), "--month", f"{month:%Y-%m}", "--format", "pdf",
+        "--output", str(pdf_path),
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    assert f"wrote {pdf_path} (Alice Durand, {month:%Y-%m}: 2 account(s), 5 transaction(s))" in out
+    text = pypdf.PdfReader(pdf_path).pages[0].extract_text()
+    assert "Customer: Alice Durand" in text and "9,334.04 EUR" in text  # 4 x 2,333.51
+
+    csv_path = tmp_path / "alice.csv"
+    code, _, _ = run_cli(
+        capsys, "statement", "--customer-id", uid("alice"), "--month", f"{month:%Y-%m}", "--format", "csv",
+        "--output", str(csv_path),
+    )  # fmt: skip
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    assert len(rows) == 5
+    assert sum(Decimal(r["amount"]) for r in rows if r["direction"] == "credit") == Decimal("3500.00")
+    assert not list(tmp_path.glob(".*.tmp")), "no temporary file left behind"
+
+
+@pytest.mark.parametrize(
+    ("customer", "month", "message"),
+    [
+        ("nobody", "months[1]", "error: unknown customer 'nobody'"),
+        ("emma", "months[0]", "error: no statement for customer"),  # signs up later
+        ("alice", "current", "is not closed yet"),
+        ("alice", "future", "is not closed yet"),
+        ("alice", "2025-13", "error: --month='2025-13' is not a month (expected YYYY-MM)"),
+        ("alice", "March", "error: --month='March' is not a month (expected YYYY-MM)"),
+    ],
+)
+def test_statement_errors_are_one_line_and_leave_the_output_alone(home, tmp_path, capsys, customer, month, message):
+    months = {
+        "months[0]": f"{home.months[0]:%Y-%m}",
+        "months[1]": f"{home.months[1]:%Y-%m}",
+        "current": f"{current_month():%Y-%m}",
+        "future": f"{add_months(current_month(), 2):%Y-%m}",
+    }
+    output = tmp_path / "statement.pdf"
+    output.write_bytes(b"previous statement")
+    customer_id = customer if customer == "nobody" else uid(customer)
+    code, out, err = run_cli(
+        capsys, "statement", "--customer-id", customer_id, "--month", months.get(month, month), "--output", str(output)
+    )
+    assert code == 1
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert output.read_bytes() == b"previous statement"
+
+
+def test_export_writes_every_customer_of_the_month(home, capsys):
+    month = home.months[2]
+    code, out, err = run_cli(capsys, "statements", "export", "--month", f"{month:%Y-%m}")
+    assert code == 0, err
+    folder = home.home / "statements" / f"{month:%Y-%m}"
+    customers = sorted(uid(key) for key in ("alice", "bruno", "chloe", "didier", "emma"))
+    assert sorted(p.stem for p in folder.glob("*.pdf")) == customers
+    assert sorted(p.stem for p in folder.glob("*.csv")) == customers
+    assert f"exported 5 customers' statements (10 files) for {month:%Y-%m} to {folder}" in out
+    assert "statements " in err  # tqdm's progress bar
+
+    code, out, _ = run_cli(capsys, "statements", "export", "--month", f"{home.months[0]:%Y-%m}", "--format", "csv")
+    assert code == 0 and "4 customers' statements (4 files)" in out  # Emma had no account yet
+
+
+def test_export_of_an_open_month_is_refused(capsys):
+    code, _, err = run_cli(capsys, "statements", "export", "--month", f"{current_month():%Y-%m}")
+    assert code == 1 and "is not closed yet" in err
+
+
+def test_token_is_for_one_known_customer(capsys):
+    code, out, _ = run_cli(capsys, "token", "--customer-id", uid("bruno"), "--ttl-minutes", "5")
+    assert code == 0
+    assert verify_token(out.strip(), TEST_SECRET) == uid("bruno")
+    code, _, err = run_cli(capsys, "token", "--customer-id", "nobody")
+    assert code == 1 and "unknown customer 'nobody'" in err
+
+
+def test_installed_entry_point_reports_errors_on_one_line(home):
+    """The real console script, in a child process, as a user runs it."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "finefinance"), "statement", "--customer-id", "nobody", "--month",
+         f"{home.months[0]:%Y-%m}", "--output", "/dev/null"],
+        capture_output=True, text=True, timeout=120, env={**home.env(), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: unknown customer 'nobody': not in marts.dim_customer"
