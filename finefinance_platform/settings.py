@@ -298,6 +298,24 @@ def load_settings(env: dict | None = None) -> Settings:
     )
 
 
+def child_environment(overrides: dict[str, str | None], path_prefix: Path | None = None) -> dict[str, str]:
+    """This process's environment with `overrides` applied (None removes a variable).
+
+    For commands that run the platform in child processes under other settings (the benchmark runs
+    every step in a fresh process on its own FINEFINANCE_HOME); `path_prefix` goes first on PATH
+    (the virtualenv's bin, where dagster-dbt looks for `dbt`).
+    """
+    env = dict(os.environ)
+    if path_prefix is not None:
+        env["PATH"] = os.pathsep.join(filter(None, [str(path_prefix), env.get("PATH")]))
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
 def get_settings() -> Settings:
     # not cached: cheap, and tests (and the CLI's options) change the environment between calls
     return load_settings()

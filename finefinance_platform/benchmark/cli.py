@@ -1,0 +1,41 @@
+"""`finefinance bench --scale XS|S|M|L`: measure the platform on a fresh data directory."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from finefinance_platform.benchmark.harness import SCALES
+
+
+@click.command()
+@click.option("--scale", type=click.Choice(list(SCALES), case_sensitive=False), default="S", show_default=True,
+              help="DESIGN §9 scale: XS 200x6, S 2,000x24, M 20,000x24, L 100,000x36 (customers x months)")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--keep", is_flag=True, help="keep the benchmark's data directory (source, warehouse) afterwards")
+@click.option("--month-repeats", type=click.IntRange(min=1), default=2, show_default=True,
+              help="runs of each single month (the fastest counts)")
+@click.option("--export-formats", type=click.Choice(["pdf", "csv", "both"]), default="both", show_default=True)
+def bench(scale: str, seed: int, keep: bool, month_repeats: int, export_formats: str) -> None:
+    """Print one JSON object of figures (also written to <FINEFINANCE_HOME>/bench/<scale>.json).
+
+    Progress goes to stderr. Every step runs in its own process on its own FINEFINANCE_HOME
+    (<FINEFINANCE_HOME>/bench/<scale>/), with its own embedded PostgreSQL on a free port, its own
+    DuckDB warehouse and Dagster instance: nothing of the caller's platform is touched.
+    """
+    from finefinance_platform.benchmark.harness import Benchmark, Options
+
+    options = Options(
+        scale=scale.upper(),
+        seed=seed,
+        keep=keep,
+        month_repeats=month_repeats,
+        export_formats=("pdf", "csv") if export_formats == "both" else (export_formats,),
+    )
+    figures = Benchmark(options, echo=lambda line: click.echo(line, err=True)).run()
+    summary = {key: value for key, value in figures.items() if key != "steps"}
+    for target in figures["targets"]:
+        mark = "ok  " if target["met"] else "MISS"
+        click.echo(f"{mark} {target['figure']}: {target['value']} (target {target['target']})", err=True)
+    click.echo(json.dumps({**summary, "steps": figures["steps"]}, indent=2))

@@ -1,0 +1,371 @@
+"""The benchmark run: a throwaway platform, each step in its own process, one JSON of figures.
+
+Layout: `<FINEFINANCE_HOME>/bench/<scale>/` is the benchmark's own FINEFINANCE_HOME (embedded
+PostgreSQL on a free port, DuckDB warehouse, Dagster instance, dbt artifacts), emptied first and
+removed at the end unless kept; the figures go to `<FINEFINANCE_HOME>/bench/<scale>.json`.
+
+Memory: each step is a fresh interpreter; its peak is the largest of its own `ru_maxrss`, its
+largest child's (dbt), and the process tree's summed RSS polled every 0.2 s. PostgreSQL's is
+polled separately (proportional set size, so the shared buffers count once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from finefinance_platform.benchmark.steps import dbt_target_path
+from finefinance_platform.settings import (
+    FineFinanceError,
+    Settings,
+    add_months,
+    child_environment,
+    current_month,
+    get_settings,
+    load_settings,
+)
+
+
+class BenchmarkError(FineFinanceError):
+    pass
+
+
+@dataclass(frozen=True)
+class Scale:
+    customers: int
+    months: int
+
+
+# DESIGN §9
+SCALES = {
+    "XS": Scale(200, 6),
+    "S": Scale(2_000, 24),
+    "M": Scale(20_000, 24),
+    "L": Scale(100_000, 36),
+}
+MIB = 1024 * 1024
+POLL_SECONDS = 0.2
+CHATTER_LINES = 80
+
+
+@dataclass
+class Options:
+    scale: str
+    seed: int = 42
+    keep: bool = False
+    month_repeats: int = 2
+    export_formats: tuple[str, ...] = ("pdf", "csv")
+
+
+class MemoryWatch:
+    """Polls the summed RSS of a process tree, and PostgreSQL's PSS, until stopped."""
+
+    def __init__(self, pid: int, postgres_pid: int | None):
+        self.pid, self.postgres_pid = pid, postgres_pid
+        self.peak_mib = 0.0
+        self.postgres_peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _tree(pid: int) -> list[psutil.Process]:
+        try:
+            root = psutil.Process(pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    @staticmethod
+    def _sum(processes: list[psutil.Process], measure: Callable[[psutil.Process], int]) -> float:
+        total = 0
+        for process in processes:
+            try:
+                total += measure(process)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return total / MIB
+
+    def _sample(self) -> None:
+        self.peak_mib = max(self.peak_mib, self._sum(self._tree(self.pid), lambda p: p.memory_info().rss))
+        if self.postgres_pid:
+            pss = self._sum(self._tree(self.postgres_pid), lambda p: p.memory_full_info().pss)
+            self.postgres_peak_mib = max(self.postgres_peak_mib, pss)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(POLL_SECONDS)
+
+    def __enter__(self) -> MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Benchmark:
+    def __init__(self, options: Options, echo: Callable[[str], None]):
+        if options.scale not in SCALES:
+            raise BenchmarkError(f"scale {options.scale!r} is not one of {', '.join(SCALES)}")
+        self.options = options
+        self.scale = SCALES[options.scale]
+        self.echo = echo
+        caller = get_settings()
+        self.results_file = caller.home / "bench" / f"{options.scale}.json"
+        self.home = caller.home / "bench" / options.scale
+        # every month of the simulated period is completed: it ends with the month before this one
+        self.first_month = add_months(current_month(), -self.scale.months)
+        self.last_month = add_months(current_month(), -1)
+        self.env = child_environment(
+            {
+                "FINEFINANCE_HOME": str(self.home),
+                "FINEFINANCE_FIRST_MONTH": self.first_month.isoformat()[:7],
+                "FINEFINANCE_SOURCE_PORT": str(_free_port()),
+                "FINEFINANCE_DUCKDB_PATH": str(self.home / "warehouse.duckdb"),
+                "FINEFINANCE_WAREHOUSE": "duckdb",
+                "FINEFINANCE_INGESTION": "dlt",
+                "FINEFINANCE_DBT_TARGET": None,
+                "FINEFINANCE_SOURCE_URL": None,
+                "FINEFINANCE_SOURCE_READER_URL": None,
+                "DBT_TARGET_PATH": str(dbt_target_path(self.home)),
+                "PYTHONUNBUFFERED": "1",
+            },
+            path_prefix=Path(sys.executable).parent,
+        )
+        self.settings: Settings = load_settings(self.env)
+        self.postgres_pid: int | None = None
+        self.postgres_peak_mib = 0.0
+        self.step_number = 0
+
+    # -- running steps -------------------------------------------------------------------------
+    def run_step(self, label: str, name: str, **arguments) -> dict:
+        self.step_number += 1
+        self.echo(f"[bench {self.options.scale}] {self.step_number:>2}. {label} ...")
+        result_path = self.home / "steps" / f"{self.step_number:02d}-{name}.json"
+        result_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "finefinance_platform.benchmark.steps", name, json.dumps(arguments),
+                   str(result_path)]  # fmt: skip
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        # the step's own progress lines (indented) are shown; the tools' chatter (dlt, tqdm, dbt)
+        # only when the step fails
+        chatter: deque[str] = deque(maxlen=CHATTER_LINES)
+        with MemoryWatch(process.pid, self.postgres_pid) as watch:
+            for line in process.stdout:  # text mode splits tqdm's \r redraws into lines too
+                line = line.rstrip()
+                if line.startswith("    "):
+                    self.echo(line)
+                elif line.strip():
+                    chatter.append(line)
+            code = process.wait()
+        if code != 0:
+            for line in chatter:
+                self.echo(f"    | {line}")
+            raise BenchmarkError(f"benchmark step {name!r} failed (exit {code}): see its output above")
+        figures = json.loads(result_path.read_text())
+        figures["wall_seconds"] = time.perf_counter() - started  # with the interpreter's start-up
+        figures["peak_rss_mib"] = max(watch.peak_mib, figures.pop("own_peak_rss_mib"),
+                                      figures.pop("child_peak_rss_mib"))  # fmt: skip
+        self.postgres_peak_mib = max(self.postgres_peak_mib, watch.postgres_peak_mib)
+        self.echo(f"    done in {figures['seconds']:.1f} s, peak RSS {figures['peak_rss_mib']:.0f} MiB")
+        return figures
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self) -> dict:
+        from finefinance_platform.source.embedded_postgres import EmbeddedPostgres
+
+        server = EmbeddedPostgres(self.settings)
+        self._fresh_home(server)
+        started = time.perf_counter()
+        try:
+            self.echo(f"[bench {self.options.scale}] fresh platform in {self.home}")
+            status = server.start()
+            self.postgres_pid = status.pid
+            figures = self._measure()
+        finally:
+            server.stop()
+            if not self.options.keep:
+                shutil.rmtree(self.home, ignore_errors=True)
+        figures["benchmark_seconds"] = round(time.perf_counter() - started, 1)
+        self.results_file.parent.mkdir(parents=True, exist_ok=True)
+        self.results_file.write_text(json.dumps(figures, indent=2) + "\n")
+        self.echo(f"[bench {self.options.scale}] figures written to {self.results_file}")
+        return figures
+
+    def _fresh_home(self, server) -> None:
+        if self.home.exists():
+            server.stop()  # a kept or interrupted earlier run may have left its server up
+            shutil.rmtree(self.home)
+        self.home.mkdir(parents=True)
+
+    def _measure(self) -> dict:
+        scale, options = self.scale, self.options
+        first, last = self.first_month.isoformat(), self.last_month.isoformat()
+        early = add_months(self.first_month, 1 if scale.months > 1 else 0).isoformat()
+
+        simulator = self.run_step(
+            f"simulator: {scale.customers:,} customers x {scale.months} months",
+            "simulate", customers=scale.customers, months=scale.months, seed=options.seed, start=first,
+        )  # fmt: skip
+        baseline = self.run_step("baseline: bulk copy PostgreSQL -> ConnectorX -> Arrow -> DuckDB",
+                                 "bulk_copy_baseline")  # fmt: skip
+        full = self.run_step("ingestion: the raw_tables asset, first (full) load", "ingest")
+        trickle = self.run_step("trickle: one day of changes in the source", "trickle",
+                                customers=scale.customers, seed=options.seed)  # fmt: skip
+        incremental = self.run_step("ingestion: the raw_tables asset, incremental after one day", "ingest")
+
+        startup = self.run_step("dbt start-up: a no-op dbt run", "dbt_startup",
+                                month_start=last, month_end=current_month().isoformat())  # fmt: skip
+        refresh = self.run_step("refresh: daily_refresh job (ingestion + unpartitioned models)", "refresh")
+        backfill = self.run_step(f"backfill: close_month over {first[:7]} .. {last[:7]} in one run",
+                                 "backfill", first_month=first, last_month=last)  # fmt: skip
+        floor = self.run_step("floor: the hand-written DuckDB SQL of the same marts", "sql_floor")
+
+        months: dict[str, list[dict]] = {early: [], last: []}
+        for _ in range(options.month_repeats):
+            for month in (early, last):
+                months[month].append(self.run_step(f"single month {month[:7]}", "month", month=month))
+        month_early = min(months[early], key=lambda f: f["seconds"])
+        month_last = min(months[last], key=lambda f: f["seconds"])
+
+        export = self.run_step(f"export: every statement of {last[:7]}", "export", month=last,
+                               formats=list(options.export_formats))  # fmt: skip
+
+        steps = {
+            "simulator": simulator,
+            "bulk_copy_baseline": baseline,
+            "ingestion_full": full,
+            "trickle": trickle,
+            "ingestion_incremental": incremental,
+            "dbt_startup": startup,
+            "refresh": refresh,
+            "backfill": backfill,
+            "sql_floor": floor,
+            "month_early": month_early,
+            "month_last": month_last,
+            "export": export,
+        }
+        return self._figures(steps, months)
+
+    def _figures(self, steps: dict[str, dict], months: dict[str, list[dict]]) -> dict:
+        s = steps
+        raw_rows = s["ingestion_full"]["rows"]
+        backfill_budget = 3 * s["sql_floor"]["seconds"] + s["dbt_startup"]["seconds"]
+        figures = {
+            "scale": self.options.scale,
+            "customers": self.scale.customers,
+            "months": self.scale.months,
+            "period": {"first_month": self.first_month.isoformat(), "last_month": self.last_month.isoformat()},
+            "seed": self.options.seed,
+            "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "machine": _machine(),
+            "simulator": {
+                "seconds": s["simulator"]["seconds"],
+                "rows": s["simulator"]["rows"],
+                "rows_per_second": s["simulator"]["rows_per_second"],
+            },
+            "ingestion": {
+                "full_seconds": s["ingestion_full"]["seconds"],
+                "full_rows": raw_rows,
+                "full_rows_per_second": s["ingestion_full"]["rows_per_second"],
+                "baseline_seconds": s["bulk_copy_baseline"]["seconds"],
+                "baseline_rows_per_second": s["bulk_copy_baseline"]["rows_per_second"],
+                "ratio_to_baseline": s["ingestion_full"]["seconds"] / s["bulk_copy_baseline"]["seconds"],
+                "trickle_rows_changed": s["trickle"]["rows_changed"],
+                "trickle_rows_changed_per_table": s["trickle"]["rows_changed_per_table"],
+                "incremental_seconds": s["ingestion_incremental"]["seconds"],
+                "incremental_rows_moved": s["ingestion_incremental"]["rows_moved"],
+                "incremental_rows_moved_per_table": s["ingestion_incremental"]["rows_moved_per_table"],
+                "incremental_share_of_history": s["ingestion_incremental"]["rows_moved"] / raw_rows,
+            },
+            "transformation": {
+                "dbt_startup_seconds": s["dbt_startup"]["seconds"],
+                "refresh_seconds": s["refresh"]["seconds"],
+                "backfill_seconds": s["backfill"]["seconds"],
+                "sql_floor_seconds": s["sql_floor"]["seconds"],
+                "backfill_ratio_to_floor": s["backfill"]["seconds"] / s["sql_floor"]["seconds"],
+                "backfill_budget_seconds": backfill_budget,
+                "floor_agrees_with_marts": s["sql_floor"]["agrees_with_marts"],
+                "month_early": s["month_early"]["month"],
+                "month_early_seconds": s["month_early"]["seconds"],
+                "month_last": s["month_last"]["month"],
+                "month_last_seconds": s["month_last"]["seconds"],
+                "month_ratio_last_to_early": s["month_last"]["seconds"] / s["month_early"]["seconds"],
+                "month_runs_seconds": {m[:7]: [round(r["seconds"], 2) for r in runs] for m, runs in months.items()},
+            },
+            "export": {
+                "month": self.last_month.isoformat(),
+                "formats": s["export"]["formats"],
+                "statements": s["export"]["statements"],
+                "seconds": s["export"]["seconds"],
+                "statements_per_second": s["export"]["statements_per_second"],
+            },
+            "memory": {
+                "peak_rss_mib": {name: round(step["peak_rss_mib"], 1) for name, step in s.items()},
+                "max_step_peak_rss_mib": max(step["peak_rss_mib"] for step in s.values()),
+                "postgres_peak_pss_mib": round(self.postgres_peak_mib, 1),
+            },
+            "steps": s,
+        }
+        figures["targets"] = evaluate_targets(figures)
+        return figures
+
+
+def _machine() -> dict:
+    from importlib.metadata import version
+
+    return {
+        "cpus": psutil.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 1024**3, 1),
+        "python": platform.python_version(),
+        "versions": {name: version(name) for name in ("dagster", "dlt", "dbt-core", "dbt-duckdb", "duckdb",
+                                                      "connectorx")},  # fmt: skip
+    }
+
+
+def evaluate_targets(figures: dict) -> list[dict]:
+    """Each figure against its target (set for scale M, DESIGN §9 and issue 6)."""
+    ingestion, transformation = figures["ingestion"], figures["transformation"]
+
+    def target(name: str, value: float, limit: float, unit: str) -> dict:
+        return {"figure": name, "value": round(value, 3), "target": f"<= {round(limit, 3)} {unit}".strip(),
+                "met": value <= limit}  # fmt: skip
+
+    return [
+        target("simulator seconds", figures["simulator"]["seconds"], 120, "s"),
+        target("ingestion / bulk-copy baseline", ingestion["ratio_to_baseline"], 1.5, "x"),
+        target("incremental ingestion of a day, seconds", ingestion["incremental_seconds"], 10, "s"),
+        {"figure": "incremental rows moved = rows changed in the source", "value": ingestion["incremental_rows_moved"],
+         "target": f"== {ingestion['trickle_rows_changed']} rows",
+         "met": ingestion["incremental_rows_moved"] == ingestion["trickle_rows_changed"]},
+        target("single month (slower of early and last), seconds",
+               max(transformation["month_early_seconds"], transformation["month_last_seconds"]), 30, "s"),
+        target("last month / early month", transformation["month_ratio_last_to_early"], 1.3, "x"),
+        target("full backfill seconds (3 x SQL floor + dbt start-up)", transformation["backfill_seconds"],
+               transformation["backfill_budget_seconds"], "s"),
+        target("peak RSS of any step, MiB", figures["memory"]["max_step_peak_rss_mib"], 2048, "MiB"),
+    ]  # fmt: skip

@@ -1,0 +1,372 @@
+"""One benchmark step per process: `python -m finefinance_platform.benchmark.steps STEP ARGS RESULT`.
+
+The harness starts each step in a fresh interpreter whose environment points the settings at the
+benchmark's own FINEFINANCE_HOME, so a step's peak memory is its own (`ru_maxrss` of this process,
+and of the largest child it waited for, such as dbt). A step writes its figures as JSON to RESULT.
+Timings start after the imports: they measure the work, not the interpreter's start-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+import psycopg2
+
+from finefinance_platform.settings import DBT_PROJECT_DIR, FineFinanceError, get_settings
+from finefinance_platform.source.tables import SOURCE_TABLES
+
+STEPS: dict[str, Callable[..., dict]] = {}
+
+
+def dbt_target_path(home: Path) -> Path:
+    """Where the benchmark's dbt invocations write their artifacts (the harness sets DBT_TARGET_PATH)."""
+    return home / "dbt_target"
+
+
+def step(function: Callable[..., dict]) -> Callable[..., dict]:
+    STEPS[function.__name__] = function
+    return function
+
+
+def log(message: str) -> None:
+    print(f"    {message}", file=sys.stderr, flush=True)
+
+
+def _raw_row_counts(con) -> dict[str, int]:
+    return {t.name: con.execute(f'select count(*) from raw."{t.name}"').fetchone()[0] for t in SOURCE_TABLES}
+
+
+# -- source ----------------------------------------------------------------------------------------
+
+
+@step
+def simulate(customers: int, months: int, seed: int, start: str) -> dict:
+    from finefinance_platform.source.simulator import simulate as run_simulation
+
+    summary = run_simulation(
+        get_settings().source_url(),
+        customers=customers,
+        months=months,
+        seed=seed,
+        start=dt.date.fromisoformat(start),
+        replace=True,
+    )
+    rows = sum(summary.rows.values())
+    return {
+        "seconds": summary.seconds,
+        "rows": rows,
+        "rows_per_table": summary.rows,
+        "rows_per_second": rows / summary.seconds,
+        "first_month": summary.first_month.isoformat(),
+        "last_month": summary.last_month.isoformat(),
+    }
+
+
+@step
+def trickle(customers: int, seed: int) -> dict:
+    """About one day of a live bank: customers × 15 / 30 new transactions, settlements, updates."""
+    from finefinance_platform.source.simulation_trickle import NEW_TRANSACTIONS_PER_BATCH, run_trickle
+
+    day_of_transactions = customers * 15 / 30
+    # a batch inserts Poisson(NEW_TRANSACTIONS_PER_BATCH) + 1 transactions
+    batches = max(1, round(day_of_transactions / (NEW_TRANSACTIONS_PER_BATCH + 1)))
+    dsn = get_settings().source_url()
+    with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
+        cur.execute("select now()")
+        began_at = cur.fetchone()[0]
+    started = time.perf_counter()
+    summary = run_trickle(
+        dsn,
+        seed=seed,
+        interval_seconds=0,
+        max_batches=batches,
+        echo=lambda line: log(line) if line.startswith(("batch 1:", f"batch {batches}:")) else None,
+    )
+    seconds = time.perf_counter() - started
+    # what incremental ingestion must move: every row the trickle inserted or updated, balance
+    # restatements included (its own summary does not count those)
+    changed = {}
+    with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
+        for table in SOURCE_TABLES:
+            cur.execute(f"select count(*) from {table.qualified_name} where updated_at >= %s", (began_at,))
+            changed[table.name] = cur.fetchone()[0]
+    return {
+        "seconds": seconds,
+        "batches": summary.batches,
+        "inserted": summary.inserted,
+        "updated": summary.updated,
+        "rows_changed": sum(changed.values()),
+        "rows_changed_per_table": changed,
+    }
+
+
+# -- ingestion -------------------------------------------------------------------------------------
+
+
+@step
+def ingest() -> dict:
+    """The real ingestion asset (`raw_tables`, all 8 tables) materialized on the local instance."""
+    import dlt
+    from dagster import materialize
+    from dagster_dlt import DagsterDltResource
+
+    from finefinance_platform.ingestion.dlt_ingestion import PIPELINE_NAME, raw_tables
+    from finefinance_platform.orchestration.instance import local_instance
+    from finefinance_platform.orchestration.pipeline import QUIET_LOGS
+    from finefinance_platform.warehouse import connect_duckdb
+
+    settings = get_settings()
+    instance = local_instance(settings)
+    started = time.perf_counter()
+    result = materialize(
+        [raw_tables], resources={"dlt": DagsterDltResource()}, instance=instance, run_config=QUIET_LOGS
+    )
+    seconds = time.perf_counter() - started
+    if not result.success:
+        raise FineFinanceError("the ingestion run failed")
+
+    trace = dlt.attach(PIPELINE_NAME, pipelines_dir=str(settings.home / "dlt")).last_trace
+    phases = {s.step: round((s.finished_at - s.started_at).total_seconds(), 2) for s in trace.steps}
+    # rows this run moved: what dlt normalized and loaded (a merged update counts once)
+    normalized = trace.last_normalize_info.row_counts if trace.last_normalize_info else {}
+    moved = {t.name: normalized.get(t.name, 0) for t in SOURCE_TABLES}
+    con = connect_duckdb(str(settings.duckdb_path), read_only=True)
+    try:
+        rows = sum(_raw_row_counts(con).values())
+    finally:
+        con.close()
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "rows_moved": sum(moved.values()),
+        "rows_moved_per_table": moved,
+        "rows_per_second": sum(moved.values()) / seconds,
+        "dlt_phases_seconds": phases,
+        "run_id": result.run_id,
+    }
+
+
+@step
+def bulk_copy_baseline() -> dict:
+    """The floor: each table PostgreSQL -> ConnectorX -> Arrow batches -> `CREATE TABLE` in DuckDB.
+
+    Same reader, same batch size, same source role as the ingestion, into a separate DuckDB file;
+    what it leaves out (incremental state, merge keys, load metadata) is what ingestion adds.
+    """
+    import connectorx
+    import duckdb
+
+    from finefinance_platform.ingestion.dlt_ingestion import BATCH_ROWS
+
+    settings = get_settings()
+    path = settings.home / "baseline.duckdb"
+    path.unlink(missing_ok=True)
+    reader_url = settings.source_url(reader=True)
+    per_table = {}
+    started = time.perf_counter()
+    con = duckdb.connect(str(path))
+    try:
+        for table in SOURCE_TABLES:
+            table_started = time.perf_counter()
+            batches = connectorx.read_sql(
+                reader_url,
+                f"select * from {table.qualified_name}",
+                return_type="arrow_stream",
+                batch_size=BATCH_ROWS,
+            )
+            con.register("batches", batches)
+            con.execute(f'create table "{table.name}" as select * from batches')
+            con.unregister("batches")
+            per_table[table.name] = round(time.perf_counter() - table_started, 2)
+        con.execute("checkpoint")
+        rows = sum(con.execute(f'select count(*) from "{t.name}"').fetchone()[0] for t in SOURCE_TABLES)
+    finally:
+        con.close()
+    seconds = time.perf_counter() - started
+    path.unlink(missing_ok=True)
+    return {"seconds": seconds, "rows": rows, "rows_per_second": rows / seconds, "seconds_per_table": per_table}
+
+
+# -- transformation --------------------------------------------------------------------------------
+
+
+def _dbt(*args: str) -> subprocess.CompletedProcess:
+    dbt = Path(sys.executable).with_name("dbt")
+    return subprocess.run(
+        [str(dbt), *args, "--profiles-dir", str(DBT_PROJECT_DIR)],
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@step
+def dbt_startup(month_start: str, month_end: str) -> dict:
+    """dbt's fixed cost per invocation: a run that selects nothing, with the vars Dagster passes.
+
+    A `dbt parse` first leaves partial-parse state in the benchmark's DBT_TARGET_PATH, as
+    `make install` does in the project's target folder for real runs.
+    """
+    started = time.perf_counter()
+    parsed = _dbt("parse", "--quiet")
+    parse_seconds = time.perf_counter() - started
+    if parsed.returncode != 0:
+        raise FineFinanceError(f"dbt parse failed:\n{parsed.stdout[-2000:]}{parsed.stderr[-2000:]}")
+    started = time.perf_counter()
+    noop = _dbt("run", "--select", "tag:bench_selects_nothing", "--vars",
+                json.dumps({"month_start": month_start, "month_end": month_end}))  # fmt: skip
+    seconds = time.perf_counter() - started
+    if noop.returncode != 0:
+        raise FineFinanceError(f"dbt no-op run failed:\n{noop.stdout[-2000:]}")
+    return {"seconds": seconds, "parse_seconds": parse_seconds}
+
+
+def _dbt_model_timings(run_id: str) -> list[dict]:
+    """Per-model execution times from the run_results.json of the dbt invocations of a Dagster run."""
+    target = dbt_target_path(get_settings().home)
+    timings: dict[str, float] = {}
+    for results_file in target.glob(f"*-{run_id[:7]}-*/run_results.json"):
+        for result in json.loads(results_file.read_text())["results"]:
+            if result["unique_id"].startswith(("model.", "snapshot.")):
+                name = result["unique_id"].split(".")[-1]
+                timings[name] = timings.get(name, 0.0) + result["execution_time"]
+    return [{"model": name, "seconds": round(s, 2)} for name, s in sorted(timings.items(), key=lambda x: -x[1])]
+
+
+def _execute_job(name: str, **kwargs) -> tuple[float, str, list[dict]]:
+    from finefinance_platform.definitions import defs
+    from finefinance_platform.orchestration.instance import local_instance
+    from finefinance_platform.orchestration.pipeline import QUIET_LOGS
+
+    instance = local_instance(get_settings())
+    job = defs.resolve_job_def(name)
+    started = time.perf_counter()
+    result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_LOGS, **kwargs)
+    seconds = time.perf_counter() - started
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_failure), None)
+        raise FineFinanceError(f"job {name} failed: {failure.message if failure else 'see the run logs'}")
+    failed_checks = [
+        f"{e.asset_key.to_user_string()}:{e.check_name}" for e in result.get_asset_check_evaluations() if not e.passed
+    ]
+    if failed_checks:
+        log(f"failed checks: {', '.join(failed_checks)}")
+    return seconds, result.run_id, _dbt_model_timings(result.run_id)
+
+
+@step
+def refresh() -> dict:
+    """The `daily_refresh` job: ingestion (nothing new here) and the unpartitioned dbt models."""
+    seconds, run_id, models = _execute_job("daily_refresh")
+    return {"seconds": seconds, "run_id": run_id, "slowest_models": models[:8]}
+
+
+@step
+def backfill(first_month: str, last_month: str) -> dict:
+    """The `close_month` job over every month in one run (the single-run backfill policy)."""
+    seconds, run_id, models = _execute_job(
+        "close_month",
+        tags={"dagster/asset_partition_range_start": first_month, "dagster/asset_partition_range_end": last_month},
+    )
+    return {"seconds": seconds, "run_id": run_id, "slowest_models": models[:8]}
+
+
+@step
+def month(month: str) -> dict:
+    """One month re-materialized alone, with the months before it already built."""
+    seconds, run_id, models = _execute_job("close_month", partition_key=month)
+    return {"seconds": seconds, "run_id": run_id, "month": month, "slowest_models": models[:5]}
+
+
+@step
+def sql_floor() -> dict:
+    """`floor.sql`: the same marts straight from raw in one DuckDB script, into schema bench_floor."""
+    from finefinance_platform.warehouse import connect_duckdb
+
+    script = (Path(__file__).with_name("floor.sql")).read_text()
+    settings = get_settings()
+    con = connect_duckdb(str(settings.duckdb_path))
+    try:
+        con.execute("drop schema if exists bench_floor cascade")
+        started = time.perf_counter()
+        con.execute(script)
+        seconds = time.perf_counter() - started
+        agreement = _floor_agreement(con)
+        con.execute("drop schema bench_floor cascade")
+    finally:
+        con.close()
+    return {"seconds": seconds, "agrees_with_marts": agreement}
+
+
+def _floor_agreement(con) -> dict[str, bool]:
+    """Do the floor's figures equal the marts'? (Else the floor would not be doing the same work.)"""
+    checks = {
+        "fct_monthly_statement": "select count(*), sum(closing_balance), sum(transaction_count) from {}",
+        "fct_statement_line": "select count(*), sum(running_balance) from {}",
+        "fct_customer_month": "select count(*), sum(month_end_balance), sum(withdrawals) from {}",
+        "advisor_budget_support": "select count(*), sum(months_in_red) from {}",
+        "advisor_upgrade_candidates": "select count(*), sum(high_withdrawals_months) from {}",
+        "kpi_monthly_growth": "select count(*), sum(revenue), sum(transaction_amount), sum(new_customers) from {}",
+        "kpi_transactions_per_month": "select count(*), sum(transaction_amount) from {}",
+    }
+    agreement = {}
+    for table, query in checks.items():
+        try:
+            marts = con.execute(query.format(f"marts.{table}")).fetchone()
+        except Exception:  # noqa: BLE001 - a mart that is not built yet: nothing to compare
+            continue
+        floor = con.execute(query.format(f"bench_floor.{table}")).fetchone()
+        agreement[table] = marts == floor
+    return agreement
+
+
+# -- delivery --------------------------------------------------------------------------------------
+
+
+@step
+def export(month: str, formats: list[str]) -> dict:
+    from finefinance_platform.delivery.export import export_month
+    from finefinance_platform.warehouse import connect_duckdb
+
+    settings = get_settings()
+    con = connect_duckdb(str(settings.duckdb_path), read_only=True)
+    try:
+        result = export_month(
+            con,
+            dt.date.fromisoformat(month),
+            formats=tuple(formats),
+            folder=settings.home / "statements" / month[:7],
+            progress=False,
+            settings=settings,
+        )
+    finally:
+        con.close()
+    return {
+        "seconds": result.seconds,
+        "statements": result.customers,
+        "files": result.files,
+        "formats": formats,
+        "statements_per_second": result.statements_per_second,
+    }
+
+
+def main(argv: list[str]) -> int:
+    name, arguments, result_path = argv
+    figures = STEPS[name](**json.loads(arguments))
+    figures["own_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    figures["child_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    Path(result_path).write_text(json.dumps(figures, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
