@@ -1,0 +1,132 @@
+{#-
+  The month window of a run. Dagster passes a partition (or a range of partitions) as the dbt vars
+  `month_start` (inclusive) and `month_end` (exclusive): ISO dates of first days of months. Without
+  `month_end` the window is the one month `month_start`; without both, every month (a full build).
+  Every month-grain model, its incremental strategy and its tests read the window through these
+  macros, so the rule is written once.
+-#}
+
+{% macro _month_var(name, value) -%}
+    {%- set text = value | string | trim -%}
+    {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-01$', text) -%}
+        {{ exceptions.raise_compiler_error(
+            "dbt var " ~ name ~ "=" ~ text ~ " is not the first day of a month (expected YYYY-MM-01)") }}
+    {%- endif -%}
+    {{ return(modules.datetime.datetime.strptime(text, '%Y-%m-%d').date()) }}
+{%- endmacro %}
+
+{% macro _shift_month(day, months) -%}
+    {%- set index = day.year * 12 + day.month - 1 + months -%}
+    {{ return(modules.datetime.date(index // 12, index % 12 + 1, 1)) }}
+{%- endmacro %}
+
+{#- {'start': 'YYYY-MM-01', 'end': ..., 'previous': the month before start}, or none for all months -#}
+{% macro month_window() -%}
+    {%- set start_value = var('month_start', none) -%}
+    {%- set end_value = var('month_end', none) -%}
+    {%- if start_value is none -%}
+        {%- if end_value is not none -%}
+            {{ exceptions.raise_compiler_error("dbt var month_end=" ~ end_value ~ " is set without month_start") }}
+        {%- endif -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set start = _month_var('month_start', start_value) -%}
+    {%- set end = _month_var('month_end', end_value) if end_value is not none else _shift_month(start, 1) -%}
+    {%- if end <= start -%}
+        {{ exceptions.raise_compiler_error(
+            "dbt vars month_start=" ~ start ~ " and month_end=" ~ end ~ " are not a window (end must be after start)") }}
+    {%- endif -%}
+    {{ return({'start': start.isoformat(), 'end': end.isoformat(), 'previous': _shift_month(start, -1).isoformat()}) }}
+{%- endmacro %}
+
+{% macro date_literal(iso_date) -%}
+    cast('{{ iso_date }}' as date)
+{%- endmacro %}
+
+{#- A predicate keeping the rows of `column` (a date or a UTC timestamp) inside the window -#}
+{% macro month_window_filter(column) -%}
+    {%- set window = month_window() -%}
+    {%- if window is none -%}
+        1 = 1
+    {%- else -%}
+        {{ column }} >= {{ date_literal(window.start) }} and {{ column }} < {{ date_literal(window.end) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  True when this incremental model already holds the month before the window: its rows are the
+  state a month carries forward (closing balances, streak lengths), so a month costs the same
+  whatever the history length. False on a full build, a first run, a full refresh, or when that
+  month was never built: the model then recomputes from the start of the data (the fallback).
+-#}
+{% macro previous_month_is_built() -%}
+    {%- set window = month_window() -%}
+    {%- if not execute or window is none or not is_incremental() -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select count(*) from " ~ this ~ " where month_start = " ~ date_literal(window.previous)) -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{#- First month holding any data: accounts opened, customers signed up, completed transactions -#}
+{% macro first_data_month() -%}
+    (
+        select min(first_month) from (
+            select min(cast(date_trunc('month', open_date) as date)) as first_month from {{ ref('stg_account') }}
+            union all
+            select min(cast(date_trunc('month', signup_date) as date)) from {{ ref('stg_customer') }}
+            union all
+            select min(month_start) from {{ ref('int_completed_transactions') }}
+        ) as firsts
+    )
+{%- endmacro %}
+
+{% macro last_data_month() -%}
+    (
+        select max(last_month) from (
+            select max(cast(date_trunc('month', open_date) as date)) as last_month from {{ ref('stg_account') }}
+            union all
+            select max(cast(date_trunc('month', signup_date) as date)) from {{ ref('stg_customer') }}
+            union all
+            select max(month_start) from {{ ref('int_completed_transactions') }}
+        ) as lasts
+    )
+{%- endmacro %}
+
+{#-
+  The months a month-grain model computes, one row each (column month_start):
+  - the window, when the previous month's state is carried (`carry`);
+  - every month of the data up to the window's end otherwise (first run, full build, fallback);
+    the model then keeps only the window's months in its final select.
+-#}
+{% macro months_to_compute(carry) -%}
+    {%- set window = month_window() -%}
+    {%- if window is none -%}
+        {{ month_spine(first_data_month(), add_months(last_data_month(), 1)) }}
+    {%- elif carry -%}
+        {{ month_spine(date_literal(window.start), date_literal(window.end)) }}
+    {%- else -%}
+        {{ month_spine(
+            'coalesce(least(' ~ first_data_month() ~ ', ' ~ date_literal(window.start) ~ '), '
+                ~ date_literal(window.start) ~ ')',
+            date_literal(window.end)) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The window's months only (full build: the data's months) -#}
+{% macro window_months() -%}
+    {%- set window = month_window() -%}
+    {%- if window is none -%}
+        {{ month_spine(first_data_month(), add_months(last_data_month(), 1)) }}
+    {%- else -%}
+        {{ month_spine(date_literal(window.start), date_literal(window.end)) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A loan, card or investment is active in the month starting `month_start` (DESIGN §5) -#}
+{% macro active_in_month(start_column, end_column, month_start) -%}
+    ({{ start_column }} < {{ add_months(month_start, 1) }}
+        and ({{ end_column }} is null or {{ end_column }} >= {{ month_start }}))
+{%- endmacro %}
+
