@@ -1,0 +1,130 @@
+"""The Dagster assets of delivery, materialized in process with the real `DuckDBResource`."""
+
+from __future__ import annotations
+
+import pytest
+from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, materialize
+from dagster_duckdb import DuckDBResource
+from delivery_fixtures import make_delivery_home, uid
+
+from finefinance_platform.delivery.assets import (
+    MART_KEYS,
+    SERVING_COPY_KEY,
+    STATEMENT_DOCUMENTS_KEY,
+    build_serving_copy_asset,
+    delivery_assets,
+    delivery_checks,
+    every_customer_has_a_statement,
+    statement_documents,
+)
+from finefinance_platform.delivery.serving import open_marts, serving_tables
+from finefinance_platform.settings import load_settings
+
+CHECK_KEY = AssetCheckKey(STATEMENT_DOCUMENTS_KEY, "every_customer_has_a_statement")
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    home = make_delivery_home(tmp_path / "home", publish=False)
+    for name, value in home.env().items():
+        monkeypatch.setenv(name, value)
+    return home
+
+
+def resources(home) -> dict:
+    return {"duckdb": DuckDBResource(database=str(home.warehouse))}
+
+
+def check_evaluation(result):
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.asset_check_key == CHECK_KEY
+    return evaluation
+
+
+def test_lineage_and_partitions():
+    assert {asset.key for asset in delivery_assets} == {STATEMENT_DOCUMENTS_KEY, SERVING_COPY_KEY}
+    assert delivery_checks == [every_customer_has_a_statement]
+    assert set(statement_documents.asset_deps[STATEMENT_DOCUMENTS_KEY]) == {
+        AssetKey(["marts", "fct_monthly_statement"]),
+        AssetKey(["marts", "fct_statement_line"]),
+        AssetKey(["marts", "dim_customer"]),
+    }
+    assert statement_documents.partitions_def is not None
+    serving = build_serving_copy_asset([AssetKey(["marts", "dim_customer"])])
+    assert set(serving.asset_deps[SERVING_COPY_KEY]) == {AssetKey(["marts", "dim_customer"])}
+    assert len(MART_KEYS) == 14
+
+
+def test_statement_documents_for_a_partition_with_its_check(home):
+    month = home.months[3]
+    result = materialize(
+        [statement_documents, every_customer_has_a_statement],
+        partition_key=month.isoformat(),
+        resources=resources(home),
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    folder = home.home / "statements" / f"{month:%Y-%m}"
+    customers = sorted(uid(key) for key in ("alice", "bruno", "chloe", "didier", "emma"))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{customer}.{fmt}" for customer in customers for fmt in ("pdf", "csv")
+    )
+    (materialization,) = result.asset_materializations_for_node(statement_documents.node_def.name)
+    assert materialization.partition == month.isoformat()
+    assert materialization.metadata["count"].value == 5
+    assert materialization.metadata["files"].value == 10
+    assert materialization.metadata["folder"].value == str(folder)
+    evaluation = check_evaluation(result)
+    assert evaluation.passed
+    assert evaluation.metadata["customers_expected"].value == 5
+
+
+def month_range_tags(first, last) -> dict:
+    return {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
+
+
+def test_check_on_its_own_covers_every_month_and_names_a_missing_statement(home):
+    defs = [statement_documents, every_customer_has_a_statement]
+    assert materialize(defs, tags=month_range_tags(home.months[0], home.months[-1]), resources=resources(home)).success
+    missing = home.home / "statements" / f"{home.months[2]:%Y-%m}" / f"{uid('didier')}.pdf"
+    missing.unlink()
+
+    result = materialize(
+        defs, resources=resources(home), selection=AssetSelection.checks(every_customer_has_a_statement)
+    )
+    evaluation = check_evaluation(result)
+    assert not evaluation.passed
+    assert evaluation.metadata["customers_expected"].value == 4 + 4 + 5 + 5  # Emma from the third month
+    assert evaluation.metadata["missing_files"].value == 1
+    assert evaluation.metadata["missing_sample"].value == f"{home.months[2]:%Y-%m}/{uid('didier')}.pdf"
+
+
+def test_a_range_of_months_is_one_run(home):
+    first, last = home.months[0], home.months[1]
+    result = materialize(
+        [statement_documents, every_customer_has_a_statement],
+        tags=month_range_tags(first, last),
+        resources=resources(home),
+    )
+    assert result.success
+    partitions = sorted(m.partition for m in result.asset_materializations_for_node(statement_documents.node_def.name))
+    assert partitions == [first.isoformat(), last.isoformat()]
+    # Emma has no account before the third month: 4 customers in each of the first two
+    for month in (first, last):
+        assert len(list((home.home / "statements" / f"{month:%Y-%m}").glob("*.pdf"))) == 4
+    assert check_evaluation(result).passed
+
+
+def test_serving_copy_asset_publishes_every_mart(home):
+    serving_copy = build_serving_copy_asset()
+    result = materialize([serving_copy], resources=resources(home))
+    assert result.success
+    path = home.home / "serving" / "marts.duckdb"
+    assert len(serving_tables(path)) == 14
+    (materialization,) = result.asset_materializations_for_node(serving_copy.node_def.name)
+    assert materialization.metadata["tables"].value == 14
+    with open_marts(load_settings(home.env())) as con:
+        assert con.execute("select count(*) from marts.fct_statement_line").fetchone()[0] > 0
