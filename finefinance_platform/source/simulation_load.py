@@ -76,8 +76,12 @@ def dates(days: np.ndarray) -> pa.Array:
 
 
 def timestamps(seconds: np.ndarray) -> pa.Array:
-    """Seconds since the epoch (UTC) as timestamptz text ('2025-03-01 10:00:00Z')."""
-    return pa.array(np.asarray(seconds, dtype=np.int64), pa.timestamp("s", tz="UTC"))
+    """Seconds since the epoch (UTC), written without a zone ('2025-03-01 10:00:00').
+
+    The loading session sets `timezone = 'UTC'`, so PostgreSQL reads them as UTC instants; Arrow
+    formats zone-less timestamps about 30 times faster than zoned ones (a third of the load time).
+    """
+    return pa.array(np.asarray(seconds, dtype=np.int64), pa.timestamp("s"))
 
 
 def to_csv(table: pa.Table) -> io.BytesIO:

@@ -182,6 +182,7 @@ def _fill(conn, period: Period, *, customers: int, seed: int, replace: bool) -> 
             )
         # one transaction: readers see the old data or the new, never half of it
         cur.execute("set local synchronous_commit = off")
+        cur.execute("set local timezone = 'UTC'")  # the CSV timestamps carry no zone: they are UTC
         cur.execute("set local maintenance_work_mem = '512MB'")
         cur.execute(f"truncate {', '.join(SOURCE_TABLES)} cascade")
         deferred = drop_keys_and_indexes(cur)
