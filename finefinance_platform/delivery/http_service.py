@@ -6,8 +6,7 @@ the same 404, so a caller learns nothing about other customers or months. The ma
 through `open_marts()` (the serving copy), with parameterized SQL only.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: FastAPI must resolve the dependencies declared inside create_app
 import re
 from typing import Annotated
 
