@@ -5,9 +5,9 @@
   as TIMESTAMP WITH TIME ZONE);
 - `insert_raw(db, table, rows)` appends rows given as dicts (missing columns get defaults);
 - `run_dbt(db, "build", vars=...)` runs the real dbt CLI in a subprocess, as Dagster does;
-- `run_dbt_steps([DbtStep(db, ["build", ...], vars), ...])` runs several dbt commands, possibly on
-  several warehouse files, in one child process that imports dbt and parses the project once
-  (dbt's start-up is most of a small run's time);
+- `run_dbt_steps([DbtStep(db, ("build", ...), vars), SqlStep(db, sql), CopyStep(a, b), ...])` runs
+  several dbt commands, changes and copies of warehouse files in one child process that imports
+  dbt and parses the project once (dbt's start-up is most of a small run's time);
 - `month_vars(month)` / `build_months(...)` drive the month windows;
 - `read_rows(db, sql)` returns a query's rows as dicts, `table_rows(db, table, order_by)` a table's.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from finefinance_platform.settings import DBT_PROJECT_DIR, add_months
+from finefinance_platform.settings import DBT_PROJECT_DIR, add_months, child_environment
 
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 
@@ -139,9 +139,7 @@ def insert_raw(db: Path, table: str, rows: Iterable[Mapping[str, object]]) -> No
         unknown = set(row) - set(columns)
         if unknown:
             raise KeyError(f"raw.{table} has no column(s) {sorted(unknown)} (row {dict(row)})")
-        values.append(
-            [row.get(name, COLUMN_DEFAULTS.get(name)) for name in columns] + [load_id, f"{load_id}-{index}"]
-        )
+        values.append([row.get(name, COLUMN_DEFAULTS.get(name)) for name in columns] + [load_id, f"{load_id}-{index}"])
     if not values:
         return
     names = ", ".join(f'"{name}"' for name in columns) + ", _dlt_load_id, _dlt_id"
@@ -191,8 +189,7 @@ def run_dbt(
     ]
     if vars:
         cmd += ["--vars", json.dumps(dict(vars))]
-    # tests may read the environment: the child gets this process's, with its own warehouse file
-    env = {**os.environ, "FINEFINANCE_DUCKDB_PATH": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = child_environment({"FINEFINANCE_DUCKDB_PATH": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=DBT_PROJECT_DIR, timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"dbt {command} {' '.join(args)} failed ({vars=}):\n{result.stdout[-8000:]}")
@@ -201,58 +198,86 @@ def run_dbt(
 
 @dataclass(frozen=True)
 class DbtStep:
+    """`dbt <args>` with the month `vars`, on the warehouse file `db`."""
+
     db: Path
     args: tuple[str, ...]
     vars: Mapping[str, object] | None = None
 
 
-def run_dbt_steps(steps: Sequence[DbtStep], work_dir: Path) -> None:
+@dataclass(frozen=True)
+class SqlStep:
+    """A statement run on `db` between dbt steps (e.g. a change in the raw data)."""
+
+    db: Path
+    sql: str
+
+
+@dataclass(frozen=True)
+class CopyStep:
+    """Copy the warehouse file `source` to `target` (to build it further another way)."""
+
+    source: Path
+    target: Path
+
+
+Step = DbtStep | SqlStep | CopyStep
+
+
+def run_dbt_steps(steps: Sequence[Step], work_dir: Path) -> None:
     """Run the steps in order in one child process; the first failure stops it and is raised.
 
-    Every warehouse file must have the same file name (dbt names the database after it, and the
-    project is parsed once): put them in different folders.
+    dbt is imported and the project parsed once for all the steps. Every warehouse file must have
+    the same file name (dbt names the database after it): put them in different folders.
     """
-    names = {step.db.name for step in steps}
+    names = {path.name for step in steps for path in _paths(step)}
     if len(names) != 1:
         raise ValueError(f"the warehouse files of one batch must share one file name, not {sorted(names)}")
     work_dir.mkdir(parents=True, exist_ok=True)
     plan = work_dir / "steps.json"
-    plan.write_text(
-        json.dumps(
-            {
-                "work_dir": str(work_dir),
-                "steps": [
-                    {"db": str(step.db), "args": list(step.args), "vars": dict(step.vars) if step.vars else None}
-                    for step in steps
-                ],
-            }
-        )
-    )
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    result = subprocess.run(
-        [sys.executable, __file__, str(plan)], capture_output=True, text=True, env=env, timeout=900
-    )
+    plan.write_text(json.dumps({"work_dir": str(work_dir), "steps": [_encode(step) for step in steps]}))
+    env = child_environment({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+    result = subprocess.run([sys.executable, __file__, str(plan)], capture_output=True, text=True, env=env, timeout=900)
     if result.returncode != 0:
         raise AssertionError(f"dbt steps failed:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}")
 
 
+def _paths(step: Step) -> list[Path]:
+    return [step.source, step.target] if isinstance(step, CopyStep) else [step.db]
+
+
+def _encode(step: Step) -> dict:
+    if isinstance(step, DbtStep):
+        return {"db": str(step.db), "args": list(step.args), "vars": dict(step.vars) if step.vars else None}
+    if isinstance(step, SqlStep):
+        return {"db": str(step.db), "sql": step.sql}
+    return {"copy": [str(step.source), str(step.target)]}
+
+
 def _run_steps_here(plan_file: Path) -> int:
-    """The child of run_dbt_steps: parse once, then every step with dbt's programmatic runner."""
+    """The child of run_dbt_steps: parse once, then every step (dbt's programmatic runner)."""
+    import shutil
+
     from dbt.cli.main import dbtRunner
 
     plan = json.loads(plan_file.read_text())
-    common = [
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(Path(plan["work_dir"]) / "target"),
-        "--log-path",
-        str(Path(plan["work_dir"]) / "logs"),
-    ]
+    work_dir = Path(plan["work_dir"])
+    common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    common += ["--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
     manifest = None
     for number, step in enumerate(plan["steps"], start=1):
+        if "copy" in step:
+            source, target = step["copy"]
+            # dbt keeps the database open in this process: flush it to the file before copying
+            with duckdb.connect(source) as con:
+                con.execute("checkpoint")
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, target)
+            continue
+        if "sql" in step:
+            with duckdb.connect(step["db"]) as con:
+                con.execute(step["sql"])
+            continue
         # profiles.yml reads the warehouse path from the environment at every invocation
         os.environ["FINEFINANCE_DUCKDB_PATH"] = step["db"]
         if manifest is None:
@@ -268,7 +293,7 @@ def _run_steps_here(plan_file: Path) -> int:
         if not result.success:
             print(f"step {number} failed: dbt {' '.join(step['args'])} vars={step['vars']} on {step['db']}")
             for node_result in getattr(result.result, "results", None) or []:
-                if str(node_result.status) not in ("success", "pass"):
+                if str(node_result.status) not in ("success", "pass", "warn"):
                     print(f"  {node_result.node.name}: {node_result.status} {node_result.message}")
             if result.exception:
                 print(f"  {result.exception}")

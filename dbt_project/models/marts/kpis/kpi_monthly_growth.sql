@@ -133,4 +133,5 @@ select
     cast({{ growth_pct('new_customers', 'previous_new_customers') }} as decimal(18, 4))
         as new_customers_growth_pct
 from growth
-where {{ month_window_filter('month_start') }}
+-- the month before the window only served as the previous value
+where month_start in (select month_start from window_months)
