@@ -312,11 +312,12 @@ def warehouses(tmp_path_factory):
     everything = ("build", "--exclude-resource-type", "unit_test")
     monthly_only = ("build", "--select", MONTHLY, "--exclude-resource-type", "unit_test")
     steps = [
-        # seeds, staging, the first snapshot of the customers, dimensions; and the unit tests
+        # seeds, staging, the first snapshot of the customers, dimensions
         DbtStep(dbs["base"], ("build", "--exclude", MONTHLY)),
         SqlStep(dbs["base"], UPGRADE_PROFILES_SQL),
         *[CopyStep(dbs["base"], dbs[name]) for name in ("monthly", "range", "first_range", "full")],
-        DbtStep(dbs["monthly"], everything, month_vars(MONTHS[0])),
+        # with the unit tests of the money logic (statements, withdrawals, revenue)
+        DbtStep(dbs["monthly"], ("build",), month_vars(MONTHS[0])),
         *[DbtStep(dbs["monthly"], monthly_only, month_vars(month)) for month in MONTHS[1:]],
         DbtStep(dbs["range"], everything, month_vars("2025-01-01")),
         DbtStep(dbs["range"], monthly_only, month_vars("2025-02-01")),
