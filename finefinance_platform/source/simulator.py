@@ -195,15 +195,16 @@ def _fill(conn, period: Period, *, customers: int, seed: int, replace: bool) -> 
             def copy(table_name: str, table: pa.Table) -> Future:
                 return copier.submit(copy_table, cur, table_name, table)
 
-            for table_name, build in (
-                ("crm.advisor", population.advisor_table),
-                ("crm.customer", population.customer_table),
-                ("banking.account", population.account_table),
-                ("product.loan", population.loan_table),
-                ("product.investment", population.investment_table),
-                ("product.credit_card", population.credit_card_table),
-            ):
-                rows[table_name] = copy(table_name, build()).result()
+            population_tables = {
+                "crm.advisor": population.advisor_table,
+                "crm.customer": population.customer_table,
+                "banking.account": population.account_table,
+                "product.loan": population.loan_table,
+                "product.investment": population.investment_table,
+                "product.credit_card": population.credit_card_table,
+            }
+            for table_name in tqdm(population_tables, desc="customers and products", unit="table", file=sys.stderr):
+                rows[table_name] = copy(table_name, population_tables[table_name]()).result()
 
             waiting: Future | None = None
             progress = tqdm(range(period.months), desc="transactions", unit="month", file=sys.stderr)
@@ -217,7 +218,9 @@ def _fill(conn, period: Period, *, customers: int, seed: int, replace: bool) -> 
                 progress.set_postfix(rows=f"{rows['banking.transaction'] + len(month):,}")
             if waiting is not None:
                 rows["banking.transaction"] += waiting.result()
-            rows["banking.balance"] = copy("banking.balance", book.table()).result()
+            with tqdm(total=1, desc="month-end balances", unit="table", file=sys.stderr) as progress:
+                rows["banking.balance"] = copy("banking.balance", book.table()).result()
+                progress.update()
 
         for _label, statement in tqdm(deferred.restore_statements(), desc="keys and indexes", file=sys.stderr):
             cur.execute(statement)
