@@ -139,9 +139,11 @@ def drop_keys_and_indexes(cursor, tables: tuple[str, ...] = SOURCE_TABLES) -> De
     """Drop the PK/unique/FK constraints and plain indexes of `tables`; return how to recreate them."""
     cursor.execute(
         "select conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid)"
-        " from pg_constraint where conrelid = any(%s::regclass[]) and contype in ('p', 'u', 'f')"
+        " from pg_constraint where (conrelid = any(%s::regclass[]) and contype in ('p', 'u', 'f'))"
+        # a foreign key from another table into these would block dropping their primary keys
+        " or (confrelid = any(%s::regclass[]) and contype = 'f')"
         " order by conrelid::regclass::text, conname",
-        (list(tables),),
+        (list(tables), list(tables)),
     )
     constraints = tuple(Constraint(*row) for row in cursor.fetchall())
     cursor.execute(

@@ -175,9 +175,18 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
     # salaries: from the employer to the normal account, on payday
     payday = on_day(pop.salary_day_of_month)
     paid = np.flatnonzero(usable(payday, everyone))
-    rows.add(count=len(paid), sender=-1, receiver=paid, counterparty=_EMPLOYER_AT + pop.employer[paid],
-             day=payday[paid], second_of_day=rng.integers(3 * HOUR, 6 * HOUR, len(paid)), cents=pop.salary_cents[paid],
-             description=D_SALARY, category=SALARY, may_fail=False)  # fmt: skip
+    rows.add(
+        count=len(paid),
+        sender=-1,
+        receiver=paid,
+        counterparty=_EMPLOYER_AT + pop.employer[paid],
+        day=payday[paid],
+        second_of_day=rng.integers(3 * HOUR, 6 * HOUR, len(paid)),
+        cents=pop.salary_cents[paid],
+        description=D_SALARY,
+        category=SALARY,
+        may_fail=False,
+    )
 
     # subscriptions: fixed merchants, prices and days
     merchant = pop.subscription_merchant
@@ -186,9 +195,18 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
     sub_owner, sub_slot = np.nonzero(subscribed)
     sub_merchant = merchant[sub_owner, sub_slot]
     sub_cents = _SUBSCRIPTION_PRICES[sub_merchant]
-    rows.add(count=len(sub_owner), sender=sub_owner, receiver=-1, counterparty=_SUBSCRIPTION_AT + sub_merchant,
-             day=sub_day[sub_owner, sub_slot], second_of_day=rng.integers(0, 6 * HOUR, len(sub_owner)), cents=sub_cents,
-             description=_D_SUBSCRIPTION_AT + sub_merchant, category=SUBSCRIPTION, may_fail=True)  # fmt: skip
+    rows.add(
+        count=len(sub_owner),
+        sender=sub_owner,
+        receiver=-1,
+        counterparty=_SUBSCRIPTION_AT + sub_merchant,
+        day=sub_day[sub_owner, sub_slot],
+        second_of_day=rng.integers(0, 6 * HOUR, len(sub_owner)),
+        cents=sub_cents,
+        description=_D_SUBSCRIPTION_AT + sub_merchant,
+        category=SUBSCRIPTION,
+        may_fail=True,
+    )
     fixed_debits = np.bincount(sub_owner, sub_cents, customers)
 
     # savings: normal → own LA/LJ account the day after payday (a transfer between own accounts)
@@ -197,9 +215,18 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
     saves = (target >= 0) & usable(saving_day, everyone)
     saves &= pop.account_open_day[np.maximum(target, 0)] < saving_day
     savers = np.flatnonzero(saves)
-    rows.add(count=len(savers), sender=savers, receiver=target[savers], counterparty=-1, day=saving_day[savers],
-             second_of_day=rng.integers(7 * HOUR, 9 * HOUR, len(savers)), cents=pop.saving_cents[savers],
-             description=D_SAVINGS, category=TRANSFER, may_fail=True)  # fmt: skip
+    rows.add(
+        count=len(savers),
+        sender=savers,
+        receiver=target[savers],
+        counterparty=-1,
+        day=saving_day[savers],
+        second_of_day=rng.integers(7 * HOUR, 9 * HOUR, len(savers)),
+        cents=pop.saving_cents[savers],
+        description=D_SAVINGS,
+        category=TRANSFER,
+        may_fail=True,
+    )
 
     # loans: the principal is paid into the account on the start day, then monthly repayments
     loans = pop.loans
@@ -209,14 +236,32 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
     repayment_day = on_day(loans.start_day - first_day_of_month_number(loan_start_month) + 1)
     repaying &= usable(repayment_day, loans.customer)
     due = np.flatnonzero(repaying)
-    rows.add(count=len(due), sender=loans.customer[due], receiver=-1, counterparty=_LOANS, day=repayment_day[due],
-             second_of_day=rng.integers(2 * HOUR, 5 * HOUR, len(due)), cents=loans.payment_cents[due],
-             description=D_LOAN_REPAYMENT, category=LOAN_PAYMENT, may_fail=False)  # fmt: skip
+    rows.add(
+        count=len(due),
+        sender=loans.customer[due],
+        receiver=-1,
+        counterparty=_LOANS,
+        day=repayment_day[due],
+        second_of_day=rng.integers(2 * HOUR, 5 * HOUR, len(due)),
+        cents=loans.payment_cents[due],
+        description=D_LOAN_REPAYMENT,
+        category=LOAN_PAYMENT,
+        may_fail=False,
+    )
     fixed_debits += np.bincount(loans.customer[due], loans.payment_cents[due], customers)
     paid_out = np.flatnonzero(usable(loans.start_day, loans.customer))
-    rows.add(count=len(paid_out), sender=-1, receiver=loans.customer[paid_out], counterparty=_LOANS,
-             day=loans.start_day[paid_out], second_of_day=rng.integers(10 * HOUR, 12 * HOUR, len(paid_out)),
-             cents=loans.cents[paid_out], description=D_LOAN_PAYOUT, category=DEPOSIT, may_fail=False)  # fmt: skip
+    rows.add(
+        count=len(paid_out),
+        sender=-1,
+        receiver=loans.customer[paid_out],
+        counterparty=_LOANS,
+        day=loans.start_day[paid_out],
+        second_of_day=rng.integers(10 * HOUR, 12 * HOUR, len(paid_out)),
+        cents=loans.cents[paid_out],
+        description=D_LOAN_PAYOUT,
+        category=DEPOSIT,
+        may_fail=False,
+    )
 
     # the spending budget of the month, spread over card payments, withdrawals and transfers
     overspending = (month_index >= pop.overspend_first) & (month_index < pop.overspend_last)
@@ -262,9 +307,18 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
         [D_CARD, D_WITHDRAWAL],
         _D_TRANSFER_AT + rng.integers(0, len(TRANSFER_REASONS), spend_count),
     )
-    rows.add(count=int(keep.sum()), sender=owner[keep], receiver=receiver[keep], counterparty=counterparty[keep],
-             day=day[keep], second_of_day=rng.integers(7 * HOUR, 23 * HOUR, int(keep.sum())), cents=cents[keep],
-             description=description[keep], category=kind[keep], may_fail=True)  # fmt: skip
+    rows.add(
+        count=int(keep.sum()),
+        sender=owner[keep],
+        receiver=receiver[keep],
+        counterparty=counterparty[keep],
+        day=day[keep],
+        second_of_day=rng.integers(7 * HOUR, 23 * HOUR, int(keep.sum())),
+        cents=cents[keep],
+        description=description[keep],
+        category=kind[keep],
+        may_fail=True,
+    )
 
     # money from outside: reimbursements and deposits
     credit_counts = rng.poisson(CREDITS_PER_MONTH * open_share)
@@ -275,13 +329,22 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
     ).astype(np.int64)
     is_reimbursement = rng.random(credit_count) < 0.6
     cheque = rng.random(credit_count) < 0.5
-    rows.add(count=credit_count, sender=-1, receiver=credited,
-             counterparty=np.where(is_reimbursement, _REIMBURSER_AT + rng.integers(0, len(REIMBURSERS), credit_count),
-                                   np.where(cheque, _CHEQUE, _CASH)),
-             day=credit_day, second_of_day=rng.integers(8 * HOUR, 20 * HOUR, credit_count),
-             cents=np.maximum(np.rint(rng.gamma(2.0, 4000.0, credit_count)), 500).astype(np.int64),
-             description=np.where(is_reimbursement, D_REIMBURSEMENT, np.where(cheque, D_CHEQUE, D_CASH)),
-             category=np.where(is_reimbursement, REIMBURSEMENT, DEPOSIT), may_fail=True)  # fmt: skip
+    rows.add(
+        count=credit_count,
+        sender=-1,
+        receiver=credited,
+        counterparty=np.where(
+            is_reimbursement,
+            _REIMBURSER_AT + rng.integers(0, len(REIMBURSERS), credit_count),
+            np.where(cheque, _CHEQUE, _CASH),
+        ),
+        day=credit_day,
+        second_of_day=rng.integers(8 * HOUR, 20 * HOUR, credit_count),
+        cents=np.maximum(np.rint(rng.gamma(2.0, 4000.0, credit_count)), 500).astype(np.int64),
+        description=np.where(is_reimbursement, D_REIMBURSEMENT, np.where(cheque, D_CHEQUE, D_CASH)),
+        category=np.where(is_reimbursement, REIMBURSEMENT, DEPOSIT),
+        may_fail=True,
+    )
     return _finish(rng, pop, rows)
 
 
