@@ -68,7 +68,7 @@ def test_money_checks_are_blocking():
     _, graph = _graph()
     checks = {(key.asset_key.path[-1], key.name): graph.get_check_spec(key) for key in graph.asset_check_keys}
     assert checks[("transaction", "matches_source")].blocking
-    assert checks[("fct_monthly_statement", "statement_arithmetic")].blocking
+    assert checks[("fct_monthly_statement", "statement_reconciles")].blocking
     assert not checks[("kpi_customers_per_profile", "profiles_sum_to_signed_up")].blocking
     # dbt tests arrived as checks too
     assert any(name.startswith(("unique", "not_null")) for (_, name) in checks)

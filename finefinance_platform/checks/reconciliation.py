@@ -1,7 +1,7 @@
 """Checks that reconcile the money across layers.
 
 - raw/<table> `matches_source`: row count and amount sum per month equal the source's (blocking).
-- marts/fct_monthly_statement `statement_arithmetic`: opening + credits - debits = closing, opening =
+- marts/fct_monthly_statement `statement_reconciles`: opening + credits - debits = closing, opening =
   previous closing, lines sum to the totals (blocking).
 - marts/fct_monthly_statement `balance_table_agrees`: the core system's month-end rows in
   banking.balance equal the balances computed from transactions (error, not blocking: the statements
@@ -165,7 +165,7 @@ left join lines l on l.account_id = s.account_id and l.month_start = s.month_sta
     description="opening + credits - debits = closing; opening = previous closing; lines sum to totals",
     pool="warehouse",
 )
-def statement_arithmetic(warehouse: WarehouseResource) -> AssetCheckResult:
+def statement_reconciles(warehouse: WarehouseResource) -> AssetCheckResult:
     closing_wrong, opening_wrong, lines_wrong, statements = warehouse.query(STATEMENT_ARITHMETIC_SQL)[0]
     failures = closing_wrong + opening_wrong + lines_wrong
     return AssetCheckResult(
@@ -293,5 +293,5 @@ def profiles_sum_to_signed_up(warehouse: WarehouseResource) -> AssetCheckResult:
     )
 
 
-money_checks = [raw_matches_source, statement_arithmetic, balance_table_agrees, kpis_match_transactions,
+money_checks = [raw_matches_source, statement_reconciles, balance_table_agrees, kpis_match_transactions,
                 profiles_sum_to_signed_up]

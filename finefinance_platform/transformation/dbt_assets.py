@@ -7,11 +7,11 @@ is unpartitioned. `dbt build` runs the tests, which become asset checks.
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, BackfillPolicy
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, BackfillPolicy, Output
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -22,6 +22,7 @@ from dagster_dbt import (
 
 from finefinance_platform.orchestration.partitions import month_window, monthly_partitions
 from finefinance_platform.settings import DBT_PROJECT_DIR, get_settings
+from finefinance_platform.warehouse import WarehouseResource
 
 MONTHLY_SELECTION = "config.materialized:incremental"
 LAYER_OWNERS = {
@@ -78,6 +79,45 @@ class FineFinanceTranslator(DagsterDbtTranslator):
 
 
 translator = FineFinanceTranslator()
+
+# The month's totals shown on a partition's materialization, beside its row count.
+MONTH_TOTALS = {
+    "fct_transaction": "sum(amount)",
+    "fct_monthly_statement": "sum(closing_balance)",
+    "kpi_monthly_growth": "sum(revenue)",
+    "kpi_transactions_per_month": "sum(transaction_amount)",
+}
+
+
+def with_row_counts(
+    context: AssetExecutionContext, events: list, warehouse: WarehouseResource, window: dict | None = None
+) -> Iterator:
+    """Add row counts (and, per month window, the window's totals) to dbt's materializations.
+
+    Counted here, after dbt has exited, rather than with dagster-dbt's `fetch_row_counts()`, which
+    keeps a dbt-duckdb connection open in this process and so locks the next dbt step out of the file.
+    """
+    with warehouse.connect(read_only=True) as con:
+        for event in events:
+            if not isinstance(event, Output):
+                yield event
+                continue
+            schema, table = context.assets_def.keys_by_output_name[event.output_name].path[-2:]
+            if window:
+                total = MONTH_TOTALS.get(table, "null")
+                count, amount = con.execute(
+                    f'select count(*), {total} from "{schema}"."{table}" where month_start >= ? and month_start < ?',
+                    [window["month_start"], window["month_end"]],
+                ).fetchone()
+                metadata = {"dagster/partition_row_count": int(count)}
+                if amount is not None:
+                    metadata["window_total_eur"] = float(amount)
+            else:
+                count = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+                metadata = {"dagster/row_count": int(count)}
+            yield event.with_metadata({**(event.metadata or {}), **metadata})
+
+
 WAREHOUSE_WRITER_TAGS = {"finefinance/warehouse": "writer"}
 
 
@@ -90,8 +130,9 @@ WAREHOUSE_WRITER_TAGS = {"finefinance/warehouse": "writer"}
     op_tags=WAREHOUSE_WRITER_TAGS,
     pool="warehouse",
 )
-def dbt_unpartitioned_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()
+def dbt_unpartitioned_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    events = list(dbt.cli(["build"], context=context).stream())
+    yield from with_row_counts(context, events, warehouse)
 
 
 @dbt_assets(
@@ -106,8 +147,9 @@ def dbt_unpartitioned_models(context: AssetExecutionContext, dbt: DbtCliResource
     op_tags=WAREHOUSE_WRITER_TAGS,
     pool="warehouse",
 )
-def dbt_monthly_models(context: AssetExecutionContext, dbt: DbtCliResource):
+def dbt_monthly_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     window = context.partition_time_window
     dbt_vars = month_window(window.start.date(), window.end.date())
     context.log.info(f"dbt window [{dbt_vars['month_start']}, {dbt_vars['month_end']})")
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream().fetch_row_counts()
+    events = list(dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream())
+    yield from with_row_counts(context, events, warehouse, dbt_vars)
