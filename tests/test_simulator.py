@@ -280,12 +280,16 @@ def test_loans_investments_and_cards(xs):
     period_end = PERIOD_END.date()
     closed = loans[loans.status == "closed"]
     assert (closed.end_date < period_end).all() and (loans[loans.status == "active"].end_date >= period_end).all()
+    assert (closed.end_date >= START).any()  # some loans end during the period
     cards = _query(dsn, "select * from product.credit_card")
     assert cards.fee.astype(float).between(2, 15).all()
     ended_in_period = cards[(cards.status == "expired") & (cards.end_date >= START)]
     assert len(ended_in_period) >= 1 and (cards[cards.status == "active"].end_date.isna()).all()
     investments = _query(dsn, "select * from product.investment")
     assert set(investments.product_name) == {"PEA", "life insurance"}
+    closed_investments = investments[investments.status == "closed"]
+    assert (closed_investments.closed_at >= START).any() and (closed_investments.closed_at < period_end).all()
+    assert investments[investments.status == "active"].closed_at.isna().all()
     # loan repayments are monthly debits to the bank for customers who hold a loan
     repayers = set(_query(dsn, """
         select distinct a.customer_id from banking.transaction t join banking.account a

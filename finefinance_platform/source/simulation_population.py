@@ -475,8 +475,9 @@ def _investments(rng, period: Period, signup, affluent_kind, is_overspender) -> 
         np.round(rng.uniform(25_000, 400_000, count) / 1000) * 100_000,
         np.round(rng.uniform(1_000, 20_000, count) / 100) * 10_000,
     ).astype(np.int64)
-    closed_at = opened + rng.integers(90, 901, count)
-    closes = (rng.random(count) < 0.3) & ~is_big & (closed_at < period.end_day)
+    # some are cashed in during the period, after at least three months
+    closed_at = _uniform_days(rng, np.maximum(opened + 90, start), np.full(count, last_active_day))
+    closes = (rng.random(count) < 0.3) & ~is_big & (closed_at <= last_active_day)
     closed_at = np.where(closes, closed_at, -1)
     ids = uuid4_strings(rng, count)
     product = rng.integers(0, len(INVESTMENT_PRODUCTS), count)
