@@ -222,7 +222,9 @@ def _fill(conn, period: Period, *, customers: int, seed: int, replace: bool) -> 
                 rows["banking.balance"] = copy("banking.balance", book.table()).result()
                 progress.update()
 
-        for _label, statement in tqdm(deferred.restore_statements(), desc="keys and indexes", file=sys.stderr):
+        restoring = tqdm(deferred.restore_statements(), desc="keys and indexes", unit="step", file=sys.stderr)
+        for label, statement in restoring:
+            restoring.set_postfix_str(label)
             cur.execute(statement)
         for table_name in SOURCE_TABLES:
             cur.execute(f"analyze {table_name}")
