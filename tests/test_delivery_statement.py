@@ -221,6 +221,8 @@ def test_long_statements_run_over_pages_with_every_line():
     reader = pypdf.PdfReader(io.BytesIO(render_pdf(statement, generated_on=GENERATED_ON)))
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert len(reader.pages) >= 3
+    for page in reader.pages[1:]:
+        assert "Date Description Category Credit Debit Balance" in page.extract_text()  # headings repeated
     assert f"page {len(reader.pages)}/{len(reader.pages)}" in text
     for line in lines:
         assert format_amount(line.running_balance) in text

@@ -23,6 +23,7 @@ FONT = "Helvetica"
 COLUMNS = (("Date", 22), ("Description", 58), ("Category", 28), ("Credit", 24), ("Debit", 24), ("Balance", 24))
 SUMMARY_COLUMNS = (("Account", 60), ("Opening", 30), ("Credits", 30), ("Debits", 30), ("Closing", 30))
 ROW_HEIGHT = 5.5
+CELL_PADDING = 1.0
 
 
 def latin1(text: str) -> str:
@@ -66,19 +67,32 @@ class _StatementPDF(FPDF):
 
 
 def _row(pdf: FPDF, cells, widths, *, bold=False, fill=False, amounts_from: int = 99, fit: int = 1) -> None:
-    """One table row; only column `fit` (free text) can be too long, the others are dates and amounts."""
+    """One table row; only column `fit` (free text) can be too long, the others are dates and amounts.
+
+    Text is placed with `FPDF.text` and the rule under the row is one line: a statement is mostly
+    rows, and `FPDF.cell` (text shaping, per-cell state) would be most of the rendering time.
+    """
+    if pdf.will_page_break(ROW_HEIGHT):
+        pdf.add_page()
     pdf.set_font(FONT, style="B" if bold else "", size=8)
+    left, top = pdf.l_margin, pdf.get_y()
+    total = sum(widths)
+    if fill:
+        pdf.rect(left, top, total, ROW_HEIGHT, style="F")
+    baseline = top + ROW_HEIGHT * 0.68
+    x = left
     for index, (text, width) in enumerate(zip(cells, widths, strict=True)):
-        text = latin1(text)
-        pdf.cell(
-            width,
-            ROW_HEIGHT,
-            _fit(pdf, text, width - 1.5) if index == fit else text,
-            border="B",
-            align="R" if index >= amounts_from else "L",
-            fill=fill,
-        )
-    pdf.ln(ROW_HEIGHT)
+        if text:
+            text = latin1(text)
+            if index == fit:
+                text = _fit(pdf, text, width - 2 * CELL_PADDING)
+            if index >= amounts_from:
+                pdf.text(x + width - CELL_PADDING - pdf.get_string_width(text), baseline, text)
+            else:
+                pdf.text(x + CELL_PADDING, baseline, text)
+        x += width
+    pdf.line(left, top + ROW_HEIGHT, left + total, top + ROW_HEIGHT)
+    pdf.set_xy(left, top + ROW_HEIGHT)
 
 
 def _fit(pdf: FPDF, text: str, width: float) -> str:
@@ -159,6 +173,10 @@ def render_pdf(statement: Statement, generated_on: dt.date | None = None) -> byt
             pdf.set_font(FONT, style="I", size=8)
             pdf.cell(0, ROW_HEIGHT, "No completed transactions this month.", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         for line in account.lines:
+            if pdf.will_page_break(ROW_HEIGHT):
+                # a long account goes on over pages: each one starts with the column names again
+                pdf.add_page()
+                _row(pdf, [name for name, _ in COLUMNS], widths, bold=True, fill=True, amounts_from=3)
             _row(
                 pdf,
                 [
