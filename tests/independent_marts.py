@@ -65,7 +65,13 @@ def compute(dsn: str, months: list[dt.date]) -> dict[str, pd.DataFrame]:
     credits = txn.dropna(subset=["receiver_account_id"]).groupby(["receiver_account_id", "month"]).cents.sum()
     statements, customer_month = [], []
     balance = {}  # account -> running closing balance (cents), all history
-    first = min([*txn.month, *months]) if len(txn) else months[0]
+    # history starts with the data (first sign-up, account opening or transaction): a streak that
+    # began before the first partition counts its earlier months too
+    first = min([
+        *txn.month, *months,
+        *(d.replace(day=1) for d in src["customer"].signup_date),
+        *(d.replace(day=1) for d in src["account"].open_date),
+    ])
     month = first
     all_months = []
     while month <= months[-1]:
@@ -83,12 +89,11 @@ def compute(dsn: str, months: list[dt.date]) -> dict[str, pd.DataFrame]:
             )
             if month in months and open_in_month:
                 statements.append((account.account_id, month, opening, c, d, opening + c - d))
-        if month in months:
-            for customer in src["customer"].itertuples():
-                if customer.signup_date > month_end(month):
-                    continue
-                own = accounts[accounts.customer_id == customer.customer_id].account_id
-                customer_month.append((customer.customer_id, month, sum(balance.get(a, 0) for a in own)))
+        for customer in src["customer"].itertuples():
+            if customer.signup_date > month_end(month):
+                continue
+            own = accounts[accounts.customer_id == customer.customer_id].account_id
+            customer_month.append((customer.customer_id, month, sum(balance.get(a, 0) for a in own)))
     statements = pd.DataFrame(
         statements, columns=["account_id", "month_start", "opening", "credits", "debits", "closing"]
     )
@@ -129,7 +134,7 @@ def compute(dsn: str, months: list[dt.date]) -> dict[str, pd.DataFrame]:
     ]
 
     kpis = []
-    for month in months:
+    for month in all_months:  # the month before the first partition gives its growth rates
         loans = _active(src["loan"], month)
         cards = _active(src["card"], month)
         interest = sum(Decimal(str(a)) * Decimal(str(r)) / 12 for a, r in zip(loans.amount, loans.interest_rate))
@@ -153,8 +158,8 @@ def compute(dsn: str, months: list[dt.date]) -> dict[str, pd.DataFrame]:
     return {
         "statements": statements,
         "customer_month": customer_month[customer_month.month_start.isin(months)],
-        "budget": budget,
-        "upgrade": upgrade,
+        "budget": budget[budget.month_start.isin(months)],
+        "upgrade": upgrade[upgrade.month_start.isin(months)],
         "kpis": kpis,
         "per_category": per_category,
         "profiles": profiles,

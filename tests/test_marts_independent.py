@@ -89,13 +89,17 @@ def test_advisor_lists_match(built):
     assert (HIGH_WITHDRAWALS, HIGH_LOANS, HIGH_INVESTMENTS) == (5000, 50000, 25000)
 
 
+def growth(this, previous):
+    return None if previous in (None, 0) else 100 * (this - previous) / previous
+
+
 def test_kpis_match(built):
     expected = built["expected"]["kpis"].set_index("month_start")
     actual = _mart(built, "select * from marts.kpi_monthly_growth order by month_start")
     assert [d.date() for d in actual.month_start] == MONTHS
-    previous = None
     for row in actual.itertuples():
-        exp = expected.loc[row.month_start.date()]
+        month = row.month_start.date()
+        exp = expected.loc[month]
         # interest is amount × rate / 12: compared to the cent
         assert abs(cents(row.interest_income) - cents(exp.interest)) <= 1
         assert cents(row.card_fee_income) == cents(exp.fees)
@@ -103,15 +107,20 @@ def test_kpis_match(built):
         assert row.transaction_count == exp["count"]
         assert cents(row.transaction_amount) == exp.cents
         assert row.new_customers == exp.new_customers
-        if previous is None or previous.new_customers == 0:
-            assert pd.isna(row.new_customers_growth_pct)
-        else:
-            want = 100 * (row.new_customers - previous.new_customers) / previous.new_customers
-            assert row.new_customers_growth_pct == pytest.approx(want, abs=0.01)
-        if previous is not None and previous.transaction_count:
-            want = 100 * (row.transaction_count - previous.transaction_count) / previous.transaction_count
-            assert row.transaction_count_growth_pct == pytest.approx(want, abs=0.01)
-        previous = row
+        # month over month, against the data's previous month (which may precede the partitions)
+        previous = expected.loc[add_months(month, -1)] if add_months(month, -1) in expected.index else None
+        for column, this, before in [
+            ("new_customers_growth_pct", exp.new_customers, None if previous is None else previous.new_customers),
+            ("transaction_count_growth_pct", exp["count"], None if previous is None else previous["count"]),
+            ("revenue_growth_pct", float(exp.interest + exp.fees),
+             None if previous is None else float(previous.interest + previous.fees)),
+        ]:
+            want = growth(this, before)
+            got = getattr(row, column)
+            if want is None:
+                assert pd.isna(got), (month, column, got)
+            else:
+                assert got == pytest.approx(want, abs=0.01), (month, column)
 
 
 def test_transactions_per_month_match(built):
