@@ -19,7 +19,6 @@ MONTHS = [add_months(XS_FIRST_MONTH, i) for i in range(XS_MONTHS)]
 def built(make_source_db, tmp_path_factory):
     from dagster import DagsterInstance
 
-    from finefinance_platform.orchestration.instance import local_instance
     from finefinance_platform.orchestration.pipeline import run_pipeline
     from finefinance_platform.source import simulator
 
@@ -72,7 +71,9 @@ def test_customer_months_match(built):
 
 def test_advisor_lists_match(built):
     budget = built["expected"]["budget"]
-    actual = _mart(built, "select month_start, customer_id, advisor_id, months_in_red from marts.advisor_budget_support")
+    actual = _mart(
+        built, "select month_start, customer_id, advisor_id, months_in_red from marts.advisor_budget_support"
+    )
     assert {(r.month_start.date(), r.customer_id, r.advisor_id, r.months_in_red) for r in actual.itertuples()} == {
         (r.month_start, r.customer_id, r.advisor_id, r.red) for r in budget.itertuples()
     }
