@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pypdf
 import pytest
 from delivery_fixtures import TEST_SECRET, make_delivery_home, uid
 
 from finefinance_platform.cli import main
+from finefinance_platform.delivery import export
 from finefinance_platform.delivery.tokens import verify_token
 from finefinance_platform.settings import add_months, current_month
 
@@ -135,3 +138,18 @@ def test_installed_entry_point_reports_errors_on_one_line(home):
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip() == "error: unknown customer 'nobody': not in marts.dim_customer"
+
+
+def test_export_in_a_process_pool_writes_the_same_files(home, tmp_path, monkeypatch):
+    month, generated_on = home.months[1], dt.date(2030, 1, 1)
+    monkeypatch.setattr(export, "PARALLEL_THRESHOLD", 1)  # the pool even for the small bank
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        alone = export.export_month(con, month, folder=tmp_path / "alone", workers=1, generated_on=generated_on)
+        pooled = export.export_month(con, month, folder=tmp_path / "pool", workers=2, generated_on=generated_on)
+    assert (alone.customers, alone.files) == (pooled.customers, pooled.files) == (4, 8)
+    for path in sorted((tmp_path / "alone").iterdir()):
+        other = tmp_path / "pool" / path.name
+        if path.suffix == ".csv":
+            assert other.read_bytes() == path.read_bytes()
+        else:
+            assert pypdf.PdfReader(other).pages[0].extract_text() == pypdf.PdfReader(path).pages[0].extract_text()

@@ -50,7 +50,12 @@ def statements() -> None:
 @statements.command("export")
 @click.option("--month", "month_text", required=True, metavar="YYYY-MM", help="A closed month.")
 @click.option("--format", "fmt", type=click.Choice(["pdf", "csv", "both"]), default="both", show_default=True)
-@click.option("--workers", type=click.IntRange(1, 16), default=None, help="Rendering processes (default: 2).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=None,
+    help="Rendering processes (default: 1; more helps on machines with real spare cores).",
+)
 def export(month_text: str, fmt: str, workers: int | None) -> None:
     """Write every customer's statements of a month under <FINEFINANCE_HOME>/statements/YYYY-MM/."""
     from finefinance_platform.delivery.export import DEFAULT_WORKERS, export_month, parse_formats

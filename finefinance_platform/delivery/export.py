@@ -28,7 +28,10 @@ from finefinance_platform.delivery.statement import (
 )
 from finefinance_platform.settings import Settings, get_settings
 
-DEFAULT_WORKERS = 2
+# One process by default: on the 2-vCPU machines this was measured on, two busy processes each run
+# about 2.2x slower (the vCPUs share a core), so a pool of 2 was no faster (1,959 statements at
+# scale S: 16-19 s alone, 22-25 s with 2 workers). Where cores are real, `--workers 2` (or more) helps.
+DEFAULT_WORKERS = 1
 # below this many statements a pool costs more (starting workers, importing fpdf2) than it saves
 PARALLEL_THRESHOLD = 300
 CHUNK_SIZE = 64
