@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+import pyarrow as pa
 import pytest
 from delivery_fixtures import make_delivery_home, uid
 from streamlit.testing.v1 import AppTest
@@ -105,6 +107,11 @@ def test_advisor_page(app, home):
     assert "#### Upgrade candidates (0)" in texts(app.markdown)
 
 
+def chart_data(chart) -> pd.DataFrame:
+    """The data a chart plots (Arrow IPC in the element), as the browser receives it."""
+    return pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().to_pandas()
+
+
 def test_kpi_page(app, home):
     open_page(app, "kpi_trends")
     assert texts(app.title) == ["Business KPI Trends"]
@@ -112,7 +119,17 @@ def test_kpi_page(app, home):
     # last month: 60,000 x 3.6 % / 12 = 180.00 interest + Alice's 9.90 card fee
     assert shown["Revenue"] == "189.90 EUR"
     assert shown["Transactions"] == "14"
-    assert len(app.get("vega_lite_chart")) == 7
+    charts = app.get("vega_lite_chart")
+    assert len(charts) == 7
+    # revenue bars: interest + card fees; Didier's 4.90 card ends after the second month
+    revenue = chart_data(charts[0]).groupby("month_label")["value -- streamlit-generated"].sum()
+    assert revenue.round(2).tolist() == [194.8, 194.8, 189.9, 189.9]
+    # growth lines: exactly the three rates (12 transactions, then 14: +16.67 % in the third month)
+    rates = chart_data(next(c for c in charts if "% vs previous month" in c.proto.spec))
+    assert set(rates["color -- streamlit-generated"]) == {"revenue", "transactions", "new customers"}
+    third = rates[pd.to_datetime(rates["month"]).dt.date == home.months[2]].set_index("color -- streamlit-generated")
+    assert third.loc["transactions", "value -- streamlit-generated"] == pytest.approx(100 * 2 / 12)
+    assert third.loc["revenue", "value -- streamlit-generated"] == pytest.approx(100 * (189.9 - 194.8) / 194.8)
     app.radio(key="category_measure").set_value("amount (EUR)").run()
     assert not app.exception
 

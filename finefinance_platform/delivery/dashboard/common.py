@@ -77,5 +77,11 @@ def eur(value) -> str:
     return f"{float(value):,.2f} EUR"
 
 
+def eur_short(value) -> str:
+    """Millions abbreviated, so a big total fits its metric card."""
+    value = float(value)
+    return f"{value / 1e6:,.2f} M EUR" if abs(value) >= 1e6 else eur(value)
+
+
 def money_columns(*names: str) -> dict:
     return {name: st.column_config.NumberColumn(format="euro") for name in names}

@@ -25,7 +25,7 @@ def delta(value) -> str | None:
 st.subheader(f"{latest['month']:%B %Y}")
 cards = st.columns(4)
 cards[0].metric("Revenue", common.eur(latest["revenue"]), delta(latest["revenue_growth_pct"]))
-cards[1].metric("Transaction volume", common.eur(latest["transaction_amount"]))
+cards[1].metric("Transaction volume", common.eur_short(latest["transaction_amount"]))
 cards[2].metric("Transactions", f"{int(latest['transaction_count']):,}", delta(latest["transaction_count_growth_pct"]))
 cards[3].metric("New customers", f"{int(latest['new_customers']):,}", delta(latest["new_customers_growth_pct"]))
 
@@ -42,18 +42,14 @@ with right:
     st.bar_chart(growth, x="month_label", y="new_customers", x_label="month")
 
 st.markdown("#### Growth rates (%)")
-st.line_chart(
-    growth.rename(
-        columns={
-            "revenue_growth_pct": "revenue",
-            "transaction_count_growth_pct": "transactions",
-            "new_customers_growth_pct": "new customers",
-        }
-    ),
-    x="month",
-    y=["revenue", "transactions", "new customers"],
-    y_label="% vs previous month",
+rates = growth[["month", "revenue_growth_pct", "transaction_count_growth_pct", "new_customers_growth_pct"]].rename(
+    columns={
+        "revenue_growth_pct": "revenue",
+        "transaction_count_growth_pct": "transactions",
+        "new_customers_growth_pct": "new customers",
+    }
 )
+st.line_chart(rates, x="month", y=["revenue", "transactions", "new customers"], y_label="% vs previous month")
 
 profiles = common.query("customers_per_profile")
 categories = common.query("transactions_per_category")
