@@ -78,9 +78,13 @@ def eur(value) -> str:
 
 
 def eur_short(value) -> str:
-    """Millions abbreviated, so a big total fits its metric card."""
+    """Large amounts abbreviated (k, M), so a total fits its metric card; tables keep the cents."""
     value = float(value)
-    return f"{value / 1e6:,.2f} M EUR" if abs(value) >= 1e6 else eur(value)
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:,.2f} M EUR"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:,.1f} k EUR"
+    return eur(value)
 
 
 def money_columns(*names: str) -> dict:

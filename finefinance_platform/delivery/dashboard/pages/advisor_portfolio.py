@@ -19,9 +19,9 @@ if portfolios.empty:
 
 totals = st.columns(4)
 totals[0].metric("Customers", f"{int(portfolios['customers'].sum()):,}")
-totals[1].metric("Money held", common.eur(portfolios["money_held"].sum()))
-totals[2].metric("Loans outstanding", common.eur(portfolios["loans_outstanding"].sum()))
-totals[3].metric("Investments held", common.eur(portfolios["investments_held"].sum()))
+totals[1].metric("Money held", common.eur_short(portfolios["money_held"].sum()))
+totals[2].metric("Loans outstanding", common.eur_short(portfolios["loans_outstanding"].sum()))
+totals[3].metric("Investments held", common.eur_short(portfolios["investments_held"].sum()))
 
 st.subheader("All advisors")
 st.dataframe(
@@ -36,9 +36,9 @@ book = portfolios[portfolios["advisor_id"] == advisor_id].iloc[0]
 st.subheader(f"{book['advisor']} · {month:%B %Y}")
 mine = st.columns(4)
 mine[0].metric("Customers", f"{int(book['customers']):,}")
-mine[1].metric("Money held", common.eur(book["money_held"]))
-mine[2].metric("Loans outstanding", common.eur(book["loans_outstanding"]))
-mine[3].metric("Investments held", common.eur(book["investments_held"]))
+mine[1].metric("Money held", common.eur_short(book["money_held"]))
+mine[2].metric("Loans outstanding", common.eur_short(book["loans_outstanding"]))
+mine[3].metric("Investments held", common.eur_short(book["investments_held"]))
 
 upgrades = common.query("upgrade_candidates", month, advisor_id)
 support = common.query("budget_support", month, advisor_id)
