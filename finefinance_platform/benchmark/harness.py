@@ -243,7 +243,8 @@ class Benchmark:
         refresh = self.run_step("refresh: daily_refresh job (ingestion + unpartitioned models)", "refresh")
         backfill = self.run_step(f"backfill: close_month over {first[:7]} .. {last[:7]} in one run",
                                  "backfill", first_month=first, last_month=last)  # fmt: skip
-        floor = self.run_step("floor: the hand-written DuckDB SQL of the same marts", "sql_floor")
+        floor = self.run_step("floor: the hand-written DuckDB SQL of the same marts", "sql_floor",
+                              first_month=first, last_month=last)  # fmt: skip
 
         months: dict[str, list[dict]] = {early: [], last: []}
         for _ in range(options.month_repeats):
