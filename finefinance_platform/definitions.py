@@ -7,11 +7,12 @@ checks, the freshness policies (applied to every asset here, in one place), sche
 
 import os
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions, EnvVar, in_process_executor
 from dagster_dlt import DagsterDltResource
 from dagster_duckdb import DuckDBResource
 
 from finefinance_platform.checks.reconciliation import money_checks
+from finefinance_platform.delivery.assets import delivery_assets, delivery_checks
 from finefinance_platform.ingestion import ingestion_assets
 from finefinance_platform.orchestration.alerts import alert_on_check_failure, alert_on_run_failure
 from finefinance_platform.orchestration.freshness import apply_freshness_policy
@@ -34,16 +35,17 @@ settings = get_settings()
 os.environ.update(settings.dbt_environment())
 
 defs = Definitions(
-    assets=[*ingestion_assets(), dbt_unpartitioned_models, dbt_monthly_models],
-    asset_checks=money_checks,
+    assets=[*ingestion_assets(), dbt_unpartitioned_models, dbt_monthly_models, *delivery_assets],
+    asset_checks=[*money_checks, *delivery_checks],
     jobs=[daily_refresh_job, close_month_job],
     schedules=[daily_refresh_schedule, close_month_schedule],
     sensors=[alert_on_run_failure, alert_on_check_failure],
     resources={
         "dlt": DagsterDltResource(),
         "dbt": dbt_resource(),
-        "warehouse": WarehouseResource.from_settings(),
-        "duckdb": DuckDBResource(database=str(settings.duckdb_path)),
+        "warehouse": WarehouseResource(),
+        # resolved when a run starts: the settings put the warehouse path in the environment
+        "duckdb": DuckDBResource(database=EnvVar("FINEFINANCE_DUCKDB_PATH")),
     },
     # one process per run: DuckDB takes one writer, and the steps of a run write in sequence
     executor=in_process_executor,

@@ -40,20 +40,20 @@ def connect_duckdb(path: str, read_only: bool = False, wait_seconds: float = LOC
 
 
 class WarehouseResource(ConfigurableResource):
-    """Runs SQL on the selected warehouse; `query` returns rows as tuples."""
+    """Runs SQL on the selected warehouse; `query` returns rows as tuples.
 
-    kind: str = "duckdb"
+    Unset fields follow the settings when a connection is opened (not when the definitions load),
+    so one code location serves whichever warehouse the run's environment names.
+    """
+
+    kind: str = ""
     duckdb_path: str = ""
-
-    @classmethod
-    def from_settings(cls) -> "WarehouseResource":
-        settings = get_settings()
-        return cls(kind=settings.warehouse, duckdb_path=str(settings.duckdb_path))
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[Any]:
-        if self.kind == "duckdb":
-            con = connect_duckdb(self.duckdb_path, read_only=read_only)
+        settings = get_settings()
+        if (self.kind or settings.warehouse) == "duckdb":
+            con = connect_duckdb(self.duckdb_path or str(settings.duckdb_path), read_only=read_only)
             try:
                 yield con
             finally:
@@ -76,7 +76,7 @@ class WarehouseResource(ConfigurableResource):
     def table_exists(self, schema: str, table: str) -> bool:
         rows = self.query(
             "select count(*) from information_schema.tables where lower(table_schema) = lower(?) "
-            "and lower(table_name) = lower(?)" if self.kind == "duckdb" else
+            "and lower(table_name) = lower(?)" if (self.kind or get_settings().warehouse) == "duckdb" else
             "select count(*) from information_schema.tables where lower(table_schema) = lower(%s) "
             "and lower(table_name) = lower(%s)",
             [schema, table],

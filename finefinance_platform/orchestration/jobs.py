@@ -1,13 +1,14 @@
 """Jobs and schedules: ingest daily, close each month.
 
 - `daily_refresh` (02:00 UTC): ingestion, then the unpartitioned dbt models (staging, the customer
-  snapshot that records profile changes, dimensions).
-- `close_month` (the 1st, 03:00 UTC, for the month that just ended): the month-grain marts and the
-  monthly deliveries hanging off them (statement documents).
+  snapshot that records profile changes, dimensions), then the serving copy the readers use.
+- `close_month` (the 1st, 03:00 UTC, for the month that just ended): the month-grain marts, the
+  statement documents, and the serving copy again.
 """
 
 from dagster import AssetSelection, ScheduleDefinition, build_schedule_from_partitioned_job, define_asset_job
 
+from finefinance_platform.delivery.assets import SERVING_COPY_KEY
 from finefinance_platform.ingestion import ingestion_assets
 from finefinance_platform.orchestration.partitions import monthly_partitions
 from finefinance_platform.transformation.dbt_assets import (
@@ -16,8 +17,10 @@ from finefinance_platform.transformation.dbt_assets import (
     dbt_unpartitioned_models,
 )
 
-unpartitioned_refresh = AssetSelection.assets(*ingestion_assets()) | AssetSelection.assets(
-    dbt_unpartitioned_models
+unpartitioned_refresh = (
+    AssetSelection.assets(*ingestion_assets())
+    | AssetSelection.assets(dbt_unpartitioned_models)
+    | AssetSelection.assets(SERVING_COPY_KEY)
 )
 monthly_close = AssetSelection.assets(dbt_monthly_models).downstream() - AssetSelection.assets(
     dbt_unpartitioned_models
