@@ -69,7 +69,8 @@
     {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
-{#- First month holding any data: accounts opened, customers signed up, completed transactions -#}
+{#- First month holding any data: accounts opened, customers signed up, transactions (read from
+    raw, whatever their status: the bounds need no deduplication) -#}
 {% macro first_data_month() -%}
     (
         select min(first_month) from (
@@ -77,7 +78,8 @@
             union all
             select min(cast(date_trunc('month', signup_date) as date)) from {{ ref('stg_customer') }}
             union all
-            select min(month_start) from {{ ref('int_completed_transactions') }}
+            select min(cast(date_trunc('month', {{ to_utc_timestamp('transaction_date') }}) as date))
+            from {{ source('raw', 'transaction') }}
         ) as firsts
     )
 {%- endmacro %}
@@ -89,7 +91,8 @@
             union all
             select max(cast(date_trunc('month', signup_date) as date)) from {{ ref('stg_customer') }}
             union all
-            select max(month_start) from {{ ref('int_completed_transactions') }}
+            select max(cast(date_trunc('month', {{ to_utc_timestamp('transaction_date') }}) as date))
+            from {{ source('raw', 'transaction') }}
         ) as lasts
     )
 {%- endmacro %}

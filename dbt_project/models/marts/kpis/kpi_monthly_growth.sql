@@ -23,7 +23,7 @@ months as (
     select month_start from window_months
     {%- if not carry %}
     union all
-    select {{ add_months('min(month_start)', -1) }} from window_months
+    select {{ add_months('min(window_months.month_start)', -1) }} from window_months
     {%- endif %}
 ),
 
@@ -33,7 +33,12 @@ transactions as (
     {%- if not carry %}
     union all
     select month_start, amount from {{ ref('int_completed_transactions') }}
-    where month_start = (select {{ add_months('min(month_start)', -1) }} from window_months)
+    {%- if window is none %}
+    where month_start = (select {{ add_months('min(window_months.month_start)', -1) }} from window_months)
+    {%- else %}
+    where month_start = {{ date_literal(window.previous) }}
+        and transaction_id in ({{ transaction_ids_dated_between(window.previous, window.start) }})
+    {%- endif %}
     {%- endif %}
 ),
 
@@ -65,9 +70,12 @@ revenue as (
 ),
 
 signups as (
-    select cast(date_trunc('month', signup_date) as date) as month_start, count(*) as new_customers
-    from {{ ref('stg_customer') }}
-    group by 1
+    select signup_month as month_start, count(*) as new_customers
+    from (
+        select cast(date_trunc('month', signup_date) as date) as signup_month
+        from {{ ref('stg_customer') }}
+    ) as customers
+    group by signup_month
 ),
 
 computed as (
@@ -134,4 +142,4 @@ select
         as new_customers_growth_pct
 from growth
 -- the month before the window only served as the previous value
-where month_start in (select month_start from window_months)
+where month_start in (select window_months.month_start from window_months)
