@@ -41,18 +41,3 @@
     where receiver_account_id is not null
 {%- endmacro %}
 
-{#-
-  The ids of the raw transactions with a version dated in [start, end) (ISO dates; no lower bound
-  when start is none). Staging keeps
-  the latest version of each transaction_id; a filter on that key is applied before the
-  deduplication, so a month reads only its own transactions instead of re-sorting the whole
-  history. Every transaction whose latest version is in the window has its id here.
--#}
-{% macro transaction_ids_dated_between(start_iso, end_iso) -%}
-    select transaction_id
-    from {{ source('raw', 'transaction') }}
-    where {{ to_utc_timestamp('transaction_date') }} < {{ date_literal(end_iso) }}
-    {%- if start_iso is not none %}
-        and {{ to_utc_timestamp('transaction_date') }} >= {{ date_literal(start_iso) }}
-    {%- endif %}
-{%- endmacro %}

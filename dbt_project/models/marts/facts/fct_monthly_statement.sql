@@ -21,10 +21,6 @@ transactions as (
     {%- else %}
     select * from {{ ref('int_completed_transactions') }}
     where month_start in (select months.month_start from months)
-    {%- if window is not none %}
-        -- the first months of a history read only their own transactions
-        and transaction_id in ({{ transaction_ids_dated_between(none, window.end) }})
-    {%- endif %}
     {%- endif %}
 ),
 

@@ -1,13 +1,8 @@
 -- Completed transactions of the run's window, one row each (incremental per month). The other
 -- month-grain marts read their window from here.
-{%- set window = month_window() %}
-
 with transactions as (
     select * from {{ ref('int_completed_transactions') }}
     where {{ month_window_filter('transaction_date') }}
-    {%- if window is not none %}
-        and transaction_id in ({{ transaction_ids_dated_between(window.start, window.end) }})
-    {%- endif %}
 )
 
 select

@@ -37,7 +37,6 @@ transactions as (
     where month_start = (select {{ add_months('min(window_months.month_start)', -1) }} from window_months)
     {%- else %}
     where month_start = {{ date_literal(window.previous) }}
-        and transaction_id in ({{ transaction_ids_dated_between(window.previous, window.start) }})
     {%- endif %}
     {%- endif %}
 ),
