@@ -22,6 +22,7 @@ from finefinance_platform.orchestration.jobs import (
     daily_refresh_job,
     daily_refresh_schedule,
 )
+from finefinance_platform.orchestration.sensors import late_data_sensor
 from finefinance_platform.settings import get_settings
 from finefinance_platform.transformation.dbt_assets import (
     dbt_monthly_models,
@@ -39,7 +40,7 @@ defs = Definitions(
     asset_checks=[*money_checks, *delivery_checks],
     jobs=[daily_refresh_job, close_month_job],
     schedules=[daily_refresh_schedule, close_month_schedule],
-    sensors=[alert_on_run_failure, alert_on_check_failure],
+    sensors=[alert_on_run_failure, alert_on_check_failure, late_data_sensor],
     resources={
         "dlt": DagsterDltResource(),
         "dbt": dbt_resource(),

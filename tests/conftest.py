@@ -71,3 +71,48 @@ def source_dsn(make_source_db) -> str:
 def default_source_dsn(embedded_postgres) -> str:
     """The embedded server's own `finefinance` database (what the CLI and Dagster use)."""
     return get_settings().source_url(database=SOURCE_DATABASE)
+
+
+@pytest.fixture(scope="session")
+def xs_platform(make_source_db, tmp_path_factory):
+    """The whole platform built once at scale XS: simulated source → dlt → dbt → Dagster.
+
+    Tests that only read share it; tests that change data take `xs_clone`.
+    """
+    from dagster import DagsterInstance
+    from pipeline_helpers import platform_env
+
+    from finefinance_platform.orchestration.pipeline import run_pipeline
+    from finefinance_platform.source import simulator
+
+    monkeypatch = pytest.MonkeyPatch()
+    dsn = make_source_db("xs")
+    warehouse = tmp_path_factory.mktemp("xs") / "warehouse.duckdb"
+    with platform_env(monkeypatch, dsn, warehouse) as settings:
+        simulator.simulate(dsn, customers=200, months=XS_MONTHS, seed=7, start=XS_FIRST_MONTH)
+        instance = DagsterInstance.ephemeral()
+        report = run_pipeline(settings, echo=lambda *_: None, instance=instance)
+    monkeypatch.undo()
+    return {"dsn": dsn, "warehouse": warehouse, "report": report, "instance": instance}
+
+
+@pytest.fixture()
+def xs_clone(xs_platform, embedded_postgres, tmp_path, monkeypatch):
+    """A private copy of the XS platform (source database from a template, warehouse file copied),
+    with the settings pointing at it for the test's duration."""
+    import shutil
+
+    from pipeline_helpers import platform_env
+
+    settings = get_settings()
+    source_name = xs_platform["dsn"].rsplit("/", 1)[-1]
+    name = f"xsclone_{uuid.uuid4().hex[:8]}"
+    with closing(psycopg2.connect(settings.source_url(database="postgres"))) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"create database {name} template {source_name}")
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(xs_platform["warehouse"], warehouse)
+    dsn = settings.source_url(database=name)
+    with platform_env(monkeypatch, dsn, warehouse):
+        yield {"dsn": dsn, "warehouse": warehouse}

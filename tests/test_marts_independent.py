@@ -16,22 +16,8 @@ MONTHS = [add_months(XS_FIRST_MONTH, i) for i in range(XS_MONTHS)]
 
 
 @pytest.fixture(scope="module")
-def built(make_source_db, tmp_path_factory):
-    from dagster import DagsterInstance
-
-    from finefinance_platform.orchestration.pipeline import run_pipeline
-    from finefinance_platform.source import simulator
-
-    monkeypatch = pytest.MonkeyPatch()
-    dsn = make_source_db("xs")
-    warehouse = tmp_path_factory.mktemp("xs") / "warehouse.duckdb"
-    with platform_env(monkeypatch, dsn, warehouse) as settings:
-        simulator.simulate(dsn, customers=200, months=XS_MONTHS, seed=7, start=XS_FIRST_MONTH)
-        instance = DagsterInstance.ephemeral()
-        report = run_pipeline(settings, echo=lambda *_: None, instance=instance)
-        yield {"dsn": dsn, "warehouse": warehouse, "report": report, "instance": instance,
-               "expected": compute(dsn, MONTHS)}
-    monkeypatch.undo()
+def built(xs_platform):
+    return {**xs_platform, "expected": compute(xs_platform["dsn"], MONTHS)}
 
 
 def _mart(built, sql: str) -> pd.DataFrame:

@@ -10,10 +10,11 @@ import datetime as dt
 
 from finefinance_platform.source.tables import SOURCE_TABLES
 
-# The business date that places a changed row in a month; customers: their profile change counts
-# from the month it happened (updated_at), a new customer from their sign-up month.
+# The business date that places a changed row in a month. A customer row changes when they sign up
+# or change profile: both count from the moment recorded in updated_at (the profile held at a
+# month's end comes from the snapshot history, so an upgrade today leaves closed months alone).
 _AFFECTED_MONTH_SQL = {
-    "customer": "least(cast(signup_date as date), cast(updated_at as date))",
+    "customer": "cast(updated_at as date)",
     "transaction": "cast(transaction_date as date)",
     "balance": "cast(balance_date as date)",
     "account": "cast(open_date as date)",
@@ -55,3 +56,13 @@ def earliest_changed_month(con, marks: dict[str, object]) -> dt.date | None:
             month = row[0].replace(day=1)
             earliest = month if earliest is None else min(earliest, month)
     return earliest
+
+
+def rebuild_range(earliest: dt.date | None, partition_keys: list[str]) -> tuple[str, str] | None:
+    """The partition range to rebuild for a change dated `earliest`: from its month to the last."""
+    if earliest is None or not partition_keys:
+        return None
+    start = max(earliest.isoformat(), partition_keys[0])
+    if start > partition_keys[-1]:
+        return None  # only the open month changed: it is built when it closes
+    return start, partition_keys[-1]

@@ -1,0 +1,56 @@
+"""Late and changed data: re-materialize the months it touches, not the whole history.
+
+After each ingestion the raw tables hold rows whose `updated_at` is above the marks this sensor
+kept at its last tick. A pending transaction completed after its month closed, a corrected balance,
+a profile upgrade: the earliest month such a row touches is rebuilt, with every month after it
+(balances and streaks carry forward), as one run over that partition range.
+"""
+
+import datetime as dt
+import json
+
+import duckdb
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
+
+from finefinance_platform.orchestration.jobs import close_month_job
+from finefinance_platform.orchestration.late_data import earliest_changed_month, high_water_marks, rebuild_range
+from finefinance_platform.orchestration.partitions import monthly_partitions
+from finefinance_platform.settings import get_settings
+
+
+def _encode(marks: dict) -> str:
+    return json.dumps({table: None if mark is None else mark.isoformat() for table, mark in marks.items()})
+
+
+def _decode(cursor: str) -> dict:
+    marks = json.loads(cursor)
+    return {table: None if mark is None else dt.datetime.fromisoformat(mark) for table, mark in marks.items()}
+
+
+@sensor(job=close_month_job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING)
+def late_data_sensor(context: SensorEvaluationContext):
+    settings = get_settings()
+    if settings.warehouse != "duckdb" or not settings.duckdb_path.exists():
+        return SkipReason("no embedded warehouse yet")
+    try:
+        con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    except duckdb.IOException:
+        return SkipReason("a run is writing the warehouse; looking again at the next tick")
+    try:
+        marks = high_water_marks(con)
+        if not context.cursor:
+            context.update_cursor(_encode(marks))
+            return SkipReason("marks recorded; later changes will be followed")
+        earliest = earliest_changed_month(con, _decode(context.cursor))
+    finally:
+        con.close()
+    context.update_cursor(_encode(marks))
+    window = rebuild_range(earliest, monthly_partitions.get_partition_keys())
+    if window is None:
+        return SkipReason("no change touches a closed month")
+    start, end = window
+    context.log.info(f"late data from {earliest}: rebuilding {start} .. {end}")
+    return RunRequest(
+        run_key=f"late-data-{start}-{end}-{context.cursor}",
+        tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+    )

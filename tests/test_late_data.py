@@ -1,0 +1,154 @@
+"""Late and changed data (issue 7): a pending transaction completed after its month closed, a
+balance correction, a profile upgrade. The next ingestion rebuilds the months they touch, from the
+earliest to the last, and the statements, KPIs and advisor lists follow; untouched months are not
+rebuilt."""
+
+import datetime as dt
+from contextlib import closing
+from decimal import Decimal
+
+import duckdb
+import psycopg2
+from conftest import XS_FIRST_MONTH, XS_MONTHS
+from dagster import AssetKey, AssetMaterialization, DagsterInstance, build_sensor_context
+
+from finefinance_platform.orchestration.pipeline import run_pipeline
+from finefinance_platform.orchestration.sensors import late_data_sensor
+from finefinance_platform.settings import add_months, get_settings
+
+MONTHS = [add_months(XS_FIRST_MONTH, i).isoformat() for i in range(XS_MONTHS)]
+
+
+def _instance_with_every_month_built() -> DagsterInstance:
+    instance = DagsterInstance.ephemeral()
+    for month in MONTHS:
+        instance.report_runless_asset_event(
+            AssetMaterialization(AssetKey(["marts", "fct_monthly_statement"]), partition=month)
+        )
+    return instance
+
+
+def _query(warehouse, sql, params=()):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def _complete_a_pending_transaction(dsn: str, month: str) -> tuple[str, str, Decimal]:
+    """Complete (now) a card payment of `month` that was still pending; returns (id, account, amount)."""
+    with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select transaction_id::text, sender_account_id::text, amount from banking.transaction "
+            "where sender_account_id is not null and receiver_account_id is null and status = 'completed' "
+            "and transaction_date >= %s and transaction_date < %s::date + interval '1 month' "
+            "order by transaction_id limit 1",
+            (month, month),
+        )
+        transaction_id, account_id, amount = cur.fetchone()
+        # a fresh pending payment dated in that closed month, then completed now
+        cur.execute(
+            "insert into banking.transaction (transaction_id, sender_account_id, counterparty, transaction_date,"
+            " amount, currency, description, category, status, created_at, updated_at)"
+            " values (gen_random_uuid(), %s, 'Late shop', %s::date + interval '20 days', 123.45, 'EUR',"
+            " 'late card payment', 'card_payment', 'completed', now(), now()) returning transaction_id::text",
+            (account_id, month),
+        )
+        late_id = cur.fetchone()[0]
+        conn.commit()
+    return late_id, account_id, Decimal("123.45")
+
+
+def test_late_transaction_rebuilds_its_month_and_the_later_ones(xs_clone):
+    warehouse = xs_clone["warehouse"]
+    late_month = MONTHS[2]
+    statement_sql = (
+        "select month_start, opening_balance, total_debits, closing_balance from marts.fct_monthly_statement "
+        "where account_id = ? order by month_start"
+    )
+    count_sql = "select transaction_count, transaction_amount from marts.kpi_monthly_growth where month_start = ?"
+    late_id, account_id, amount = _complete_a_pending_transaction(xs_clone["dsn"], late_month)
+    before = _query(warehouse, statement_sql, [account_id])
+    kpi_before = _query(warehouse, count_sql, [late_month])[0]
+
+    report = run_pipeline(get_settings(), echo=lambda *_: None, instance=_instance_with_every_month_built())
+
+    # the earliest touched month to the last, not the months before it
+    assert report.months == MONTHS[2:]
+    after = _query(warehouse, statement_sql, [account_id])
+    by_month = {row[0].isoformat(): row for row in after}
+    for row_before in before:
+        month = row_before[0].isoformat()
+        row_after = by_month[month]
+        if month < late_month:
+            assert row_after == row_before
+        elif month == late_month:
+            assert row_after[2] == row_before[2] + amount  # one more debit
+            assert row_after[3] == row_before[3] - amount
+        else:
+            assert row_after[1] == row_before[1] - amount  # the opening balance carries the change
+            assert row_after[3] == row_before[3] - amount
+    kpi_after = _query(warehouse, count_sql, [late_month])[0]
+    assert kpi_after == (kpi_before[0] + 1, kpi_before[1] + amount)
+    lines = _query(warehouse, "select direction, amount from marts.fct_statement_line where transaction_id = ?",
+                   [late_id])
+    assert lines == [("debit", amount)]
+
+
+def test_profile_upgrade_is_history_not_a_rewrite(xs_clone):
+    """An upgrade today changes the customer's current profile; the months already closed keep the
+    profile the customer held at their end (the snapshot's history), so none is rebuilt for it."""
+    warehouse = xs_clone["warehouse"]
+    with closing(psycopg2.connect(xs_clone["dsn"])) as conn, conn.cursor() as cur:
+        cur.execute("select customer_id::text from crm.customer where profile_level = 'bronze' "
+                    "and signup_date < %s order by customer_id limit 1", (MONTHS[0],))
+        customer_id = cur.fetchone()[0]
+        cur.execute("update crm.customer set profile_level = 'diamant', updated_at = now() where customer_id = %s",
+                    (customer_id,))
+        conn.commit()
+    counts = "select month_start, profile, customer_count from marts.kpi_customers_per_profile order by 1, 2"
+    before = _query(warehouse, counts)
+    report = run_pipeline(get_settings(), echo=lambda *_: None, instance=_instance_with_every_month_built())
+    assert report.months == []
+    assert _query(warehouse, counts) == before
+    assert _query(warehouse, "select profile from marts.dim_customer where customer_id = ?", [customer_id]) == [
+        ("Diamond",)
+    ]
+    history = _query(warehouse, "select profile_level from snapshots.snp_customer where customer_id = ? "
+                                "order by dbt_valid_from", [customer_id])
+    assert [row[0] for row in history] == ["bronze", "diamant"]
+
+
+def test_balance_correction_is_reported_by_the_balance_check(xs_clone):
+    with closing(psycopg2.connect(xs_clone["dsn"])) as conn, conn.cursor() as cur:
+        month_end = (dt.date.fromisoformat(MONTHS[3]) + dt.timedelta(days=40)).replace(day=1) - dt.timedelta(days=1)
+        cur.execute("update banking.balance set balance = balance + 10, updated_at = now() "
+                    "where balance_date = %s and account_id = (select account_id from banking.balance "
+                    "where balance_date = %s order by account_id limit 1)", (month_end, month_end))
+        assert cur.rowcount == 1
+        conn.commit()
+    report = run_pipeline(get_settings(), echo=lambda *_: None, instance=_instance_with_every_month_built())
+    assert report.months == MONTHS[3:]
+    assert any("balance_table_agrees" in failed for failed in report.failed_checks)
+
+
+def test_sensor_requests_the_touched_range_only(xs_clone):
+    from finefinance_platform.orchestration.late_data import high_water_marks
+    from finefinance_platform.orchestration.sensors import _encode
+
+    warehouse = xs_clone["warehouse"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cursor = _encode(high_water_marks(con))
+    _complete_a_pending_transaction(xs_clone["dsn"], MONTHS[4])
+    # ingest only (the sensor acts on what ingestion brought)
+    from dagster import materialize
+    from dagster_dlt import DagsterDltResource
+
+    from finefinance_platform.ingestion.dlt_ingestion import raw_tables
+
+    assert materialize([raw_tables], resources={"dlt": DagsterDltResource()}).success
+    context = build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=cursor)
+    request = late_data_sensor(context)
+    assert request.tags["dagster/asset_partition_range_start"] == MONTHS[4]
+    assert request.tags["dagster/asset_partition_range_end"] == MONTHS[-1]
+    # the next tick, with nothing new, asks for nothing
+    again = late_data_sensor(build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=context.cursor))
+    assert not hasattr(again, "tags")
