@@ -17,7 +17,7 @@ MONTHS ?= 24
 SEED ?= 42
 SCALE ?= S
 
-.PHONY: install run test dev lint bench clean
+.PHONY: install run test dev lint bench clean chromium
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)/uv
@@ -37,7 +37,15 @@ run: install
 	$(BIN)/finefinance simulate --customers $(CUSTOMERS) --months $(MONTHS) --seed $(SEED) --if-empty
 	$(BIN)/finefinance run
 
-test: install
+# The headless-browser test drives Debian's Chromium (never a downloaded browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install chromium
 	$(BIN)/pytest
 
 dev: install
