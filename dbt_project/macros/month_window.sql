@@ -53,6 +53,16 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The window and the month before it (tests comparing a month with the previous one) -#}
+{% macro month_window_and_previous_filter(column) -%}
+    {%- set window = month_window() -%}
+    {%- if window is none -%}
+        1 = 1
+    {%- else -%}
+        {{ column }} >= {{ date_literal(window.previous) }} and {{ column }} < {{ date_literal(window.end) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#-
   True when this incremental model already holds the month before the window: its rows are the
   state a month carries forward (closing balances, streak lengths), so a month costs the same

@@ -5,15 +5,16 @@
   month of the history, or a first partition, has nothing to compare with).
 -#}
 {% test opening_equals_previous_closing(model, key, opening_column='opening_balance', closing_column='closing_balance') %}
-    {%- set window = month_window() -%}
     with current_months as (
         select * from {{ model }}
         where {{ month_window_filter('month_start') }}
     ),
 
     previous_months as (
+        -- a literal range, so the scan skips the other months
         select * from {{ model }}
-        where month_start in (select {{ add_months('month_start', -1) }} from current_months)
+        where {{ month_window_and_previous_filter('month_start') }}
+            and month_start in (select {{ add_months('month_start', -1) }} from current_months)
     ),
 
     built_previous as (

@@ -10,8 +10,10 @@
     ),
 
     previous_months as (
+        -- a literal range, so the scan skips the other months
         select * from {{ model }}
-        where month_start in (select {{ add_months('month_start', -1) }} from current_months)
+        where {{ month_window_and_previous_filter('month_start') }}
+            and month_start in (select {{ add_months('month_start', -1) }} from current_months)
     ),
 
     built_previous as (
