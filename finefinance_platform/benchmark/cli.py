@@ -10,14 +10,16 @@ from finefinance_platform.benchmark.harness import SCALES
 
 
 @click.command()
-@click.option("--scale", type=click.Choice(list(SCALES), case_sensitive=False), default="S", show_default=True,
+@click.option("--scale", type=click.Choice(list(SCALES)), default="S", show_default=True,
               help="DESIGN §9 scale: XS 200x6, S 2,000x24, M 20,000x24, L 100,000x36 (customers x months)")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--keep", is_flag=True, help="keep the benchmark's data directory (source, warehouse) afterwards")
 @click.option("--month-repeats", type=click.IntRange(min=1), default=2, show_default=True,
               help="runs of each single month (the fastest counts)")
 @click.option("--export-formats", type=click.Choice(["pdf", "csv", "both"]), default="both", show_default=True)
-def bench(scale: str, seed: int, keep: bool, month_repeats: int, export_formats: str) -> None:
+@click.option("--instance", type=click.Choice(["local", "ephemeral"]), default="local", show_default=True,
+              help="Dagster instance of the runs: local (SQLite event log, as `finefinance run`) or in memory")
+def bench(scale: str, seed: int, keep: bool, month_repeats: int, export_formats: str, instance: str) -> None:
     """Print one JSON object of figures (also written to <FINEFINANCE_HOME>/bench/<scale>.json).
 
     Progress goes to stderr. Every step runs in its own process on its own FINEFINANCE_HOME
@@ -27,15 +29,15 @@ def bench(scale: str, seed: int, keep: bool, month_repeats: int, export_formats:
     from finefinance_platform.benchmark.harness import Benchmark, Options
 
     options = Options(
-        scale=scale.upper(),
+        scale=scale,
         seed=seed,
         keep=keep,
         month_repeats=month_repeats,
         export_formats=("pdf", "csv") if export_formats == "both" else (export_formats,),
+        instance=instance,
     )
     figures = Benchmark(options, echo=lambda line: click.echo(line, err=True)).run()
-    summary = {key: value for key, value in figures.items() if key != "steps"}
     for target in figures["targets"]:
         mark = "ok  " if target["met"] else "MISS"
         click.echo(f"{mark} {target['figure']}: {target['value']} (target {target['target']})", err=True)
-    click.echo(json.dumps({**summary, "steps": figures["steps"]}, indent=2))
+    click.echo(json.dumps(figures, indent=2))

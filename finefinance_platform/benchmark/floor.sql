@@ -166,17 +166,14 @@ select customer_id, month_start, advisor_id,
     withdrawals::decimal(18, 2) as withdrawals,
     loans_outstanding::decimal(18, 2) as loans_outstanding,
     investments_held::decimal(18, 2) as investments_held,
-    case when red then count(*) over (partition by customer_id, red_island order by month_start) else 0 end
-        as months_in_red,
-    case when high_withdrawals
-        then count(*) over (partition by customer_id, withdrawals_island order by month_start) else 0 end
-        as high_withdrawals_months,
-    case when high_loans
-        then count(*) over (partition by customer_id, loans_island order by month_start) else 0 end
-        as high_loans_months,
-    case when high_investments
-        then count(*) over (partition by customer_id, investments_island order by month_start) else 0 end
-        as high_investments_months
+    case when red then count(*) filter (where red) over (partition by customer_id, red_island order by month_start)
+        else 0 end as months_in_red,
+    case when high_withdrawals then count(*) filter (where high_withdrawals)
+        over (partition by customer_id, withdrawals_island order by month_start) else 0 end as high_withdrawals_months,
+    case when high_loans then count(*) filter (where high_loans)
+        over (partition by customer_id, loans_island order by month_start) else 0 end as high_loans_months,
+    case when high_investments then count(*) filter (where high_investments)
+        over (partition by customer_id, investments_island order by month_start) else 0 end as high_investments_months
 from islands
 qualify month_start >= getvariable('first_month') and is_signed_up;
 
