@@ -21,6 +21,9 @@ from finefinance_platform.cli import cli
 from finefinance_platform.production import snowflake_setup as sf
 from finefinance_platform.settings import SettingsError, load_settings
 
+# `fakesnow.server` is a function until the first server start imports fakesnow's own `server`
+# module, which then shadows it on the package: keep the function for every later start
+start_fakesnow_server = fakesnow.server
 IDENTITIES = ("admin", "ingest", "transform", "reporting")
 # what fakesnow cannot execute: checked on the rendered SQL below
 FAKESNOW_SKIPS = [r"^\s*(create|alter)\s+(warehouse|role|user|masking)\b", r"^\s*grant\b"]
@@ -183,7 +186,7 @@ def test_public_key_files_are_checked(tmp_path, setup_env, keys):
 
 @pytest.fixture(scope="module")
 def fakesnow_server():
-    with fakesnow.server() as connection_kwargs:
+    with start_fakesnow_server() as connection_kwargs:
         yield connection_kwargs
 
 
