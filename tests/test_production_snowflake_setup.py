@@ -237,3 +237,36 @@ def test_cli_dry_run_and_clear_errors(setup_env, monkeypatch):
     monkeypatch.delenv("FINEFINANCE_SNOWFLAKE_ADMIN_USER")
     with pytest.raises(SettingsError, match="FINEFINANCE_SNOWFLAKE_ADMIN_USER"):
         runner.invoke(cli, ["snowflake", "setup"], catch_exceptions=False)
+
+
+def test_snowflake_resources_connect_as_the_transformation_identity(keys, fakesnow_server):
+    from dagster_snowflake import SnowflakeResource
+
+    from finefinance_platform.production.resources import snowflake_resources
+
+    settings = load_settings(
+        {
+            "FINEFINANCE_WAREHOUSE": "snowflake",
+            "FINEFINANCE_SNOWFLAKE_ACCOUNT": "fakesnow",
+            "FINEFINANCE_SNOWFLAKE_DATABASE": "finefinance_resource_test",
+            "FINEFINANCE_SNOWFLAKE_PRIVATE_KEY_PATH": keys["transform"][0],
+            "FINEFINANCE_SNOWFLAKE_HOST": "127.0.0.1",
+            "FINEFINANCE_SNOWFLAKE_PORT": str(fakesnow_server["port"]),
+            "FINEFINANCE_SNOWFLAKE_PROTOCOL": "http",
+        }
+    )
+    resources = snowflake_resources(settings)
+    resource = resources["snowflake"]
+    assert isinstance(resource, SnowflakeResource)
+    assert (resource.user, resource.role, resource.warehouse) == (
+        sf.TRANSFORM_USER,
+        sf.TRANSFORM_ROLE,
+        sf.TRANSFORM_WAREHOUSE,
+    )
+    assert resource.password is None and resource.private_key_path == keys["transform"][0]
+    with resource.get_connection() as connection:
+        assert connection.cursor().execute("select 40 + 2").fetchone() == (42,)
+
+    without_key = load_settings({"FINEFINANCE_WAREHOUSE": "snowflake", "FINEFINANCE_SNOWFLAKE_ACCOUNT": "acme"})
+    with pytest.raises(SettingsError, match="FINEFINANCE_SNOWFLAKE_PRIVATE_KEY_PATH"):
+        snowflake_resources(without_key)
