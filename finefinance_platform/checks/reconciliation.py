@@ -249,9 +249,15 @@ where f.n is distinct from k.n or f.amount is distinct from k.amount or f.n <> f
 )
 def kpis_match_transactions(warehouse: WarehouseResource) -> AssetCheckResult:
     rows = warehouse.query(KPI_TRANSACTIONS_SQL)
+    return _months_differing(rows, "the KPI differs from the completed transactions", AssetCheckSeverity.ERROR)
+
+
+def _months_differing(rows: list[tuple], what: str, severity: AssetCheckSeverity) -> AssetCheckResult:
+    """A check result from the months a query found differing (none: passed)."""
     return AssetCheckResult(
         passed=not rows,
-        description=f"{len(rows)} month(s) where the KPI differs from the completed transactions",
+        severity=severity,
+        description=f"{len(rows)} month(s) where {what}",
         metadata={"months_differing": len(rows),
                   "examples": MetadataValue.json([[str(v) for v in r] for r in rows[:MAX_LISTED]])},
     )
@@ -284,13 +290,7 @@ order by 1
 )
 def profiles_sum_to_signed_up(warehouse: WarehouseResource) -> AssetCheckResult:
     rows = warehouse.query(PROFILE_SUM_SQL)
-    return AssetCheckResult(
-        passed=not rows,
-        severity=AssetCheckSeverity.WARN,
-        description=f"{len(rows)} month(s) where profile counts do not add up to the customers signed up",
-        metadata={"months_differing": len(rows),
-                  "examples": MetadataValue.json([[str(v) for v in r] for r in rows[:MAX_LISTED]])},
-    )
+    return _months_differing(rows, "profile counts do not add up to the customers signed up", AssetCheckSeverity.WARN)
 
 
 money_checks = [raw_matches_source, statement_reconciles, balance_table_agrees, kpis_match_transactions,
