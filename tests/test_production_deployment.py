@@ -12,7 +12,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from contextlib import closing
 from pathlib import Path
@@ -178,3 +181,25 @@ def test_no_secret_in_the_deployment_files():
         for match in re.finditer(r"(?i)password:?\s*[=:]\s*(\S+)", text):
             assert match.group(1).startswith(("${", "env:", "$${")) or match.group(1) == "", (path.name, match.group(0))
     assert not Path(REPO_ROOT / ".env").exists() or ".env" in (REPO_ROOT / ".gitignore").read_text()
+
+
+def test_the_image_build_can_parse_the_dbt_project_for_snowflake(tmp_path):
+    """The Dockerfile's `dbt parse` step, run as written: placeholders only, nothing to connect to."""
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    (parse_step,) = [step for step in dockerfile.split("\nRUN ") if "dbt parse" in step]
+    placeholders = dict(re.findall(r"\b(FINEFINANCE_[A-Z_]+)=(\S+)", parse_step))
+    assert "FINEFINANCE_SNOWFLAKE_ACCOUNT" in placeholders and "--target snowflake" in parse_step
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FINEFINANCE_")},
+        **placeholders,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "parse", "--profiles-dir", ".", "--target", "snowflake",
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        cwd=REPO_ROOT / "dbt_project", env=environment, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    marts = [n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["schema"] == "marts"]
+    assert len(marts) >= 14
