@@ -256,6 +256,11 @@ def load_settings(env: dict | None = None) -> Settings:
     home = Path(env.get("FINEFINANCE_HOME", REPO_ROOT / ".finefinance")).resolve()
     warehouse = _choice(env, "FINEFINANCE_WAREHOUSE", "duckdb", ("duckdb", "snowflake"))
     ingestion = _choice(env, "FINEFINANCE_INGESTION", "dlt", ("dlt", "airbyte"))
+    if ingestion == "airbyte" and warehouse != "snowflake":
+        # the Airbyte connection loads Snowflake: dbt would read raw tables nobody writes
+        raise SettingsError(
+            "FINEFINANCE_INGESTION=airbyte loads Snowflake: set FINEFINANCE_WAREHOUSE=snowflake too"
+        )
 
     port_text = env.get("FINEFINANCE_SOURCE_PORT")
     try:

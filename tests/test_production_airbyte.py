@@ -252,3 +252,8 @@ def test_bootstrap_names_the_missing_setting(production_env):
     env = {k: v for k, v in production_env.items() if k != "FINEFINANCE_SNOWFLAKE_INGEST_PRIVATE_KEY_PATH"}
     with pytest.raises(SettingsError, match="FINEFINANCE_SNOWFLAKE_INGEST_PRIVATE_KEY_PATH"):
         bootstrap(load_settings(env))
+
+
+def test_airbyte_ingestion_needs_the_snowflake_warehouse(production_env):
+    with pytest.raises(SettingsError, match="FINEFINANCE_WAREHOUSE=snowflake"):
+        load_settings({**production_env, "FINEFINANCE_WAREHOUSE": "duckdb"})
