@@ -2,7 +2,7 @@
 
 import duckdb
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from finefinance_platform.orchestration.pipeline import PipelineFailed, run_pipeline
 from finefinance_platform.settings import get_settings
@@ -19,8 +19,14 @@ def test_raw_not_matching_the_source_stops_the_models(xs_clone):
         before = con.execute("select count(*), max(dbt_updated_at) from snapshots.snp_customer").fetchone()
         dim_before = con.execute("select count(*) from marts.dim_account").fetchone()
 
+    instance = DagsterInstance.ephemeral()
     with pytest.raises(PipelineFailed, match="ingestion and refresh failed"):
-        run_pipeline(get_settings(), echo=lambda *_: None, instance=DagsterInstance.ephemeral())
+        run_pipeline(get_settings(), echo=lambda *_: None, instance=instance)
+
+    # ingestion materialized, nothing downstream of the failed check did
+    assert instance.get_latest_materialization_event(AssetKey(["raw", "transaction"])) is not None
+    for key in (["snapshots", "snp_customer"], ["marts", "dim_account"], ["delivery", "serving_copy"]):
+        assert instance.get_latest_materialization_event(AssetKey(key)) is None, key
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         # the dbt step downstream of the failed check did not run: no snapshot, no table rebuilt
