@@ -145,3 +145,17 @@ def test_second_run_changes_nothing(built):
     assert rerun.months == [MONTHS[2].isoformat()]
     after = _mart(built, "select * from marts.fct_monthly_statement order by account_id, month_start")
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_the_backfill_of_every_month_was_one_run(built):
+    from dagster import AssetKey
+
+    instance = built["instance"]
+    key = AssetKey(["marts", "fct_monthly_statement"])
+    assert instance.get_materialized_partitions(key) >= {m.isoformat() for m in MONTHS}
+    close_runs = [r for r in instance.get_runs() if r.job_name == "close_month"]
+    first = min(close_runs, key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp)
+    assert first.tags["dagster/asset_partition_range_start"] == MONTHS[0].isoformat()
+    assert first.tags["dagster/asset_partition_range_end"] == MONTHS[-1].isoformat()
+    events = instance.fetch_materializations(key, limit=100).records
+    assert {e.partition_key for e in events if e.run_id == first.run_id} == {m.isoformat() for m in MONTHS}
