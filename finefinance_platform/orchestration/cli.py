@@ -59,6 +59,7 @@ def dev(port: int) -> None:
     import os
     import subprocess
     import sys
+    from pathlib import Path
 
     from finefinance_platform.orchestration.instance import ensure_dagster_home
     from finefinance_platform.settings import REPO_ROOT
@@ -70,6 +71,12 @@ def dev(port: int) -> None:
     click.echo(f"Dagster UI on http://127.0.0.1:{port} (instance in {home}); Ctrl-C stops it")
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
                "-h", "127.0.0.1", "-p", str(port)]
-    # the child inherits the environment: point it at the platform's instance and warehouse
-    os.environ.update({"DAGSTER_HOME": str(home), **settings.dbt_environment()})
+    # the child inherits the environment: point it at the platform's instance and warehouse, and
+    # put this virtualenv first on PATH (under `dagster dev` dagster-dbt re-parses with plain `dbt`)
+    venv_bin = str(Path(sys.executable).parent)
+    os.environ.update({
+        "DAGSTER_HOME": str(home),
+        **settings.dbt_environment(),
+        "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
+    })
     raise SystemExit(subprocess.call(command, cwd=REPO_ROOT))
