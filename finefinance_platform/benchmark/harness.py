@@ -224,6 +224,7 @@ class Benchmark:
             status = server.start()
             self.postgres_pid = status.pid
             figures = self._measure()
+            figures["postgres_port"] = status.port
         finally:
             server.stop()
             if not self.options.keep:

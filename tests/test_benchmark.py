@@ -1,0 +1,116 @@
+"""`finefinance bench` at scale XS: the harness runs every step and reports every figure.
+
+A smoke test of the harness, not of speed: no timing is asserted. What is asserted could fail:
+every figure is present and numeric, incremental ingestion moved exactly the rows the trickle
+changed, the SQL floor computed the same marts, and the benchmark cleaned up after itself.
+"""
+
+import json
+import math
+import socket
+from contextlib import closing
+
+from click.testing import CliRunner
+
+from finefinance_platform.cli import cli
+from finefinance_platform.settings import get_settings
+
+STEPS = (
+    "simulator",
+    "bulk_copy_baseline",
+    "ingestion_full",
+    "trickle",
+    "ingestion_incremental",
+    "dbt_startup",
+    "refresh",
+    "backfill",
+    "sql_floor",
+    "month_early",
+    "month_last",
+    "export",
+)
+FIGURES = {
+    "simulator": ("seconds", "rows", "rows_per_second"),
+    "ingestion": (
+        "full_seconds",
+        "full_rows",
+        "full_rows_per_second",
+        "baseline_seconds",
+        "baseline_rows_per_second",
+        "ratio_to_baseline",
+        "trickle_rows_changed",
+        "incremental_seconds",
+        "incremental_rows_moved",
+        "incremental_share_of_history",
+    ),
+    "transformation": (
+        "dbt_startup_seconds",
+        "refresh_seconds",
+        "backfill_seconds",
+        "sql_floor_seconds",
+        "backfill_ratio_to_floor",
+        "backfill_budget_seconds",
+        "month_early_seconds",
+        "month_last_seconds",
+        "month_ratio_last_to_early",
+    ),
+    "export": ("statements", "seconds", "statements_per_second"),
+    "memory": ("max_step_peak_rss_mib", "postgres_peak_pss_mib"),
+}
+
+
+def _is_figure(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _port_open(port: int) -> bool:
+    with closing(socket.socket()) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_bench_xs_reports_every_figure():
+    # under the session's FINEFINANCE_HOME (a folder the embedded PostgreSQL's user may enter,
+    # unlike pytest's tmp_path); the benchmark makes its own home inside it
+    home = get_settings().home
+    result = CliRunner().invoke(
+        cli,
+        ["bench", "--scale", "XS", "--month-repeats", "1", "--export-formats", "csv", "--instance", "ephemeral"],
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+
+    # the same figures are kept under the caller's home; the benchmark's own home is gone
+    assert json.loads((home / "bench" / "XS.json").read_text()) == figures
+    assert not (home / "bench" / "XS").exists()
+    assert "[bench XS] 12. export" in result.stderr
+
+    assert (figures["scale"], figures["customers"], figures["months"]) == ("XS", 200, 6)
+    for section, names in FIGURES.items():
+        for name in names:
+            assert _is_figure(figures[section][name]), f"{section}.{name} = {figures[section].get(name)!r}"
+    for step in STEPS:
+        assert _is_figure(figures["steps"][step]["seconds"]), step
+        assert _is_figure(figures["steps"][step]["cpu_seconds"]), step
+        assert figures["memory"]["peak_rss_mib"][step] > 20, step  # a Python process, measured
+    assert figures["memory"]["postgres_peak_pss_mib"] > 0
+
+    ingestion = figures["ingestion"]
+    # the full load moved every row; the incremental one exactly what the trickle changed
+    assert figures["steps"]["ingestion_full"]["rows_moved"] == figures["simulator"]["rows"] == ingestion["full_rows"]
+    assert ingestion["incremental_rows_moved"] == ingestion["trickle_rows_changed"] > 0
+    assert ingestion["incremental_share_of_history"] < 0.05
+
+    transformation = figures["transformation"]
+    agreement = transformation["floor_agrees_with_marts"]
+    assert set(agreement) >= {"fct_monthly_statement", "fct_statement_line", "fct_customer_month"}
+    assert all(agreement.values()), agreement
+    assert transformation["month_early"] < transformation["month_last"]
+    assert figures["export"]["statements"] > 0
+
+    targets = {target["figure"]: target for target in figures["targets"]}
+    assert len(targets) == 8
+    assert all(isinstance(target["met"], bool) for target in targets.values())
+
+    # the benchmark's PostgreSQL was stopped
+    assert not _port_open(figures["postgres_port"])
