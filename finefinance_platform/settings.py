@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -138,7 +138,7 @@ class Settings:
     dbt_target: str
     slack_token: str | None
     slack_channel: str | None
-    extra: dict = field(default_factory=dict)
+    source_reader_url_override: str | None = None
     # signs customers' statement tokens (HTTP service); when unset, the embedded demo keeps a
     # generated secret under FINEFINANCE_HOME (see delivery/tokens.py)
     statement_secret: str | None = None
@@ -156,11 +156,21 @@ class Settings:
         return self.source_url_override is None
 
     def source_url(self, *, reader: bool = False, database: str = SOURCE_DATABASE) -> str:
-        """SQLAlchemy/libpq URL of the operational source; `reader` gives the read-only role."""
+        """libpq URL of the operational source; `reader` gives the read-only ingestion role.
+
+        With an external source and no FINEFINANCE_SOURCE_READER_URL, the reader is the same server
+        as the role the migrations create (finefinance_reader, its password from the settings):
+        ingestion never reads with the owner's rights.
+        """
         if self.source_url_override:
-            if reader and self.extra.get("source_reader_url"):
-                return self.extra["source_reader_url"]
-            return self.source_url_override
+            if not reader:
+                return self.source_url_override
+            if self.source_reader_url_override:
+                return self.source_reader_url_override
+            parts = urlsplit(self.source_url_override)
+            host = parts.netloc.rsplit("@", 1)[-1]
+            netloc = f"{SOURCE_READER_ROLE}:{quote(self.source_reader_password, safe='')}@{host}"
+            return urlunsplit(parts._replace(netloc=netloc))
         port = self.embedded_port()
         if reader:
             user, password = SOURCE_READER_ROLE, self.source_reader_password
@@ -279,9 +289,6 @@ def load_settings(env: dict | None = None) -> Settings:
         else add_months(current_month(), -23)
     )
 
-    extra = {}
-    if env.get("FINEFINANCE_SOURCE_READER_URL"):
-        extra["source_reader_url"] = env["FINEFINANCE_SOURCE_READER_URL"]
 
     return Settings(
         home=home,
@@ -296,7 +303,7 @@ def load_settings(env: dict | None = None) -> Settings:
         dbt_target=env.get("FINEFINANCE_DBT_TARGET", warehouse),
         slack_token=env.get("FINEFINANCE_SLACK_TOKEN") or None,
         slack_channel=env.get("FINEFINANCE_SLACK_CHANNEL") or None,
-        extra=extra,
+        source_reader_url_override=env.get("FINEFINANCE_SOURCE_READER_URL") or None,
         statement_secret=env.get("FINEFINANCE_STATEMENT_SECRET") or None,
         snowflake=load_snowflake_settings(env),
         airbyte=load_airbyte_settings(env),

@@ -70,3 +70,12 @@ def test_default_first_month_covers_the_simulated_period():
     settings = load_settings({})
     this_month = dt.datetime.now(dt.UTC).date().replace(day=1)
     assert settings.first_month == add_months(this_month, -23)
+
+
+def test_external_source_is_read_with_the_reader_role():
+    owner = "postgresql://owner:s3cret@db.example:5433/bank"
+    settings = load_settings({"FINEFINANCE_SOURCE_URL": owner, "FINEFINANCE_SOURCE_READER_PASSWORD": "r-pw"})
+    assert settings.source_url() == owner
+    assert settings.source_url(reader=True) == "postgresql://finefinance_reader:r-pw@db.example:5433/bank"
+    explicit = load_settings({"FINEFINANCE_SOURCE_URL": owner, "FINEFINANCE_SOURCE_READER_URL": "postgresql://ro@h/b"})
+    assert explicit.source_url(reader=True) == "postgresql://ro@h/b"
