@@ -223,7 +223,7 @@ def test_setup_runs_through_the_connector_with_key_pair_auth_twice(setup_env, fa
     expected = [(f.path.name, len(f.statements)) for f in sf.render_setup(settings)]
     assert [(r.name, r.statements_run) for r in first] == expected == [(r.name, r.statements_run) for r in second]
     assert len(executed) == sum(count for _, count in expected)
-    assert set(sf.WAREHOUSE_SCHEMAS) | {"governance", "airbyte_internal"} <= schemas
+    assert set(sf.WAREHOUSE_SCHEMAS) | {"governance", "airbyte_internal", "audit"} <= schemas
 
 
 def test_cli_dry_run_and_clear_errors(setup_env, monkeypatch):
@@ -270,3 +270,37 @@ def test_snowflake_resources_connect_as_the_transformation_identity(keys, fakesn
     without_key = load_settings({"FINEFINANCE_WAREHOUSE": "snowflake", "FINEFINANCE_SNOWFLAKE_ACCOUNT": "acme"})
     with pytest.raises(SettingsError, match="FINEFINANCE_SNOWFLAKE_PRIVATE_KEY_PATH"):
         snowflake_resources(without_key)
+
+
+def test_checks_and_alerts_reach_snowflake_through_the_settings(keys, fakesnow_server, monkeypatch, tmp_path):
+    """WarehouseResource and the alert audit trail, in snowflake mode, on the emulator."""
+    from finefinance_platform.orchestration.alerts import Alert, record_alert
+    from finefinance_platform.production.snowflake import connect_snowflake
+    from finefinance_platform.settings import get_settings
+    from finefinance_platform.warehouse import WarehouseResource
+
+    for name, value in {
+        "FINEFINANCE_HOME": str(tmp_path),
+        "FINEFINANCE_WAREHOUSE": "snowflake",
+        "FINEFINANCE_SNOWFLAKE_ACCOUNT": "fakesnow",
+        "FINEFINANCE_SNOWFLAKE_DATABASE": "finefinance_alerts_test",
+        "FINEFINANCE_SNOWFLAKE_PRIVATE_KEY_PATH": keys["transform"][0],
+        "FINEFINANCE_SNOWFLAKE_HOST": "127.0.0.1",
+        "FINEFINANCE_SNOWFLAKE_PORT": str(fakesnow_server["port"]),
+        "FINEFINANCE_SNOWFLAKE_PROTOCOL": "http",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = get_settings()
+    connection = connect_snowflake(settings)
+    try:
+        connection.cursor().execute("create schema if not exists audit")  # sql/snowflake/010_database.sql
+    finally:
+        connection.close()
+
+    record_alert(Alert(kind="run_failure", severity="ERROR", message="close_month 2025-03 failed", run_id="r1"))
+
+    warehouse = WarehouseResource()
+    assert warehouse.table_exists("audit", "alerts")
+    assert warehouse.query("select kind, severity, run_id, message from audit.alerts") == [
+        ("run_failure", "ERROR", "r1", "close_month 2025-03 failed")
+    ]

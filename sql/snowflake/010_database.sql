@@ -12,6 +12,8 @@ create schema if not exists {{ database }}.staging comment = 'dbt: stg_ views ov
 create schema if not exists {{ database }}.intermediate comment = 'dbt: reusable int_ models';
 create schema if not exists {{ database }}.snapshots comment = 'dbt: snapshots (customer profile history)';
 create schema if not exists {{ database }}.marts comment = 'dbt: the public marts (DESIGN §4)';
+-- the platform's alert audit trail (orchestration/alerts.py), written by transformation
+create schema if not exists {{ database }}.audit comment = 'alerts on failed runs and checks';
 -- masking policies live apart from the data they protect
 create schema if not exists {{ database }}.governance comment = 'masking policies';
 -- Airbyte's own loading tables, written by the ingestion role only, read by nobody else

@@ -25,6 +25,8 @@ grant usage, create table, create view on schema {{ database }}.staging to role 
 grant usage, create table, create view on schema {{ database }}.intermediate to role {{ transform_role }};
 grant usage, create table, create view on schema {{ database }}.snapshots to role {{ transform_role }};
 grant usage, create table, create view on schema {{ database }}.marts to role {{ transform_role }};
+-- ... and keeps the alert audit trail
+grant usage, create table on schema {{ database }}.audit to role {{ transform_role }};
 
 -- reporting: reads the marts, and only them
 grant usage on schema {{ database }}.marts to role {{ reporting_role }};
