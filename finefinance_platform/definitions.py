@@ -8,12 +8,11 @@ checks, the freshness policies (applied to every asset here, in one place), sche
 import os
 
 from dagster import Definitions, EnvVar, in_process_executor
-from dagster_dlt import DagsterDltResource
 from dagster_duckdb import DuckDBResource
 
 from finefinance_platform.checks.reconciliation import money_checks
 from finefinance_platform.delivery.assets import delivery_assets, delivery_checks
-from finefinance_platform.ingestion import ingestion_assets
+from finefinance_platform.ingestion import ingestion_assets, ingestion_resources
 from finefinance_platform.orchestration.alerts import alert_on_check_failure, alert_on_run_failure
 from finefinance_platform.orchestration.freshness import apply_freshness_policy
 from finefinance_platform.orchestration.jobs import (
@@ -42,7 +41,7 @@ defs = Definitions(
     schedules=[daily_refresh_schedule, close_month_schedule],
     sensors=[alert_on_run_failure, alert_on_check_failure, late_data_sensor],
     resources={
-        "dlt": DagsterDltResource(),
+        **ingestion_resources(),
         "dbt": dbt_resource(),
         "warehouse": WarehouseResource(),
         # resolved when a run starts: the settings put the warehouse path in the environment

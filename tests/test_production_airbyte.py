@@ -257,3 +257,30 @@ def test_bootstrap_names_the_missing_setting(production_env):
 def test_airbyte_ingestion_needs_the_snowflake_warehouse(production_env):
     with pytest.raises(SettingsError, match="FINEFINANCE_WAREHOUSE=snowflake"):
         load_settings({**production_env, "FINEFINANCE_WAREHOUSE": "duckdb"})
+
+
+def test_the_code_location_loads_with_airbyte_and_keeps_the_graph(stub, production_env):
+    """The real `definitions.defs` on the Airbyte path: same raw keys, dbt downstream unchanged."""
+    import os
+    import subprocess
+    import sys
+
+    from finefinance_platform.settings import REPO_ROOT
+
+    bootstrap(load_settings(production_env))
+    probe = (
+        "from dagster import AssetKey\n"
+        "from finefinance_platform.definitions import defs\n"
+        "g = defs.resolve_asset_graph()\n"
+        "raw = sorted(k.to_user_string() for k in g.get_all_asset_keys() if k.path[0] == 'raw')\n"
+        "parents = g.get(AssetKey(['staging', 'stg_transaction'])).parent_keys\n"
+        "kinds = g.get(AssetKey(['raw', 'transaction'])).kinds\n"
+        "print(raw, [p.to_user_string() for p in parents], sorted(kinds), sep='\\n')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, **production_env})
+    assert result.returncode == 0, result.stderr[-3000:]
+    raw, parents, kinds = result.stdout.strip().splitlines()[-3:]
+    assert raw == str(sorted(f"raw/{t.name}" for t in SOURCE_TABLES))
+    assert "raw/transaction" in parents
+    assert "airbyte" in kinds

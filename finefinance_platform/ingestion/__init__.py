@@ -18,3 +18,15 @@ def ingestion_assets() -> list:
     from finefinance_platform.ingestion.dlt_ingestion import raw_tables
 
     return [raw_tables]
+
+
+def ingestion_resources() -> dict:
+    """The resources the selected ingestion's assets ask for."""
+    settings = get_settings()
+    if settings.ingestion == "airbyte":
+        from finefinance_platform.ingestion.airbyte import airbyte_resources
+
+        return airbyte_resources(settings)
+    from dagster_dlt import DagsterDltResource
+
+    return {"dlt": DagsterDltResource()}
