@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -142,6 +143,10 @@ class Settings:
     # signs customers' statement tokens (HTTP service); when unset, the embedded demo keeps a
     # generated secret under FINEFINANCE_HOME (see delivery/tokens.py)
     statement_secret: str | None = None
+    # DuckDB's buffer pool for dbt and ingestion (FINEFINANCE_DUCKDB_MEMORY_LIMIT): beyond it DuckDB
+    # spills to disk. Unbounded, the month backfill at scale M peaked at 7 GB; with 1GB it ran no
+    # slower (docs/benchmarks.md)
+    duckdb_memory_limit: str = "1GB"
     # production connections (docs/production.md); the defaults are the unconfigured state
     snowflake: SnowflakeSettings = field(default_factory=lambda: load_snowflake_settings({}))
     airbyte: AirbyteSettings = field(default_factory=lambda: load_airbyte_settings({}))
@@ -201,7 +206,10 @@ class Settings:
 
     def dbt_environment(self) -> dict[str, str]:
         """What dbt's profiles.yml reads (it can only read the environment)."""
-        return {"FINEFINANCE_DUCKDB_PATH": str(self.duckdb_path)}
+        return {
+            "FINEFINANCE_DUCKDB_PATH": str(self.duckdb_path),
+            "FINEFINANCE_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+        }
 
 
 
@@ -217,6 +225,13 @@ def _optional_port(env: dict, name: str) -> int | None:
 def _optional_path(env: dict, name: str) -> Path | None:
     text = env.get(name)
     return Path(text).expanduser() if text else None
+
+
+def _memory_size(env: dict, name: str, default: str) -> str:
+    text = env.get(name, default).strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", text, flags=re.IGNORECASE):
+        raise SettingsError(f"{name}={text!r} is not a memory size (e.g. 1GB, 512MB)")
+    return text
 
 
 def load_snowflake_settings(env: dict) -> SnowflakeSettings:
@@ -305,6 +320,7 @@ def load_settings(env: dict | None = None) -> Settings:
         slack_channel=env.get("FINEFINANCE_SLACK_CHANNEL") or None,
         source_reader_url_override=env.get("FINEFINANCE_SOURCE_READER_URL") or None,
         statement_secret=env.get("FINEFINANCE_STATEMENT_SECRET") or None,
+        duckdb_memory_limit=_memory_size(env, "FINEFINANCE_DUCKDB_MEMORY_LIMIT", "1GB"),
         snowflake=load_snowflake_settings(env),
         airbyte=load_airbyte_settings(env),
     )

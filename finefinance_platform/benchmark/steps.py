@@ -185,7 +185,8 @@ def bulk_copy_baseline() -> dict:
     reader_url = settings.source_url(reader=True)
     per_table = {}
     started = time.perf_counter()
-    con = duckdb.connect(str(path))
+    # the same DuckDB memory budget as the ingestion's
+    con = duckdb.connect(str(path), config={"memory_limit": settings.duckdb_memory_limit})
     try:
         for table in SOURCE_TABLES:
             table_started = time.perf_counter()
@@ -315,6 +316,8 @@ def sql_floor(first_month: str, last_month: str) -> dict:
     con = connect_duckdb(str(settings.duckdb_path))
     try:
         con.execute("drop schema if exists bench_floor cascade")
+        # the same DuckDB memory budget as dbt's (profiles.yml)
+        con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
         con.execute(f"set variable first_month = date '{dt.date.fromisoformat(first_month)}'")
         con.execute(f"set variable last_month = date '{dt.date.fromisoformat(last_month)}'")
         started = time.perf_counter()

@@ -14,6 +14,7 @@ import psycopg2
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, Failure, MaterializeResult
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.sources.sql_database import sql_table
 
 from finefinance_platform.settings import Settings, get_settings
@@ -68,9 +69,13 @@ def tables_without_raw_copy(pipeline: dlt.Pipeline) -> frozenset[str]:
 
 
 def ingestion_pipeline(settings: Settings) -> dlt.Pipeline:
+    # DuckDB's buffer pool bounded like dbt's: unbounded, a first load at scale M grew to 2 GB
+    credentials = DuckDbCredentials(
+        str(settings.duckdb_path), global_config={"memory_limit": settings.duckdb_memory_limit}
+    )
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
-        destination=dlt.destinations.duckdb(str(settings.duckdb_path)),
+        destination=dlt.destinations.duckdb(credentials),
         dataset_name=RAW_DATASET,
         pipelines_dir=str(settings.home / "dlt"),
         progress="log",
