@@ -239,19 +239,23 @@ def dbt_startup(month_start: str, month_end: str) -> dict:
     return {"seconds": seconds}
 
 
-def _dbt_model_timings(run_id: str) -> list[dict]:
-    """Per-model execution times from the run_results.json of the dbt invocations of a Dagster run."""
-    target = dbt_target_path(get_settings().home)
-    timings: dict[str, float] = {}
-    for results_file in target.glob(f"*-{run_id[:7]}-*/run_results.json"):
-        for result in json.loads(results_file.read_text())["results"]:
-            if result["unique_id"].startswith(("model.", "snapshot.")):
-                name = result["unique_id"].split(".")[-1]
-                timings[name] = timings.get(name, 0.0) + result["execution_time"]
-    return [{"model": name, "seconds": round(s, 2)} for name, s in sorted(timings.items(), key=lambda x: -x[1])]
+def _dbt_timings(run_id: str) -> dict:
+    """What dbt spent in a Dagster run, from its invocations' run_results.json: the invocations'
+    elapsed time, the time per node type (summed over dbt's threads) and the slowest nodes."""
+    elapsed, by_type, nodes = 0.0, {}, []
+    for results_file in dbt_target_path(get_settings().home).glob(f"*-{run_id[:7]}-*/run_results.json"):
+        results = json.loads(results_file.read_text())
+        elapsed += results["elapsed_time"]
+        for result in results["results"]:
+            kind = result["unique_id"].split(".")[0]
+            by_type[kind] = round(by_type.get(kind, 0.0) + result["execution_time"], 2)
+            nodes.append({"node": result["unique_id"].split(".", 2)[-1], "type": kind,
+                          "seconds": round(result["execution_time"], 2)})  # fmt: skip
+    nodes.sort(key=lambda node: -node["seconds"])
+    return {"dbt_elapsed_seconds": round(elapsed, 2), "seconds_by_node_type": by_type, "slowest_nodes": nodes[:10]}
 
 
-def _execute_job(name: str, instance: str, marts_only: bool = False, **kwargs) -> tuple[float, str, list[dict]]:
+def _execute_job(name: str, instance: str, marts_only: bool = False, **kwargs) -> dict:
     """Run a job of the definitions in process, as `finefinance run` does.
 
     `marts_only` keeps the month-grain dbt models (and their checks) of `close_month` and leaves out
@@ -277,33 +281,30 @@ def _execute_job(name: str, instance: str, marts_only: bool = False, **kwargs) -
     log(f"{len(result.get_asset_materialization_events())} materializations, {len(evaluations)} checks")
     if failed_checks:
         log(f"failed checks: {', '.join(failed_checks)}")
-    return seconds, result.run_id, _dbt_model_timings(result.run_id)
+    return {"seconds": seconds, "run_id": result.run_id, **_dbt_timings(result.run_id)}
 
 
 @step
 def refresh(instance: str) -> dict:
     """The `daily_refresh` job: ingestion (nothing new here) and the unpartitioned dbt models."""
-    seconds, run_id, models = _execute_job("daily_refresh", instance)
-    return {"seconds": seconds, "run_id": run_id, "slowest_models": models[:8]}
+    return _execute_job("daily_refresh", instance)
 
 
 @step
 def backfill(first_month: str, last_month: str, instance: str) -> dict:
     """The marts of `close_month` over every month in one run (the single-run backfill policy)."""
-    seconds, run_id, models = _execute_job(
+    return _execute_job(
         "close_month",
         instance,
         marts_only=True,
         tags={"dagster/asset_partition_range_start": first_month, "dagster/asset_partition_range_end": last_month},
     )
-    return {"seconds": seconds, "run_id": run_id, "slowest_models": models[:8]}
 
 
 @step
 def month(month: str, instance: str) -> dict:
     """One month re-materialized alone, with the months before it already built."""
-    seconds, run_id, models = _execute_job("close_month", instance, marts_only=True, partition_key=month)
-    return {"seconds": seconds, "run_id": run_id, "month": month, "slowest_models": models[:5]}
+    return {"month": month, **_execute_job("close_month", instance, marts_only=True, partition_key=month)}
 
 
 @step
