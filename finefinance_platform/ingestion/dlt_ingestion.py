@@ -101,8 +101,11 @@ class RawTableTranslator(DagsterDltTranslator):
         ).merge_attributes(kinds={"postgres"}, tags={"layer": "raw"})
 
 
-def wait_for_source(url: str, attempts: int | None = None, delay: float = 1.0) -> None:
-    """Bounded retries, then a clear error: a source that is down must not look like empty data."""
+def wait_for_source(url: str, attempts: int | None = None, delay: float = 1.0, during: bool = False) -> None:
+    """Bounded retries, then a clear error: a source that is down must not look like empty data.
+
+    `during`: the source failed in the middle of the ingestion (its rows were not loaded).
+    """
     attempts = attempts or SOURCE_CONNECT_ATTEMPTS
     last_error: Exception | None = None
     for attempt in range(attempts):
@@ -111,11 +114,16 @@ def wait_for_source(url: str, attempts: int | None = None, delay: float = 1.0) -
             return
         except psycopg2.OperationalError as exc:
             last_error = exc
-            time.sleep(delay * (2**attempt))
+            if attempt + 1 < attempts:
+                time.sleep(delay * (2**attempt))
     host = url.split("@")[-1]
     raise Failure(
-        f"the operational source {host} is unreachable after {attempts} attempts: "
-        f"{str(last_error).strip().splitlines()[0] if last_error else 'unknown error'}",
+        f"the operational source {host} "
+        + ("went down during ingestion and " if during else "")
+        + f"is unreachable after {attempts} attempts: "
+        f"{str(last_error).strip().splitlines()[0] if last_error else 'unknown error'}"
+        + ("; nothing of this run was loaded (the raw tables keep their last complete load): "
+           "run again once the source is back" if during else ""),
         allow_retries=False,
     )
 
@@ -140,7 +148,14 @@ def raw_tables(context: AssetExecutionContext, dlt: DagsterDltResource) -> Itera
     wait_for_source(reader_url)
     pipeline = ingestion_pipeline(settings)
     source = operational_source(reader_url=reader_url, first_load=tables_without_raw_copy(pipeline))
-    results = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline))
+    try:
+        results = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline))
+    except BaseException as exc:
+        # a connection lost mid-read surfaces as a driver error (ConnectorX: a Rust panic, which
+        # is a BaseException): when the source is gone, say so in one line after bounded retries
+        if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
+            wait_for_source(reader_url, during=True)
+        raise
     # dagster-dlt's own fetch_row_count() fails for a table that received no new rows, which is
     # the normal case of an incremental run: count the raw tables ourselves.
     with pipeline.sql_client() as client:

@@ -7,6 +7,7 @@ above it tell the earliest month they touch.
 """
 
 import datetime as dt
+import json
 
 from finefinance_platform.source.tables import SOURCE_TABLES
 
@@ -66,3 +67,22 @@ def rebuild_range(earliest: dt.date | None, partition_keys: list[str]) -> tuple[
     if start > partition_keys[-1]:
         return None  # only the open month changed: it is built when it closes
     return start, partition_keys[-1]
+
+
+def encode_marks(marks: dict[str, object]) -> str:
+    return json.dumps({table: None if mark is None else mark.isoformat() for table, mark in marks.items()})
+
+
+def decode_marks(text: str) -> dict[str, object]:
+    marks = json.loads(text)
+    return {table: None if mark is None else dt.datetime.fromisoformat(mark) for table, mark in marks.items()}
+
+
+def older_marks(kept: dict[str, object], current: dict[str, object]) -> dict[str, object]:
+    """Per table, the older of two marks (None, a table not loaded yet, is the oldest): rows above
+    it include everything either mark would have found."""
+    older = {}
+    for table in set(kept) | set(current):
+        a, b = kept.get(table), current.get(table)
+        older[table] = None if a is None or b is None else min(a, b)
+    return older

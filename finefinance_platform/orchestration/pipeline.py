@@ -2,11 +2,21 @@
 
 Everything runs as Dagster runs on the local instance (so the UI shows them): the daily refresh job,
 then one run for the whole range of months (a single-run backfill).
+
+Crash safety (docs/reliability.md): one `finefinance run` at a time per warehouse (an OS file lock,
+released even when the process is killed); runs left behind by a killed process are marked failed
+and give back their slot in the `warehouse` pool; the late-data marks are kept on disk until the
+months they call for are built, so a crash between ingestion and the months loses no rebuild.
 """
 
 import datetime as dt
+import fcntl
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dagster import DagsterInstance, ExecuteInProcessResult
 
@@ -16,6 +26,8 @@ from finefinance_platform.settings import FineFinanceError, Settings, parse_mont
 from finefinance_platform.warehouse import connect_duckdb
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# tags the runs this command starts, so the next one can tell which unfinished runs were its own
+RUNNER_TAGS = {"finefinance/runner": "finefinance-run"}
 
 
 class PipelineFailed(FineFinanceError):
@@ -72,12 +84,99 @@ def _report_failures(result: ExecuteInProcessResult, report: RunReport, settings
         raise PipelineFailed(f"{label} failed (run {result.run_id[:8]}): {message}")
 
 
+def run_lock_path(settings: Settings) -> Path:
+    if settings.warehouse == "duckdb":
+        return settings.duckdb_path.with_name(settings.duckdb_path.name + ".run.lock")
+    return settings.home / "run.lock"
+
+
+@contextmanager
+def exclusive_run(settings: Settings, echo=print) -> Iterator[None]:
+    """Hold the warehouse's run lock for a whole run; a second run waits for the first.
+
+    DuckDB admits one writer, and two runs interleaving ingestion and month windows could miss a
+    late change: whole runs are serialised. flock is released by the kernel when the holder dies,
+    so a killed run never leaves the lock behind.
+    """
+    path = run_lock_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = path.read_text().strip() or "another process"
+            echo(f"waiting for another run to finish (it holds {path}: {holder}) ...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"finefinance run, pid {os.getpid()}, since {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+        handle.flush()
+        yield
+
+
+def fail_runs_left_by_a_crash(instance: DagsterInstance, echo=print) -> list[str]:
+    """Mark failed the runs of this command that never finished, and free their pool slots.
+
+    A killed process leaves its run STARTED, holding its slot in the `warehouse` pool: every later
+    step would wait for that slot forever. Called with the run lock held, so no other run of this
+    command is alive: any unfinished one is a dead one. Runs the daemon launched are not touched.
+    """
+    from dagster import DagsterRunStatus, RunsFilter
+
+    unfinished = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING,
+                  DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED]
+    dead = instance.get_runs(filters=RunsFilter(tags=RUNNER_TAGS, statuses=unfinished))
+    for run in dead:
+        instance.report_run_failed(
+            run, message="its process ended without finishing (killed or crashed); marked failed by the next run"
+        )
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    if dead:
+        echo(f"marked {len(dead)} run(s) left unfinished by a crash as failed: "
+             f"{', '.join(run.run_id[:8] for run in dead)}")
+    return [run.run_id for run in dead]
+
+
+def _pending_marks_path(settings: Settings) -> Path:
+    return settings.home / "state" / "pending_late_data_marks.json"
+
+
+def remember_marks(settings: Settings, marks: dict) -> dict:
+    """Keep the marks on disk until their months are built; after a crash, the older ones count."""
+    from finefinance_platform.orchestration.late_data import decode_marks, encode_marks, older_marks
+
+    path = _pending_marks_path(settings)
+    if path.exists():
+        marks = older_marks(decode_marks(path.read_text()), marks)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(encode_marks(marks))
+    temporary.replace(path)  # atomic: a crash leaves the old file or the new one
+    return marks
+
+
+def forget_marks(settings: Settings) -> None:
+    _pending_marks_path(settings).unlink(missing_ok=True)
+
+
 def run_pipeline(
     settings: Settings,
     start: str | None = None,
     end: str | None = None,
     echo=print,
     instance: DagsterInstance | None = None,
+) -> RunReport:
+    with exclusive_run(settings, echo):
+        return _run_pipeline(settings, start, end, echo, instance)
+
+
+def _run_pipeline(
+    settings: Settings,
+    start: str | None,
+    end: str | None,
+    echo,
+    instance: DagsterInstance | None,
 ) -> RunReport:
     from finefinance_platform.definitions import defs
     from finefinance_platform.orchestration.late_data import earliest_changed_month, high_water_marks
@@ -89,18 +188,19 @@ def run_pipeline(
         raise FineFinanceError(f"--from {start} is after --to {end}")
     instance = instance or local_instance(settings)
     report = RunReport()
+    fail_runs_left_by_a_crash(instance, echo)
 
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     con = connect_duckdb(str(settings.duckdb_path))
     try:
-        marks = high_water_marks(con)
+        marks = remember_marks(settings, high_water_marks(con))
     finally:
         con.close()
 
     echo("[1/2] ingesting the 8 source tables and refreshing staging, snapshot and dimensions ...")
     started = time.monotonic()
     refresh = defs.resolve_job_def("daily_refresh").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=QUIET_LOGS
+        instance=instance, raise_on_error=False, run_config=QUIET_LOGS, tags=RUNNER_TAGS
     )
     report.seconds["ingest_and_refresh"] = round(time.monotonic() - started, 1)
     _report_failures(refresh, report, settings, "ingestion and refresh")
@@ -114,6 +214,8 @@ def run_pipeline(
     all_months = monthly_partitions.get_partition_keys()
     materialized = instance.get_materialized_partitions(_monthly_probe_key())
     months = months_to_build(all_months, materialized, earliest, start_month, end_month)
+    # the months the late data calls for: once they are built, the kept marks have done their job
+    needed = set(months_to_build(all_months, materialized, earliest, None, None))
     report.months = months
     if (start_month or end_month) and not months:
         raise FineFinanceError(
@@ -122,6 +224,8 @@ def run_pipeline(
         )
     if not months:
         echo("[2/2] every completed month is built and nothing changed: no month to rebuild")
+        if not needed:
+            forget_marks(settings)
         return report
     echo(f"[2/2] building {len(months)} month(s) {months[0]} .. {months[-1]} in one run ...")
     started = time.monotonic()
@@ -130,12 +234,15 @@ def run_pipeline(
         raise_on_error=False,
         run_config=QUIET_LOGS,
         tags={
+            **RUNNER_TAGS,
             "dagster/asset_partition_range_start": months[0],
             "dagster/asset_partition_range_end": months[-1],
         },
     )
     report.seconds["months"] = round(time.monotonic() - started, 1)
     _report_failures(close, report, settings, f"months {months[0]} .. {months[-1]}")
+    if needed <= set(months):
+        forget_marks(settings)
     return report
 
 
