@@ -10,6 +10,7 @@ import os
 from dagster import Definitions, EnvVar, in_process_executor
 from dagster_duckdb import DuckDBResource
 
+from finefinance_platform.checks.quarantine import quarantine_checks
 from finefinance_platform.checks.reconciliation import money_checks
 from finefinance_platform.delivery.assets import delivery_assets, delivery_checks
 from finefinance_platform.ingestion import ingestion_assets, ingestion_resources
@@ -36,7 +37,7 @@ os.environ.update(settings.dbt_environment())
 
 defs = Definitions(
     assets=[*ingestion_assets(), dbt_unpartitioned_models, dbt_monthly_models, *delivery_assets],
-    asset_checks=[*money_checks, *delivery_checks],
+    asset_checks=[*money_checks, *quarantine_checks, *delivery_checks],
     jobs=[daily_refresh_job, close_month_job],
     schedules=[daily_refresh_schedule, close_month_schedule],
     sensors=[alert_on_run_failure, alert_on_check_failure, late_data_sensor],

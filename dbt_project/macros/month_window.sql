@@ -79,8 +79,9 @@
     {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
-{#- First month holding any data: accounts opened, customers signed up, transactions (read from
-    raw, whatever their status: the bounds need no deduplication) -#}
+{#- First month holding any data: accounts opened, customers signed up, transactions (whatever
+    their status). Usable rows only: a quarantined row (dated in the future, say) must not stretch
+    the calendar -#}
 {% macro first_data_month() -%}
     (
         select min(first_month) from (
@@ -88,8 +89,7 @@
             union all
             select min(cast(date_trunc('month', signup_date) as date)) from {{ ref('stg_customer') }}
             union all
-            select min(cast(date_trunc('month', {{ to_utc_timestamp('transaction_date') }}) as date))
-            from {{ source('raw', 'transaction') }}
+            select min(cast(date_trunc('month', transaction_date) as date)) from {{ ref('stg_transaction') }}
         ) as firsts
     )
 {%- endmacro %}
@@ -101,8 +101,7 @@
             union all
             select max(cast(date_trunc('month', signup_date) as date)) from {{ ref('stg_customer') }}
             union all
-            select max(cast(date_trunc('month', {{ to_utc_timestamp('transaction_date') }}) as date))
-            from {{ source('raw', 'transaction') }}
+            select max(cast(date_trunc('month', transaction_date) as date)) from {{ ref('stg_transaction') }}
         ) as lasts
     )
 {%- endmacro %}

@@ -1,19 +1,11 @@
-with source as (
-    select * from {{ source('raw', 'advisor') }}
-),
-
--- ingestion is at least once: keep the latest version of each advisor
-latest as (
-    select *
-    from source
-    qualify row_number() over (partition by advisor_id order by updated_at desc) = 1
-)
-
+-- The usable rows of raw.advisor: latest version of each key, typed (base_advisor); rows with a
+-- quarantine reason are left out here and listed in intermediate.quarantined_rows.
 select
-    cast(advisor_id as varchar) as advisor_id,
-    cast(firstname as varchar) as firstname,
-    cast(surname as varchar) as surname,
-    cast(city as varchar) as city,
-    cast(created_at as date) as created_at,
-    {{ to_utc_timestamp('updated_at') }} as updated_at
-from latest
+    advisor_id,
+    firstname,
+    surname,
+    city,
+    created_at,
+    updated_at
+from {{ ref('base_advisor') }}
+where quarantine_reason is null

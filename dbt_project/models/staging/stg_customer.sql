@@ -1,28 +1,14 @@
-with source as (
-    select * from {{ source('raw', 'customer') }}
-),
-
-latest as (
-    select *
-    from source
-    qualify row_number() over (partition by customer_id order by updated_at desc) = 1
-),
-
-profile_labels as (
-    select * from {{ ref('profile_labels') }}
-)
-
+-- The usable rows of raw.customer: latest version of each key, typed (base_customer); rows with a
+-- quarantine reason are left out here and listed in intermediate.quarantined_rows.
 select
-    cast(latest.customer_id as varchar) as customer_id,
-    cast(latest.firstname as varchar) as firstname,
-    cast(latest.surname as varchar) as surname,
-    cast(latest.email as varchar) as email,
-    cast(latest.signup_date as date) as signup_date,
-    cast(latest.profile_level as varchar) as profile_level,
-    -- the source spells the top level `diamant`; the warehouse shows Bronze / Gold / Diamond
-    profile_labels.profile,
-    cast(latest.advisor_id as varchar) as advisor_id,
-    {{ to_utc_timestamp('latest.updated_at') }} as updated_at
-from latest
-left join profile_labels
-    on lower(cast(latest.profile_level as varchar)) = profile_labels.profile_level
+    customer_id,
+    firstname,
+    surname,
+    email,
+    signup_date,
+    profile_level,
+    profile,
+    advisor_id,
+    updated_at
+from {{ ref('base_customer') }}
+where quarantine_reason is null

@@ -1,0 +1,43 @@
+-- Every credit card of raw.credit_card at its latest version, typed, with the reason it cannot be
+-- used (NULL when it can). stg_credit_card keeps the good rows; quarantined_rows lists the others.
+with source as (
+    select * from {{ source('raw', 'credit_card') }}
+),
+
+latest as (
+    select *
+    from source
+    qualify row_number() over (partition by card_id order by updated_at desc) = 1
+),
+
+typed as (
+    select
+        cast(card_id as varchar) as card_id,
+        cast(customer_id as varchar) as customer_id,
+        cast(amount_limit as decimal(12, 2)) as amount_limit,
+        -- monthly fee, EUR
+        cast(fee as decimal(8, 2)) as fee,
+        cast(start_date as date) as start_date,
+        cast(end_date as date) as end_date,
+        cast(status as varchar) as status,
+        {{ to_utc_timestamp('updated_at') }} as updated_at
+    from latest
+),
+
+customers as (
+    select customer_id from {{ ref('stg_customer') }}
+)
+
+select
+    typed.*,
+    case
+        when typed.card_id is null then 'missing_key'
+        when customers.customer_id is null then 'unknown_customer'
+        when typed.fee is null or typed.fee < 0 then 'invalid_fee'
+        when typed.start_date is null then 'missing_start_date'
+        when typed.end_date < typed.start_date then 'ends_before_start'
+        when typed.status is null or typed.status not in ('active', 'expired') then 'unknown_status'
+    end as quarantine_reason
+from typed
+left join customers
+    on typed.customer_id = customers.customer_id
