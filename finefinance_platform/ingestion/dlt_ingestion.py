@@ -17,6 +17,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.sources.sql_database import sql_table
 
+from finefinance_platform.ingestion.schema_drift import assert_source_schema
 from finefinance_platform.settings import Settings, get_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
@@ -146,6 +147,8 @@ def raw_tables(context: AssetExecutionContext, dlt: DagsterDltResource) -> Itera
     settings = get_settings()
     reader_url = settings.source_url(reader=True)
     wait_for_source(reader_url)
+    # a column the models read, dropped or retyped at the source: stop before loading anything
+    assert_source_schema(reader_url)
     pipeline = ingestion_pipeline(settings)
     source = operational_source(reader_url=reader_url, first_load=tables_without_raw_copy(pipeline))
     try:

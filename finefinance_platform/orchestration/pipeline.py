@@ -65,6 +65,30 @@ def months_to_build(
     return [m for m in all_months if m >= min(wanted)]
 
 
+def failure_summary(event) -> str:
+    """One line saying which step failed and why (the root cause, not "step X failed").
+
+    A `Failure` raised on purpose carries its own description; otherwise the innermost exception
+    says it. dbt's errors come after dagster-dbt's "Errors parsed from dbt logs:" preamble.
+    """
+    data = event.event_specific_data
+    user_failure = getattr(data, "user_failure_data", None)
+    error = getattr(data, "error", None)
+    if user_failure is not None and user_failure.description:
+        text = user_failure.description
+    elif error is not None:
+        while error.cause is not None:
+            error = error.cause
+        text = error.message
+    else:
+        text = event.message or ""
+    text = text.split("Errors parsed from dbt logs:", 1)[-1]
+    lines = [line.strip() for line in text.splitlines()]
+    useful = [line for line in lines if line and not line.startswith(">") and line != "Encountered an error:"]
+    where = f"step {event.step_key}: " if event.step_key else ""
+    return where + " ".join(useful)[:2000]
+
+
 def _report_failures(result: ExecuteInProcessResult, report: RunReport, settings: Settings, label: str) -> None:
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
@@ -79,7 +103,7 @@ def _report_failures(result: ExecuteInProcessResult, report: RunReport, settings
             )
     if not result.success:
         failure = next((e for e in result.all_events if e.is_failure), None)
-        message = failure.message if failure else "see the Dagster UI"
+        message = failure_summary(failure) if failure else "see the Dagster UI"
         record_alert(Alert("run_failure", "ERROR", f"{label} failed: {message}", run_id=result.run_id), settings)
         raise PipelineFailed(f"{label} failed (run {result.run_id[:8]}): {message}")
 
