@@ -31,6 +31,7 @@ import psutil
 
 from finefinance_platform.benchmark.steps import dbt_target_path
 from finefinance_platform.settings import (
+    DBT_PROJECT_DIR,
     FineFinanceError,
     Settings,
     add_months,
@@ -217,6 +218,7 @@ class Benchmark:
         from finefinance_platform.source.embedded_postgres import EmbeddedPostgres
 
         server = EmbeddedPostgres(self.settings)
+        self._ensure_dbt_manifest()
         self._fresh_home(server)
         started = time.perf_counter()
         try:
@@ -234,6 +236,25 @@ class Benchmark:
         self.results_file.write_text(json.dumps(figures, indent=2) + "\n")
         self.echo(f"[bench {self.options.scale}] figures written to {self.results_file}")
         return figures
+
+    def _ensure_dbt_manifest(self) -> None:
+        """The Dagster definitions read dbt_project/target/manifest.json (`make install` writes it):
+        parse again when the project changed since, or the runs would not match the models."""
+        manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+        sources = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in {".sql", ".yml", ".csv"}
+                   and "target" not in p.parts and "logs" not in p.parts]  # fmt: skip
+        seeds = [p for p in (DBT_PROJECT_DIR.parent / "seeds").glob("*") if p.is_file()]
+        newest = max((p.stat().st_mtime for p in sources + seeds), default=0)
+        if manifest.exists() and manifest.stat().st_mtime >= newest:
+            return
+        self.echo(f"[bench {self.options.scale}] the dbt project changed since its manifest was written: dbt parse")
+        env = {**self.env, "DBT_TARGET_PATH": str(DBT_PROJECT_DIR / "target")}
+        parsed = subprocess.run(
+            [str(Path(sys.executable).with_name("dbt")), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
+            cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if parsed.returncode != 0:
+            raise BenchmarkError(f"dbt parse failed:\n{parsed.stdout[-3000:]}{parsed.stderr[-2000:]}")
 
     def _fresh_home(self, server) -> None:
         if self.home.exists():
