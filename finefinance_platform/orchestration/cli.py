@@ -45,7 +45,10 @@ def run(start: str | None, end: str | None) -> None:
             click.echo(f"  - {name}")
     if settings.warehouse == "duckdb":
         click.echo(f"warehouse: {settings.duckdb_path}")
-        for table, rows in warehouse_summary(settings):
+        summary = warehouse_summary(settings)
+        if summary is None:
+            click.echo("  (another run is writing it now: row counts skipped)")
+        for table, rows in summary or []:
             click.echo(f"  {table:<40} {rows:>12,}")
     click.echo("")
     click.echo("next: `make dev` opens the Dagster UI (http://127.0.0.1:3000) with these runs;")

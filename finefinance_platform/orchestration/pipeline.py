@@ -115,12 +115,13 @@ def run_lock_path(settings: Settings) -> Path:
 
 
 @contextmanager
-def exclusive_run(settings: Settings, echo=print) -> Iterator[None]:
+def exclusive_run(settings: Settings, echo=print, wait: bool = True) -> Iterator[bool]:
     """Hold the warehouse's run lock for a whole run; a second run waits for the first.
 
     DuckDB admits one writer, and two runs interleaving ingestion and month windows could miss a
     late change: whole runs are serialised. flock is released by the kernel when the holder dies,
-    so a killed run never leaves the lock behind.
+    so a killed run never leaves the lock behind. With `wait=False` it yields False at once when
+    another run holds the lock (a reader that would rather skip than hold up a run's writes).
     """
     path = run_lock_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,6 +129,9 @@ def exclusive_run(settings: Settings, echo=print) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if not wait:
+                yield False
+                return
             holder = path.read_text().strip() or "another process"
             echo(f"waiting for another run to finish (it holds {path}: {holder}) ...")
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -135,7 +139,7 @@ def exclusive_run(settings: Settings, echo=print) -> Iterator[None]:
         handle.truncate()
         handle.write(f"finefinance run, pid {os.getpid()}, since {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC\n")
         handle.flush()
-        yield
+        yield True
 
 
 def fail_runs_left_by_a_crash(instance: DagsterInstance, echo=print) -> list[str]:
@@ -277,7 +281,16 @@ def _monthly_probe_key():
     return AssetKey(["marts", "fct_monthly_statement"])
 
 
-def warehouse_summary(settings: Settings) -> list[tuple[str, int]]:
+def warehouse_summary(settings: Settings) -> list[tuple[str, int]] | None:
+    """Row counts of the warehouse's tables; None when another run is writing it (a reader's lock
+    would make that run's next dbt step fail to open the file)."""
+    with exclusive_run(settings, wait=False) as free:
+        if not free:
+            return None
+        return _table_counts(settings)
+
+
+def _table_counts(settings: Settings) -> list[tuple[str, int]]:
     con = connect_duckdb(str(settings.duckdb_path), read_only=True)
     try:
         tables = con.execute(
