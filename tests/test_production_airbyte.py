@@ -273,7 +273,10 @@ def test_the_code_location_loads_with_airbyte_and_keeps_the_graph(stub, producti
         "from finefinance_platform.definitions import defs\n"
         "g = defs.resolve_asset_graph()\n"
         "raw = sorted(k.to_user_string() for k in g.get_all_asset_keys() if k.path[0] == 'raw')\n"
-        "parents = g.get(AssetKey(['staging', 'stg_transaction'])).parent_keys\n"
+        "todo, parents = [AssetKey(['staging', 'stg_transaction'])], set()\n"
+        "while todo:\n"
+        "    for parent in g.get(todo.pop()).parent_keys:\n"
+        "        parents.add(parent); todo.append(parent)\n"
         "kinds = g.get(AssetKey(['raw', 'transaction'])).kinds\n"
         "print(raw, [p.to_user_string() for p in parents], sorted(kinds), sep='\\n')\n"
     )
