@@ -117,18 +117,18 @@ def small_bank(months: list[dt.date] | None = None) -> Bank:
     m0 = months[0]
     claire = bank.advisor("claire", "Claire", "Martin", "Paris")
     hugo = bank.advisor("hugo", "Hugo", "Bernard", "Lyon")
-    alice = bank.customer("alice", "Alice", "Durand", "gold", claire, m0.replace(day=3))
-    bruno = bank.customer("bruno", "Bruno", "Petit", "bronze", claire, m0.replace(day=4))
-    chloe = bank.customer("chloe", "Chloé", "Moreau", "diamant", hugo, m0.replace(day=2))
-    didier = bank.customer("didier", "Didier", "Lefèvre", "bronze", hugo, m0.replace(day=6))
+    alice = bank.customer("alice", "Alice", "Durand", "gold", claire, m0)
+    bruno = bank.customer("bruno", "Bruno", "Petit", "bronze", claire, m0)
+    chloe = bank.customer("chloe", "Chloé", "Moreau", "diamant", hugo, m0)
+    didier = bank.customer("didier", "Didier", "Lefèvre", "bronze", hugo, m0)
     emma = bank.customer("emma", "Emma", "Roux", "bronze", claire, months[2].replace(day=11))
 
-    alice_cur = bank.account("alice-cur", alice, "normal", m0.replace(day=3))
-    alice_la = bank.account("alice-la", alice, "LA", m0.replace(day=5))
-    bruno_cur = bank.account("bruno-cur", bruno, "normal", m0.replace(day=4))
-    chloe_cur = bank.account("chloe-cur", chloe, "normal", m0.replace(day=2))
-    bank.account("chloe-lj", chloe, "LJ", m0.replace(day=2))  # opened, never used
-    didier_cur = bank.account("didier-cur", didier, "normal", m0.replace(day=6))
+    alice_cur = bank.account("alice-cur", alice, "normal", m0)
+    alice_la = bank.account("alice-la", alice, "LA", m0)
+    bruno_cur = bank.account("bruno-cur", bruno, "normal", m0)
+    chloe_cur = bank.account("chloe-cur", chloe, "normal", m0)
+    bank.account("chloe-lj", chloe, "LJ", m0)  # opened, never used
+    didier_cur = bank.account("didier-cur", didier, "normal", m0)
     emma_cur = bank.account("emma-cur", emma, "normal", months[2].replace(day=11))
 
     for i, m in enumerate(months):
