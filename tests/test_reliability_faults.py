@@ -115,53 +115,70 @@ def _complete_late_transaction(dsn: str, month: str) -> tuple[str, str]:
     return transaction_id, account_id
 
 
-def test_a_crash_between_ingestion_and_the_months_loses_no_late_data(site):
+def _cli_run(env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([FINEFINANCE, "run", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def test_a_crash_after_late_data_then_the_schedule_and_a_backfill_at_once(site, xs_platform):
+    """1. Late data is ingested, then the process dies before any month is rebuilt: the next run
+    still rebuilds the month it touches (the marks are kept on disk until then).
+    2. That run and a backfill of the last two months start together on one warehouse: the
+    backfill waits for the schedule's run, both succeed, no lock error reaches the user.
+    3. The months rebuilt again are identical: the marts equal the clean run's plus the late row."""
     _built(site)
     # dated in the last closed month: one month to rebuild keeps the test short; without the kept
     # marks the next run would rebuild none
     late_id, account_id = _complete_late_transaction(site.dsn, MONTHS[-1])
-    statement_sql = "select closing_balance from marts.fct_monthly_statement where account_id = ? and month_start = ?"
-    with duckdb.connect(str(site.warehouse), read_only=True) as con:
-        closing_before = con.execute(statement_sql, [account_id, MONTHS[-1]]).fetchone()[0]
 
-    # the late row is ingested, then the process dies before any month is rebuilt
     killed = run_marked(site.env, kill_at="dbt-model-done stg_transaction")
     assert killed.killed, killed.output[-5000:]
     with duckdb.connect(str(site.warehouse), read_only=True) as con:
         late_rows = con.execute("select count(*) from raw.transaction where transaction_id = ?", [late_id])
         assert late_rows.fetchone() == (1,)
 
-    # the next run still knows which months the late row touches
-    final = run_marked(site.env)
-    assert final.returncode == 0, final.output[-5000:]
-    assert final.report["months"] == MONTHS[-1:]
-    with duckdb.connect(str(site.warehouse), read_only=True) as con:
-        assert con.execute("select month_start, amount from marts.fct_transaction where transaction_id = ?",
-                           [late_id]).fetchall() == [(dt.date.fromisoformat(MONTHS[-1]), Decimal("77.70"))]
-        assert con.execute(statement_sql, [account_id, MONTHS[-1]]).fetchone()[0] == closing_before - Decimal("77.70")
-    assert not (site.home / "state" / "pending_late_data_marks.json").exists()
-
-
-def test_a_backfill_and_the_schedule_at_once_wait_for_each_other(site):
-    """Two `finefinance run` on one warehouse at once: one waits for the other, both succeed, no
-    lock error reaches the user, and months rebuilt twice more are identical."""
-    _built(site)
-    before = fingerprint(site.warehouse)
-    commands = {
-        "backfill": [FINEFINANCE, "run", "--from", MONTHS[-2][:7], "--to", MONTHS[-1][:7]],
-        "schedule": [FINEFINANCE, "run", "--from", MONTHS[-1][:7], "--to", MONTHS[-1][:7]],
-    }
-    children = {
-        name: subprocess.Popen(command, env=site.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for name, command in commands.items()
-    }
-    outputs = {name: child.communicate(timeout=600)[0] for name, child in children.items()}
-    for name, child in children.items():
+    lock_file = site.warehouse.with_name(site.warehouse.name + ".run.lock")
+    lock_file.write_text("")
+    schedule = _cli_run(site.env)
+    # the backfill starts once the schedule's run holds the warehouse, so it is the one to wait
+    deadline = time.monotonic() + 120
+    while not lock_file.read_text().strip():
+        assert time.monotonic() < deadline and schedule.poll() is None, "the schedule's run never started"
+        time.sleep(0.2)
+    backfill = _cli_run(site.env, "--from", MONTHS[-2][:7], "--to", MONTHS[-1][:7])
+    outputs = {"schedule": schedule.communicate(timeout=600)[0], "backfill": backfill.communicate(timeout=600)[0]}
+    for name, child in (("schedule", schedule), ("backfill", backfill)):
         assert child.returncode == 0, f"{name}:\n{outputs[name][-5000:]}"
         assert not [e for e in LOCK_ERRORS if e in outputs[name]], outputs[name][-5000:]
-    waited = [name for name, text in outputs.items() if "waiting for another run to finish" in text]
-    assert len(waited) == 1, outputs
-    assert differences(fingerprint(site.warehouse), before) == {}
+    assert "waiting for another run to finish" in outputs["backfill"]
+    assert "waiting for another run" not in outputs["schedule"]
+    assert f"1 month(s) {MONTHS[-1]} .. {MONTHS[-1]}" in outputs["schedule"]
+    assert f"2 month(s) {MONTHS[-2]} .. {MONTHS[-1]}" in outputs["backfill"]
+    assert not (site.home / "state" / "pending_late_data_marks.json").exists()
+
+    # the clean run's marts, plus exactly the late payment
+    unchanged = {
+        "marts.fct_transaction": f"transaction_id <> '{late_id}'",
+        "marts.fct_statement_line": f"account_id <> '{account_id}'",
+        "marts.fct_monthly_statement": f"account_id <> '{account_id}'",
+        "marts.kpi_customers_per_profile": "true",
+        "marts.dim_customer": "true",
+        "snapshots.snp_customer": "true",
+    }
+    statement_sql = ("select month_start, total_debits, closing_balance from marts.fct_monthly_statement "
+                     "where account_id = ? order by month_start")
+    with duckdb.connect(str(site.warehouse), read_only=True) as con, \
+            duckdb.connect(str(xs_platform["warehouse"]), read_only=True) as clean:
+        for table, where in unchanged.items():
+            sql = f"select count(*), sum(hash(t)::hugeint) from (select * from {table} where {where}) as t"
+            assert con.execute(sql).fetchall() == clean.execute(sql).fetchall(), table
+        assert con.execute("select month_start, amount from marts.fct_transaction where transaction_id = ?",
+                           [late_id]).fetchall() == [(dt.date.fromisoformat(MONTHS[-1]), Decimal("77.70"))]
+        rebuilt = con.execute(statement_sql, [account_id]).fetchall()
+        before = clean.execute(statement_sql, [account_id]).fetchall()
+    moved = Decimal("77.70")
+    assert rebuilt[:-1] == before[:-1]
+    assert rebuilt[-1] == (before[-1][0], before[-1][1] + moved, before[-1][2] - moved)
 
 
 def test_warehouse_writers_are_serialised_by_dagster_too():
