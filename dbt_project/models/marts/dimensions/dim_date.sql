@@ -1,6 +1,5 @@
 -- noqa: disable=RF04
 -- (year, month, day are the contract's column names)
--- depends_on: {{ ref('stg_transaction') }}
 -- One row per day of the months the data covers (first account, sign-up or transaction month to
 -- the last one's end).
 with days as (
