@@ -46,7 +46,10 @@ defs = Definitions(
         "dbt": dbt_resource(),
         "warehouse": WarehouseResource(),
         # resolved when a run starts: the settings put the warehouse path in the environment
-        "duckdb": DuckDBResource(database=EnvVar("FINEFINANCE_DUCKDB_PATH")),
+        "duckdb": DuckDBResource(
+            database=EnvVar("FINEFINANCE_DUCKDB_PATH"),
+            connection_config={"memory_limit": settings.duckdb_memory_limit},
+        ),
     },
     # one process per run: DuckDB takes one writer, and the steps of a run write in sequence
     executor=in_process_executor,
