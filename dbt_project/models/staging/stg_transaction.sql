@@ -12,6 +12,8 @@ select
     category,
     status,
     created_at,
-    updated_at
+    updated_at,
+    sender_customer_id,
+    receiver_customer_id
 from {{ ref('base_transaction') }}
 where quarantine_reason is null

@@ -32,8 +32,9 @@ typed as (
     from latest
 ),
 
+-- the accounts' owners come along: int_completed_transactions needs them, one join instead of two
 accounts as (
-    select account_id, currency, open_date from {{ ref('stg_account') }}
+    select account_id, customer_id, currency, open_date from {{ ref('stg_account') }}
 ),
 
 categories as (
@@ -42,6 +43,8 @@ categories as (
 
 select
     typed.*,
+    senders.customer_id as sender_customer_id,
+    receivers.customer_id as receiver_customer_id,
     case
         when typed.transaction_id is null then 'missing_key'
         when typed.transaction_date is null then 'missing_transaction_date'
