@@ -16,10 +16,14 @@ from finefinance_platform.benchmark.harness import SCALES
 @click.option("--keep", is_flag=True, help="keep the benchmark's data directory (source, warehouse) afterwards")
 @click.option("--month-repeats", type=click.IntRange(min=1), default=2, show_default=True,
               help="runs of each single month (the fastest counts)")
+@click.option("--ingest-repeats", type=click.IntRange(min=1), default=2, show_default=True,
+              help="runs of the bulk-copy baseline and of the first load (the fastest of each counts)")
 @click.option("--export-formats", type=click.Choice(["pdf", "csv", "both"]), default="both", show_default=True)
 @click.option("--instance", type=click.Choice(["local", "ephemeral"]), default="local", show_default=True,
               help="Dagster instance of the runs: local (SQLite event log, as `finefinance run`) or in memory")
-def bench(scale: str, seed: int, keep: bool, month_repeats: int, export_formats: str, instance: str) -> None:
+def bench(
+    scale: str, seed: int, keep: bool, month_repeats: int, ingest_repeats: int, export_formats: str, instance: str
+) -> None:
     """Print one JSON object of figures (also written to <FINEFINANCE_HOME>/bench/<scale>.json).
 
     Progress goes to stderr. Every step runs in its own process on its own FINEFINANCE_HOME
@@ -33,6 +37,7 @@ def bench(scale: str, seed: int, keep: bool, month_repeats: int, export_formats:
         seed=seed,
         keep=keep,
         month_repeats=month_repeats,
+        ingest_repeats=ingest_repeats,
         export_formats=("pdf", "csv") if export_formats == "both" else (export_formats,),
         instance=instance,
     )

@@ -70,6 +70,7 @@ class Options:
     seed: int = 42
     keep: bool = False
     month_repeats: int = 2
+    ingest_repeats: int = 2
     export_formats: tuple[str, ...] = ("pdf", "csv")
     # Dagster instance of the runs: "local" (SQLite under the benchmark home, what `finefinance
     # run` uses) or "ephemeral" (in memory)
@@ -256,6 +257,13 @@ class Benchmark:
         if parsed.returncode != 0:
             raise BenchmarkError(f"dbt parse failed:\n{parsed.stdout[-3000:]}{parsed.stderr[-2000:]}")
 
+    def _drop_warehouse(self) -> None:
+        """Back to no warehouse and no dlt state, for another first load."""
+        for path in (self.settings.duckdb_path, self.settings.duckdb_path.with_name(
+                self.settings.duckdb_path.name + ".wal")):  # fmt: skip
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.home / "dlt", ignore_errors=True)
+
     def _fresh_home(self, server) -> None:
         if self.home.exists():
             server.stop()  # a kept or interrupted earlier run may have left its server up
@@ -271,10 +279,19 @@ class Benchmark:
             f"simulator: {scale.customers:,} customers x {scale.months} months",
             "simulate", customers=scale.customers, months=scale.months, seed=options.seed, start=first,
         )  # fmt: skip
-        baseline = self.run_step("baseline: bulk copy PostgreSQL -> ConnectorX -> Arrow -> DuckDB",
-                                 "bulk_copy_baseline")  # fmt: skip
+        # baseline and first load alternate, `ingest_repeats` times each, and the fastest of each
+        # counts: on a shared machine one slow run would otherwise decide the ratio
         instance = options.instance
-        full = self.run_step("ingestion: the raw_tables asset, first (full) load", "ingest", instance=instance)
+        baselines, full_loads = [], []
+        for repeat in range(options.ingest_repeats):
+            baselines.append(self.run_step("baseline: bulk copy PostgreSQL -> ConnectorX -> Arrow -> DuckDB",
+                                           "bulk_copy_baseline"))  # fmt: skip
+            if repeat:
+                self._drop_warehouse()
+            full_loads.append(self.run_step("ingestion: the raw_tables asset, first (full) load", "ingest",
+                                            instance=instance))  # fmt: skip
+        baseline = min(baselines, key=lambda f: f["seconds"])
+        full = min(full_loads, key=lambda f: f["seconds"])
         trickle = self.run_step("trickle: one day of changes in the source", "trickle",
                                 customers=scale.customers, seed=options.seed)  # fmt: skip
         incremental = self.run_step("ingestion: the raw_tables asset, incremental after one day", "ingest",
@@ -316,9 +333,10 @@ class Benchmark:
             "month_last": month_last,
             "export": export,
         }
-        return self._figures(steps, months)
+        return self._figures(steps, months, baselines, full_loads)
 
-    def _figures(self, steps: dict[str, dict], months: dict[str, list[dict]]) -> dict:
+    def _figures(self, steps: dict[str, dict], months: dict[str, list[dict]], baselines: list[dict],
+                 full_loads: list[dict]) -> dict:  # fmt: skip
         s = steps
         raw_rows = s["ingestion_full"]["rows"]
         backfill_budget = 3 * s["sql_floor"]["seconds"] + s["dbt_startup"]["seconds"]
@@ -343,6 +361,8 @@ class Benchmark:
                 "baseline_seconds": s["bulk_copy_baseline"]["seconds"],
                 "baseline_rows_per_second": s["bulk_copy_baseline"]["rows_per_second"],
                 "ratio_to_baseline": s["ingestion_full"]["seconds"] / s["bulk_copy_baseline"]["seconds"],
+                "full_runs_seconds": [round(f["seconds"], 2) for f in full_loads],
+                "baseline_runs_seconds": [round(f["seconds"], 2) for f in baselines],
                 "trickle_rows_changed": s["trickle"]["rows_changed"],
                 "trickle_rows_changed_per_table": s["trickle"]["rows_changed_per_table"],
                 "incremental_seconds": s["ingestion_incremental"]["seconds"],
