@@ -79,6 +79,25 @@
     {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
+{#-
+  True when the source has transactions dated before the window. A model that cannot carry the
+  previous month's state recomputes from the start of the data; when no transaction precedes the
+  window (the first backfill of the whole history, a full build), the window's transactions are
+  all it needs, and it reads them from fct_transaction, built first in the same run, instead of
+  int_completed_transactions, which deduplicates and checks all of raw again (at scale M, seconds
+  per model). Unit tests override it: a query here cannot read their fixtures.
+-#}
+{% macro transactions_before_window() -%}
+    {%- set window = month_window() -%}
+    {%- if not execute or window is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select cast(" ~ to_utc_timestamp('min(transaction_date)') ~ " as date) < " ~ date_literal(window.start)
+        ~ " from (" ~ calendar_transactions() ~ ") as calendar") -%}
+    {{ return(found.columns[0].values()[0] == true) }}
+{%- endmacro %}
+
 {#- Transactions that can place a month on the calendar: dated, not in the future, not before the
     first account opened (so a quarantined row cannot stretch it). Read from raw with those checks
     only, on the raw column: a scan of tens of milliseconds at scale M, where the checked

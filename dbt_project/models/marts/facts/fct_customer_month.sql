@@ -7,8 +7,11 @@
 -- State: when the month before the window is in this table, its streak lengths continue, and the
 -- balance continues from the window's opening balances in fct_monthly_statement. Otherwise every
 -- month from the start of the data is computed and only the window is kept. Same rows either way.
+-- Its transactions come from fct_transaction (the window's, built first in the same run) unless
+-- transactions precede the window (transactions_before_window): then from int_completed_transactions.
 -- depends_on: {{ ref('fct_transaction') }}, {{ ref('int_completed_transactions') }}, {{ ref('fct_monthly_statement') }}
 {%- set carry = previous_month_is_built() %}
+{%- set history = not carry and transactions_before_window() %}
 {%- set window = month_window() %}
 
 with months as (
@@ -20,7 +23,7 @@ customers as (
 ),
 
 transactions as (
-    {%- if carry %}
+    {%- if not history %}
     select * from {{ ref('fct_transaction') }}
     where {{ month_window_filter('month_start') }}
     {%- else %}

@@ -8,9 +8,12 @@
 --   *_growth_pct = 100 * (this - previous) / previous, rounded to 4 decimals; NULL where the
 --                  previous month's value is 0 or missing
 -- The previous month of the window comes from this table when it is there, otherwise it is
--- computed like the window's months (one extra month, whatever the history length).
--- depends_on: {{ ref('int_completed_transactions') }}
+-- computed like the window's months (one extra month, whatever the history length); its
+-- transactions are read from int_completed_transactions only when some precede the
+-- window (transactions_before_window), else the month had none.
+-- depends_on: {{ ref('int_completed_transactions') }}, {{ ref('stg_account') }}
 {%- set carry = previous_month_is_built() %}
+{%- set history = not carry and transactions_before_window() %}
 {%- set window = month_window() %}
 
 with window_months as (
@@ -30,14 +33,10 @@ months as (
 transactions as (
     select month_start, amount from {{ ref('fct_transaction') }}
     where {{ month_window_filter('month_start') }}
-    {%- if not carry %}
+    {%- if history %}
     union all
     select month_start, amount from {{ ref('int_completed_transactions') }}
-    {%- if window is none %}
-    where month_start = (select {{ add_months('min(window_months.month_start)', -1) }} from window_months)
-    {%- else %}
     where month_start = {{ date_literal(window.previous) }}
-    {%- endif %}
     {%- endif %}
 ),
 
