@@ -42,6 +42,9 @@ def bench(
         instance=instance,
     )
     figures = Benchmark(options, echo=lambda line: click.echo(line, err=True)).run()
+    if scale != "M":
+        click.echo(f"the targets are set for scale M; at {scale} fixed costs weigh differently (docs/benchmarks.md)",
+                   err=True)  # fmt: skip
     for target in figures["targets"]:
         mark = "ok  " if target["met"] else "MISS"
         click.echo(f"{mark} {target['figure']}: {target['value']} (target {target['target']})", err=True)
