@@ -299,7 +299,8 @@ def warehouses(tmp_path_factory):
     - first_range: March–May in one run as the very first month-grain build (no earlier month
       in the marts: every state is recomputed from the history);
     - full: one build without the month vars;
-    - emptied: monthly, then May's transactions vanish from raw and May is re-run.
+    - emptied: monthly, then May's transactions vanish from raw, staging is refreshed and May is
+      re-run.
     """
     root = tmp_path_factory.mktemp("marts_fixture")
     dbs = {
@@ -328,6 +329,8 @@ def warehouses(tmp_path_factory):
         CopyStep(dbs["monthly"], dbs["emptied"]),
         # every May transaction disappears from the source (reversed, say)
         SqlStep(dbs["emptied"], "delete from raw.transaction where transaction_date >= '2025-05-01'"),
+        # as the platform does after an ingestion: the daily refresh (staging), then the month
+        DbtStep(dbs["emptied"], ("build", "--exclude", MONTHLY, "--exclude-resource-type", "unit_test")),
         DbtStep(dbs["emptied"], monthly_only, month_vars("2025-05-01")),
     ]
     run_dbt_steps(steps, root / "dbt")
