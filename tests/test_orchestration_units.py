@@ -79,3 +79,22 @@ def test_external_source_is_read_with_the_reader_role():
     assert settings.source_url(reader=True) == "postgresql://finefinance_reader:r-pw@db.example:5433/bank"
     explicit = load_settings({"FINEFINANCE_SOURCE_URL": owner, "FINEFINANCE_SOURCE_READER_URL": "postgresql://ro@h/b"})
     assert explicit.source_url(reader=True) == "postgresql://ro@h/b"
+
+
+def test_late_data_waits_for_staging_to_have_what_raw_has():
+    """A month built before the daily refresh staged the newest transactions would miss them."""
+    import duckdb
+
+    from finefinance_platform.orchestration.late_data import staging_behind_raw
+
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'Europe/Paris'")  # raw holds instants, staging UTC wall times
+    con.execute("create schema raw; create schema staging")
+    con.execute("create table raw.transaction (transaction_id varchar, updated_at timestamptz)")
+    con.execute("insert into raw.transaction values ('t1', '2026-10-31 23:30:00+00'), ('t2', null)")
+    assert staging_behind_raw(con)  # nothing staged yet
+    con.execute("create table staging.base_transaction as select transaction_id, "
+                "timezone('UTC', updated_at) as updated_at from raw.transaction")  # fmt: skip
+    assert not staging_behind_raw(con)
+    con.execute("insert into raw.transaction values ('t1', '2026-11-02 08:00:00+00')")  # a newer version
+    assert staging_behind_raw(con)

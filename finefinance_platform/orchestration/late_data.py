@@ -43,6 +43,32 @@ def high_water_marks(con) -> dict[str, object]:
     return marks
 
 
+def staging_behind_raw(con) -> bool:
+    """True when raw.transaction holds versions the staging table the month jobs read does not.
+
+    `staging.base_transaction` (deduplicated, checked) is a table rebuilt by the daily refresh right
+    after each ingestion, so that a month reads only its own rows; a month built between the two
+    would miss the newest versions. The latest version of every key is staged, quarantined or
+    not, so staging is up to date when its newest updated_at is raw's.
+    """
+    tables = {
+        row[0]
+        for row in con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where (table_schema, table_name) in (('raw', 'transaction'), ('staging', 'base_transaction'))"
+        ).fetchall()
+    }
+    if "raw.transaction" not in tables:
+        return False
+    if "staging.base_transaction" not in tables:
+        return True
+    raw_newest, staged_newest = con.execute(
+        "select (select timezone('UTC', max(updated_at)) from raw.transaction), "
+        "(select max(updated_at) from staging.base_transaction)"
+    ).fetchone()
+    return raw_newest is not None and (staged_newest is None or raw_newest > staged_newest)
+
+
 def earliest_changed_month(con, marks: dict[str, object]) -> dt.date | None:
     """The first month touched by rows that arrived above the marks (None: nothing changed)."""
     earliest = None

@@ -13,7 +13,12 @@ import duckdb
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
 from finefinance_platform.orchestration.jobs import close_month_job
-from finefinance_platform.orchestration.late_data import earliest_changed_month, high_water_marks, rebuild_range
+from finefinance_platform.orchestration.late_data import (
+    earliest_changed_month,
+    high_water_marks,
+    rebuild_range,
+    staging_behind_raw,
+)
 from finefinance_platform.orchestration.partitions import monthly_partitions
 from finefinance_platform.settings import get_settings
 
@@ -41,6 +46,9 @@ def late_data_sensor(context: SensorEvaluationContext):
         if not context.cursor:
             context.update_cursor(_encode(marks))
             return SkipReason("marks recorded; later changes will be followed")
+        if staging_behind_raw(con):
+            # the cursor stays: the same changes are looked at again once staging has them
+            return SkipReason("raw has transactions the daily refresh has not staged yet; waiting for it")
         earliest = earliest_changed_month(con, _decode(context.cursor))
     finally:
         con.close()
