@@ -102,17 +102,10 @@ def xs_clone(xs_platform, embedded_postgres, tmp_path, monkeypatch):
     with the settings pointing at it for the test's duration."""
     import shutil
 
-    from pipeline_helpers import platform_env
+    from pipeline_helpers import clone_source, platform_env
 
-    settings = get_settings()
-    source_name = xs_platform["dsn"].rsplit("/", 1)[-1]
-    name = f"xsclone_{uuid.uuid4().hex[:8]}"
-    with closing(psycopg2.connect(settings.source_url(database="postgres"))) as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f"create database {name} template {source_name}")
+    dsn = clone_source(xs_platform, "xsclone")
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(xs_platform["warehouse"], warehouse)
-    dsn = settings.source_url(database=name)
     with platform_env(monkeypatch, dsn, warehouse):
         yield {"dsn": dsn, "warehouse": warehouse}

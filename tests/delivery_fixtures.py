@@ -22,6 +22,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -584,6 +586,27 @@ def make_delivery_home(root: Path, bank: Bank | None = None, publish: bool = Tru
     if publish:
         publish_serving_copy(home.warehouse, load_settings(home.env()))
     return home
+
+
+@contextmanager
+def serve_statements(home: DeliveryHome) -> Iterator[str]:
+    """`finefinance serve` on a free loopback port for `home`; yields its base URL, stops it after."""
+    import os
+    import subprocess
+    import sys
+
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "finefinance"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, **home.env()}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base}/health", process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def free_port() -> int:

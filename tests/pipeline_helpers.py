@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+import uuid
+from contextlib import closing, contextmanager
 from pathlib import Path
+
+import psycopg2
+from dagster import AssetKey, AssetMaterialization, DagsterInstance
 
 from finefinance_platform.settings import get_settings
 
@@ -26,3 +30,26 @@ def platform_env(monkeypatch, source_dsn: str, warehouse: Path, first_month: str
         monkeypatch.setenv("FINEFINANCE_FIRST_MONTH", first_month)
     os.environ.update(get_settings().dbt_environment())
     yield get_settings()
+
+
+def clone_source(xs_platform: dict, prefix: str = "rel") -> str:
+    """A new source database with the XS data (PostgreSQL template copy); returns its owner DSN."""
+    settings = get_settings()
+    template = xs_platform["dsn"].rsplit("/", 1)[-1]
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with closing(psycopg2.connect(settings.source_url(database="postgres"))) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"create database {name} template {template}")
+    return settings.source_url(database=name)
+
+
+def instance_with_every_month_built(months: list[str]) -> DagsterInstance:
+    """A Dagster instance that has seen every month's statements built: a run then rebuilds only
+    the months late data calls for."""
+    instance = DagsterInstance.ephemeral()
+    for month in months:
+        instance.report_runless_asset_event(
+            AssetMaterialization(AssetKey(["marts", "fct_monthly_statement"]), partition=month)
+        )
+    return instance

@@ -22,13 +22,10 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import psycopg2
 
 HERE = Path(__file__).resolve()
 COMPARED_SCHEMAS = ("raw", "snapshots", "marts")
@@ -69,22 +66,6 @@ def fingerprint(db: Path, schemas: tuple[str, ...] = COMPARED_SCHEMAS, extra_tab
 def differences(actual: dict, expected: dict) -> dict:
     tables = sorted(set(actual) | set(expected))
     return {t: (actual.get(t), expected.get(t)) for t in tables if actual.get(t) != expected.get(t)}
-
-
-# -- a private copy of the XS source -------------------------------------------------------------
-
-def clone_source(xs_platform: dict, prefix: str = "rel") -> str:
-    """A new source database with the XS data (PostgreSQL template copy); returns its owner DSN."""
-    from finefinance_platform.settings import get_settings
-
-    settings = get_settings()
-    template = xs_platform["dsn"].rsplit("/", 1)[-1]
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with closing(psycopg2.connect(settings.source_url(database="postgres"))) as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f"create database {name} template {template}")
-    return settings.source_url(database=name)
 
 
 def platform_child_env(source_dsn: str, warehouse: Path, home: Path) -> dict[str, str]:

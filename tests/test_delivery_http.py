@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pypdf
 import pytest
-from delivery_fixtures import TEST_SECRET, free_port, make_delivery_home, uid, wait_for_http
+from delivery_fixtures import TEST_SECRET, make_delivery_home, serve_statements, uid
 
 from finefinance_platform.delivery.tokens import AUDIENCE, ISSUER, issue_token
 from finefinance_platform.settings import current_month
@@ -32,18 +32,8 @@ def home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(home):
-    port = free_port()
-    process = subprocess.Popen(
-        [FINEFINANCE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **home.env()}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{base}/health", process)
+    with serve_statements(home) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture()

@@ -10,22 +10,14 @@ from decimal import Decimal
 import duckdb
 import psycopg2
 from conftest import XS_FIRST_MONTH, XS_MONTHS
-from dagster import AssetKey, AssetMaterialization, DagsterInstance, build_sensor_context
+from dagster import DagsterInstance, build_sensor_context
+from pipeline_helpers import instance_with_every_month_built
 
 from finefinance_platform.orchestration.pipeline import run_pipeline
 from finefinance_platform.orchestration.sensors import late_data_sensor
 from finefinance_platform.settings import add_months, get_settings
 
 MONTHS = [add_months(XS_FIRST_MONTH, i).isoformat() for i in range(XS_MONTHS)]
-
-
-def _instance_with_every_month_built() -> DagsterInstance:
-    instance = DagsterInstance.ephemeral()
-    for month in MONTHS:
-        instance.report_runless_asset_event(
-            AssetMaterialization(AssetKey(["marts", "fct_monthly_statement"]), partition=month)
-        )
-    return instance
 
 
 def _query(warehouse, sql, params=()):
@@ -69,7 +61,7 @@ def test_late_transaction_rebuilds_its_month_and_the_later_ones(xs_clone):
     before = _query(warehouse, statement_sql, [account_id])
     kpi_before = _query(warehouse, count_sql, [late_month])[0]
 
-    report = run_pipeline(get_settings(), echo=lambda *_: None, instance=_instance_with_every_month_built())
+    report = run_pipeline(get_settings(), echo=lambda *_: None, instance=instance_with_every_month_built(MONTHS))
 
     # the earliest touched month to the last, not the months before it
     assert report.months == MONTHS[2:]
@@ -106,7 +98,7 @@ def test_profile_upgrade_is_history_not_a_rewrite(xs_clone):
         conn.commit()
     counts = "select month_start, profile, customer_count from marts.kpi_customers_per_profile order by 1, 2"
     before = _query(warehouse, counts)
-    report = run_pipeline(get_settings(), echo=lambda *_: None, instance=_instance_with_every_month_built())
+    report = run_pipeline(get_settings(), echo=lambda *_: None, instance=instance_with_every_month_built(MONTHS))
     assert report.months == []
     assert _query(warehouse, counts) == before
     assert _query(warehouse, "select profile from marts.dim_customer where customer_id = ?", [customer_id]) == [
@@ -125,7 +117,7 @@ def test_balance_correction_is_reported_by_the_balance_check(xs_clone):
                     "where balance_date = %s order by account_id limit 1)", (month_end, month_end))
         assert cur.rowcount == 1
         conn.commit()
-    report = run_pipeline(get_settings(), echo=lambda *_: None, instance=_instance_with_every_month_built())
+    report = run_pipeline(get_settings(), echo=lambda *_: None, instance=instance_with_every_month_built(MONTHS))
     assert report.months == MONTHS[3:]
     assert any("balance_table_agrees" in failed for failed in report.failed_checks)
 

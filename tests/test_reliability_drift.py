@@ -10,7 +10,7 @@ import duckdb
 import psycopg2
 import pytest
 from conftest import XS_FIRST_MONTH, XS_MONTHS
-from dagster import AssetKey, AssetMaterialization, DagsterInstance
+from pipeline_helpers import instance_with_every_month_built
 from reliability_helpers import differences, fingerprint
 
 from finefinance_platform.ingestion.schema_drift import declared_columns, drift, type_kind
@@ -19,15 +19,6 @@ from finefinance_platform.settings import add_months, get_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
 MONTHS = [add_months(XS_FIRST_MONTH, i).isoformat() for i in range(XS_MONTHS)]
-
-
-def _every_month_built() -> DagsterInstance:
-    instance = DagsterInstance.ephemeral()
-    for month in MONTHS:
-        instance.report_runless_asset_event(
-            AssetMaterialization(AssetKey(["marts", "fct_monthly_statement"]), partition=month)
-        )
-    return instance
 
 
 def _source(dsn: str, *statements: str) -> None:
@@ -46,7 +37,7 @@ def test_a_new_source_column_flows_into_raw(xs_clone):
         "alter table crm.customer add column phone text",
         f"update crm.customer set phone = '+33 6 12 34 56 78', updated_at = now() where customer_id = '{customer_id}'",
     )
-    report = run_pipeline(get_settings(), echo=lambda *_: None, instance=_every_month_built())
+    report = run_pipeline(get_settings(), echo=lambda *_: None, instance=instance_with_every_month_built(MONTHS))
     assert report.failed_checks == []
     with duckdb.connect(str(xs_clone["warehouse"]), read_only=True) as con:
         phones = con.execute("select customer_id, phone from raw.customer where phone is not null").fetchall()
@@ -65,7 +56,7 @@ def test_a_column_dropped_or_retyped_at_the_source_stops_the_ingestion(xs_clone)
         "alter table product.loan alter column interest_rate type text",
     )
     with pytest.raises(PipelineFailed) as failed:
-        run_pipeline(get_settings(), echo=lambda *_: None, instance=_every_month_built())
+        run_pipeline(get_settings(), echo=lambda *_: None, instance=instance_with_every_month_built(MONTHS))
     message = str(failed.value)
     assert "step ingest_operational_source: schema drift at the source, nothing was ingested" in message
     assert "banking.transaction has no column counterparty (the models read it as varchar)" in message
@@ -81,7 +72,7 @@ def test_a_column_dropped_or_retyped_in_raw_stops_dbt_before_any_model(xs_clone)
         con.execute("alter table raw.account alter column closed_date type varchar")
     before = fingerprint(xs_clone["warehouse"])
     with pytest.raises(PipelineFailed) as failed:
-        run_pipeline(get_settings(), echo=lambda *_: None, instance=_every_month_built())
+        run_pipeline(get_settings(), echo=lambda *_: None, instance=instance_with_every_month_built(MONTHS))
     message = str(failed.value)
     assert "step dbt_unpartitioned:" in message and "schema drift in the raw tables, nothing was built" in message
     assert "raw.loan has no column interest_rate (declared decimal(6, 5))" in message

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
 import sys
 from contextlib import closing
@@ -22,14 +21,13 @@ import pytest
 import yaml
 from dagster import materialize
 from dagster_dlt import DagsterDltResource
-from delivery_fixtures import TEST_SECRET, free_port, make_delivery_home, uid, wait_for_http
+from delivery_fixtures import TEST_SECRET, make_delivery_home, serve_statements, uid
 from pipeline_helpers import platform_env, reader_dsn
 
 from finefinance_platform.delivery.tokens import issue_token
 from finefinance_platform.settings import DBT_PROJECT_DIR, REPO_ROOT, get_settings, load_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
-FINEFINANCE = str(Path(sys.executable).parent / "finefinance")
 DETECT_SECRETS = str(Path(sys.executable).parent / "detect-secrets")
 PERSONAL_COLUMNS = {"customer_id", "firstname", "surname", "email", "account_id", "advisor_id", "transaction_id",
                     "description", "counterparty", "phone", "address", "iban"}
@@ -180,19 +178,8 @@ PAYLOADS = [
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     home = make_delivery_home(tmp_path_factory.mktemp("attacked-home"))
-    port = free_port()
-    process = subprocess.Popen(
-        [FINEFINANCE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **home.env()}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{base}/health", process)
-        with httpx.Client(base_url=base, timeout=30) as client:
-            yield client, home
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with serve_statements(home) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield client, home
 
 
 def _bearer(subject: str) -> dict:
