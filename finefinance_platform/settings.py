@@ -126,6 +126,31 @@ class AirbyteSettings:
 
 
 @dataclass(frozen=True)
+class IdentitySettings:
+    """Sign-in (OpenID Connect) for the dashboards and the statement service (docs/access.md).
+
+    With no FINEFINANCE_OIDC_ISSUER the platform starts its embedded provider (Canaille, on
+    loopback, state under <home>/identity) and keeps its generated client secrets there; in
+    production every value below comes from the environment.
+    """
+
+    issuer: str | None  # None: the embedded provider
+    embedded_port: int | None
+    dashboard_client_id: str
+    dashboard_client_secret: str | None
+    # the audience the statement service requires in access tokens (its client id at the provider)
+    api_audience: str
+    # signs Streamlit's identity cookie; the embedded mode generates one under <home>/identity
+    cookie_secret: str | None
+    # where the provider sends people back after sign-in; {port} is the dashboard's port
+    dashboard_redirect_uri: str
+
+    @property
+    def embedded(self) -> bool:
+        return self.issuer is None
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     warehouse: str  # duckdb | snowflake
@@ -140,9 +165,6 @@ class Settings:
     slack_token: str | None
     slack_channel: str | None
     source_reader_url_override: str | None = None
-    # signs customers' statement tokens (HTTP service); when unset, the embedded demo keeps a
-    # generated secret under FINEFINANCE_HOME (see delivery/tokens.py)
-    statement_secret: str | None = None
     # DuckDB's buffer pool for dbt and ingestion (FINEFINANCE_DUCKDB_MEMORY_LIMIT): beyond it DuckDB
     # spills to disk. Unbounded, the month backfill at scale M peaked at 7 GB; with 1GB it ran no
     # slower (docs/benchmarks.md)
@@ -150,6 +172,7 @@ class Settings:
     # production connections (docs/production.md); the defaults are the unconfigured state
     snowflake: SnowflakeSettings = field(default_factory=lambda: load_snowflake_settings({}))
     airbyte: AirbyteSettings = field(default_factory=lambda: load_airbyte_settings({}))
+    identity: IdentitySettings = field(default_factory=lambda: load_identity_settings({}))
 
     # -- source -------------------------------------------------------------------------------
     @property
@@ -276,6 +299,24 @@ def load_airbyte_settings(env: dict) -> AirbyteSettings:
     )
 
 
+def load_identity_settings(env: dict) -> IdentitySettings:
+    issuer = (env.get("FINEFINANCE_OIDC_ISSUER") or "").strip().rstrip("/") or None
+    if issuer and not issuer.startswith(("https://", "http://")):
+        raise SettingsError(f"FINEFINANCE_OIDC_ISSUER={issuer!r} is not an http(s) URL")
+    redirect = env.get("FINEFINANCE_DASHBOARD_REDIRECT_URI", "http://127.0.0.1:{port}/oauth2callback")
+    if not redirect.endswith("/oauth2callback"):
+        raise SettingsError(f"FINEFINANCE_DASHBOARD_REDIRECT_URI={redirect!r} must end with /oauth2callback")
+    return IdentitySettings(
+        issuer=issuer,
+        embedded_port=_optional_port(env, "FINEFINANCE_IDENTITY_PORT"),
+        dashboard_client_id=env.get("FINEFINANCE_OIDC_DASHBOARD_CLIENT_ID", "finefinance-dashboards"),
+        dashboard_client_secret=env.get("FINEFINANCE_OIDC_DASHBOARD_CLIENT_SECRET") or None,
+        api_audience=env.get("FINEFINANCE_OIDC_API_AUDIENCE", "finefinance-statements"),
+        cookie_secret=env.get("FINEFINANCE_DASHBOARD_COOKIE_SECRET") or None,
+        dashboard_redirect_uri=redirect,
+    )
+
+
 def load_settings(env: dict | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     home = Path(env.get("FINEFINANCE_HOME", REPO_ROOT / ".finefinance")).resolve()
@@ -319,10 +360,10 @@ def load_settings(env: dict | None = None) -> Settings:
         slack_token=env.get("FINEFINANCE_SLACK_TOKEN") or None,
         slack_channel=env.get("FINEFINANCE_SLACK_CHANNEL") or None,
         source_reader_url_override=env.get("FINEFINANCE_SOURCE_READER_URL") or None,
-        statement_secret=env.get("FINEFINANCE_STATEMENT_SECRET") or None,
         duckdb_memory_limit=_memory_size(env, "FINEFINANCE_DUCKDB_MEMORY_LIMIT", "1GB"),
         snowflake=load_snowflake_settings(env),
         airbyte=load_airbyte_settings(env),
+        identity=load_identity_settings(env),
     )
 
 

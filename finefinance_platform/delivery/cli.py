@@ -1,4 +1,4 @@
-"""`finefinance statement | statements export | token | serve | dashboard`."""
+"""`finefinance statement | statements export | serve | dashboard | access-log`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,20 @@ from pathlib import Path
 
 import click
 
-from finefinance_platform.settings import get_settings, parse_month
+from finefinance_platform.settings import FineFinanceError, get_settings, parse_month
 
 
 def _month(value: str) -> dt.date:
     return parse_month(value, "--month")
+
+
+def operator():
+    """The person at the shell: whoever runs the CLI can read the warehouse file; logged as such."""
+    import getpass
+
+    from finefinance_platform.access.policy import Principal, Role
+
+    return Principal(subject=f"os:{getpass.getuser()}", role=Role.OPERATIONS)
 
 
 @click.command()
@@ -27,12 +36,22 @@ def _month(value: str) -> dt.date:
 )
 def statement(customer_id: str, month_text: str, fmt: str, output: Path | None) -> None:
     """Write one customer's monthly statement as PDF or CSV."""
+    from finefinance_platform.access import access_log
+    from finefinance_platform.access.policy import Action
     from finefinance_platform.delivery.serving import open_marts
     from finefinance_platform.delivery.statement import load_statement, render, write_atomically
 
     month = _month(month_text)
-    with open_marts() as con:
-        loaded = load_statement(con, customer_id.strip(), month)
+    customer_id = customer_id.strip()
+    action = Action.DOWNLOAD_PDF if fmt == "pdf" else Action.DOWNLOAD_CSV
+    try:
+        with open_marts() as con:
+            loaded = load_statement(con, customer_id, month)
+    except FineFinanceError as exc:
+        access_log.record(operator(), action, "denied", channel="cli", customer_id=customer_id, month_start=month,
+                          detail=str(exc))  # fmt: skip
+        raise
+    access_log.record(operator(), action, "allowed", channel="cli", customer_id=customer_id, month_start=month)
     output = output or Path(f"statement-{month:%Y-%m}-{loaded.customer_id}.{fmt}")
     write_atomically(output, render(loaded, fmt))
     lines = sum(len(account.lines) for account in loaded.accounts)
@@ -58,10 +77,13 @@ def statements() -> None:
 )
 def export(month_text: str, fmt: str, workers: int | None) -> None:
     """Write every customer's statements of a month under <FINEFINANCE_HOME>/statements/YYYY-MM/."""
+    from finefinance_platform.access import access_log
+    from finefinance_platform.access.policy import Action
     from finefinance_platform.delivery.export import DEFAULT_WORKERS, export_month, parse_formats
     from finefinance_platform.delivery.serving import open_marts
 
     month = _month(month_text)
+    access_log.record(operator(), Action.EXPORT_STATEMENTS, "allowed", channel="cli", month_start=month)
     with open_marts() as con:
         result = export_month(con, month, parse_formats(fmt), workers=workers or DEFAULT_WORKERS)
     click.echo(
@@ -71,43 +93,43 @@ def export(month_text: str, fmt: str, workers: int | None) -> None:
 
 
 @click.command()
-@click.option("--customer-id", required=True, help="The customer the token lets in.")
-@click.option("--ttl-minutes", type=click.IntRange(1, 7 * 24 * 60), default=60, show_default=True)
-def token(customer_id: str, ttl_minutes: int) -> None:
-    """Print a bearer token for the statement service, valid for one customer."""
-    from finefinance_platform.delivery.serving import open_marts
-    from finefinance_platform.delivery.statement import UnknownCustomerError
-    from finefinance_platform.delivery.tokens import issue_token, statement_secret
-
-    customer_id = customer_id.strip()
-    with open_marts() as con:
-        known = con.execute(
-            "select count(*) from marts.dim_customer where cast(customer_id as varchar) = ?", [customer_id]
-        ).fetchone()[0]
-    if not known:
-        raise UnknownCustomerError(f"unknown customer {customer_id!r}: not in marts.dim_customer")
-    click.echo(issue_token(customer_id, statement_secret(get_settings()), dt.timedelta(minutes=ttl_minutes)))
-
-
-@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 def serve(host: str, port: int) -> None:
-    """Serve customers their statements over HTTP (bearer token from `finefinance token`)."""
+    """Serve customers their statements over HTTP (access tokens of the identity provider)."""
     import uvicorn
 
     from finefinance_platform.delivery.http_service import create_app
+    from finefinance_platform.identity.cli import ensure_identity
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(issuer=ensure_identity()), host=host, port=port, log_level="info")
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
 def dashboard(host: str, port: int) -> None:
-    """The advisors' and directors' dashboards (Streamlit), reading the marts only."""
-    from finefinance_platform.delivery.dashboard import streamlit_command
+    """The dashboards (Streamlit) behind sign-in: each role sees only its pages and its data."""
+    from finefinance_platform.delivery.dashboard import streamlit_command, write_auth_secrets
     from finefinance_platform.delivery.serving import open_marts
+    from finefinance_platform.identity.cli import ensure_identity
 
     open_marts().close()  # fail here, in one line, rather than in every page
-    sys.exit(subprocess.call(streamlit_command(host, port)))
+    settings = get_settings()
+    issuer = ensure_identity(settings, dashboard_port=port)
+    secrets_file = write_auth_secrets(settings, issuer)
+    click.echo(f"dashboards on http://{host}:{port} (sign in through {issuer}; demo users: `finefinance users`)")
+    sys.exit(subprocess.call(streamlit_command(host, port, secrets_file)))
+
+
+@click.command("access-log")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+def access_log(limit: int) -> None:
+    """Print audit.access_log, newest first: who saw or was refused which customer's data."""
+    from finefinance_platform.access.access_log import COLUMNS, log_path, read
+
+    rows = read(limit=limit)
+    click.echo(f"{log_path()} (sqlite; attached as `audit`: select * from audit.access_log)")
+    click.echo("\t".join(COLUMNS))
+    for row in rows:
+        click.echo("\t".join("" if value is None else str(value) for value in vars(row).values()))

@@ -1,33 +1,44 @@
-"""FineFinance dashboards: `finefinance dashboard` runs this with `streamlit run`."""
+"""FineFinance dashboards: `finefinance dashboard` runs this with `streamlit run`.
+
+Nobody signed in sees the sign-in page only. A signed-in person's navigation holds the pages of
+their role (access/policy.py); each page checks the policy again and reads only what it allows.
+"""
 
 import streamlit as st
 
+from finefinance_platform.access.policy import Page, pages_for
 from finefinance_platform.delivery.dashboard import PAGES_DIR
-from finefinance_platform.delivery.dashboard.common import sidebar_data_note
+from finefinance_platform.delivery.dashboard.common import current_principal, sidebar_data_note
 
 st.set_page_config(page_title="FineFinance dashboards", page_icon=":bank:", layout="wide")
 
-pages = st.navigation(
-    {
-        "Customers": [
-            st.Page(
-                PAGES_DIR / "statement_explorer.py",
-                title="Monthly Statement Explorer",
-                icon=":material/receipt_long:",
-                default=True,
-            ),
-            st.Page(
-                PAGES_DIR / "risk_scoring.py",
-                title="Customer Health & Risk Scoring",
-                icon=":material/health_and_safety:",
-            ),
-        ],
-        "Advisors & directors": [
-            st.Page(PAGES_DIR / "advisor_portfolio.py", title="Advisor Portfolio Summary", icon=":material/groups:"),
-            st.Page(PAGES_DIR / "kpi_trends.py", title="Business KPI Trends", icon=":material/trending_up:"),
-        ],
-    }
-)
+PAGES = {
+    Page.STATEMENTS: dict(title="Monthly Statement Explorer", icon=":material/receipt_long:"),
+    Page.RISK: dict(title="Customer Health & Risk Scoring", icon=":material/health_and_safety:"),
+    Page.PORTFOLIO: dict(title="Advisor Portfolio Summary", icon=":material/groups:"),
+    Page.KPIS: dict(title="Business KPI Trends", icon=":material/trending_up:"),
+}
+
+
+def sign_in() -> None:
+    st.title("FineFinance")
+    st.write("Sign in to see your statements, your customers or the bank's figures.")
+    if st.button("Sign in", type="primary", key="sign_in"):
+        st.login()
+
+
+principal = current_principal()
+if not principal.signed_in:
+    st.navigation([st.Page(sign_in, title="Sign in", icon=":material/login:", url_path="sign_in")]).run()
+    st.stop()
+
+allowed = pages_for(principal)
 st.sidebar.markdown("**FineFinance** data platform")
+st.sidebar.caption(f"Signed in as {st.user.get('name') or principal.subject} · {principal.role or 'no role'}")
+st.sidebar.button("Sign out", on_click=st.logout, key="sign_out")
+if not allowed:
+    st.error("Your account has no FineFinance role: ask the bank's administrator for access.")
+    st.stop()
+pages = [st.Page(PAGES_DIR / f"{page}.py", default=index == 0, **PAGES[page]) for index, page in enumerate(allowed)]
 sidebar_data_note()
-pages.run()
+st.navigation(pages).run()

@@ -1,4 +1,5 @@
-"""Streamlit plumbing shared by the pages: cached queries on the serving copy, month picker, money."""
+"""Streamlit plumbing shared by the pages: who is signed in, the policy's gate and the access log,
+cached queries on the serving copy, month picker, money."""
 
 from __future__ import annotations
 
@@ -7,10 +8,46 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from finefinance_platform.access import access_log
+from finefinance_platform.access.policy import Action, Page, Principal, decide
 from finefinance_platform.delivery.dashboard import queries
 from finefinance_platform.delivery.serving import MartsUnavailableError, open_marts, published_at, serving_path
 from finefinance_platform.delivery.statement import Statement, load_statement
 from finefinance_platform.settings import FineFinanceError, get_settings
+
+
+def current_principal() -> Principal:
+    """The signed-in person from the identity token's claims (Streamlit verified its signature)."""
+    if not st.user.is_logged_in:
+        return Principal.anonymous()
+    return Principal.from_claims(st.user.to_dict())
+
+
+def log(principal: Principal, action: Action, outcome: str, **fields) -> None:
+    """A row of audit.access_log; a row that cannot be written stops the page (no record, no data)."""
+    try:
+        access_log.record(principal, action, outcome, channel="dashboard", **fields)
+    except Exception as exc:  # the page must not show data it could not record
+        st.error(f"The access log cannot be written ({type(exc).__name__}): nothing is shown.")
+        st.stop()
+
+
+def allow_or_stop(principal: Principal, action: Action, message: str = "Not available.", **resource) -> None:
+    """The policy's decision on `action`; a refusal is logged and ends the page with a message that
+    says nothing about the resource (the same for "not yours" and "does not exist")."""
+    decision = decide(principal, action, **resource)
+    if decision:
+        return
+    log(principal, action, "denied", customer_id=resource.get("customer_id"), detail=decision.reason)
+    st.error(message)
+    st.stop()
+
+
+def page_principal(page: Page) -> Principal:
+    """The signed-in person, if this page is theirs: a page opened by URL is checked here too."""
+    principal = current_principal()
+    allow_or_stop(principal, Action.OPEN_PAGE, "This page is not available to you.", page=page)
+    return principal
 
 
 def data_version() -> tuple[str, int]:

@@ -1,7 +1,8 @@
 """What the dashboards show, as plain functions of a marts connection (no Streamlit here).
 
 Each returns a pandas DataFrame (money as float: it is for charts and tables, the statements
-themselves keep Decimal). Parameterized SQL only.
+themselves keep Decimal). Parameterized SQL only. Every query of customer-level rows takes the
+reader's `CustomerScope` (access/policy.py) and adds its condition: a page cannot forget it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+from finefinance_platform.access.policy import CustomerScope
 from finefinance_platform.delivery.risk import WINDOW_MONTHS, RiskInputs, score_customer
 from finefinance_platform.delivery.statement import money
 from finefinance_platform.settings import add_months, current_month
@@ -34,24 +36,37 @@ def closed_months(con, today: dt.date | None = None) -> list[dt.date]:
     return [month for (month,) in rows]
 
 
-def customers(con) -> pd.DataFrame:
+def customers(con, scope: CustomerScope) -> pd.DataFrame:
+    condition, params = scope.sql("c.customer_id", "c.advisor_id")
     return _frame(
         con,
-        """
+        f"""
         select cast(c.customer_id as varchar) as customer_id,
                c.firstname || ' ' || c.surname as name, c.profile, c.signup_date,
                cast(c.advisor_id as varchar) as advisor_id
         from marts.dim_customer c
+        where {condition}
         order by c.surname, c.firstname, c.customer_id
         """,
+        params,
     )
 
 
-def risk_inputs(con, month: dt.date, window: int = WINDOW_MONTHS) -> pd.DataFrame:
+def customer_advisor(con, customer_id: str) -> str | None:
+    """The advisor of a customer (what the policy decides on); None for an unknown customer."""
+    row = con.execute(
+        "select cast(advisor_id as varchar) from marts.dim_customer where cast(customer_id as varchar) = ?",
+        [customer_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def risk_inputs(con, month: dt.date, scope: CustomerScope, window: int = WINDOW_MONTHS) -> pd.DataFrame:
     """Per customer with data in `month`: the four inputs of the risk score over the window."""
     first = add_months(month, -(window - 1))
+    condition, params = scope.sql("c.customer_id", "c.advisor_id")
     return con.execute(
-        """
+        f"""
         with months as (
             select customer_id, month_start, month_end_balance, withdrawals, loans_outstanding
             from marts.fct_customer_month
@@ -83,16 +98,16 @@ def risk_inputs(con, month: dt.date, window: int = WINDOW_MONTHS) -> pd.DataFram
                coalesce(p.loans_outstanding, 0) as loans_outstanding
         from per_customer p
         join marts.dim_customer c on c.customer_id = p.customer_id
-        where p.last_month = ?
+        where p.last_month = ? and {condition}
         order by p.customer_id
         """,
-        [first, month, first, month, month, month],
+        [first, month, first, month, month, month, *params],
     ).df()
 
 
-def risk_table(con, month: dt.date, window: int = WINDOW_MONTHS) -> pd.DataFrame:
-    """Every customer's score for `month`, riskiest first, with the points of each rule."""
-    frame = risk_inputs(con, month, window)
+def risk_table(con, month: dt.date, scope: CustomerScope, window: int = WINDOW_MONTHS) -> pd.DataFrame:
+    """The score for `month` of every customer in `scope`, riskiest first, with the points of each rule."""
+    frame = risk_inputs(con, month, scope, window)
     scores = [
         score_customer(
             RiskInputs(
@@ -117,8 +132,14 @@ def risk_table(con, month: dt.date, window: int = WINDOW_MONTHS) -> pd.DataFrame
     return frame.sort_values(["score", "name"], ascending=[False, True]).reset_index(drop=True)
 
 
-def advisor_portfolios(con, month: dt.date) -> pd.DataFrame:
-    """Per advisor, in `month`: customers, money held, loans, investments, size of the action lists."""
+def risk_distribution(con, month: dt.date) -> pd.DataFrame:
+    """Every customer's score and band for `month`, and nothing that names or identifies a customer."""
+    return risk_table(con, month, CustomerScope(everyone=True))[["score", "band"]]
+
+
+def advisor_portfolios(con, month: dt.date, advisor_id: str | None = None) -> pd.DataFrame:
+    """Per advisor (or only `advisor_id`), in `month`: customers, money held, loans, investments,
+    size of the action lists. Totals only: no customer appears."""
     return _frame(
         con,
         """
@@ -151,9 +172,10 @@ def advisor_portfolios(con, month: dt.date) -> pd.DataFrame:
         left join book b on b.advisor_id = a.advisor_id
         left join upgrades u on u.advisor_id = a.advisor_id
         left join support s on s.advisor_id = a.advisor_id
+        where ?::varchar is null or cast(a.advisor_id as varchar) = ?
         order by a.surname, a.firstname, a.advisor_id
         """,
-        [month, month, month],
+        [month, month, month, advisor_id, advisor_id],
     )
 
 

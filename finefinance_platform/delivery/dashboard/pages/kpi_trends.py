@@ -3,7 +3,11 @@
 import pandas as pd
 import streamlit as st
 
+from finefinance_platform.access.policy import Action, Page
 from finefinance_platform.delivery.dashboard import common
+
+principal = common.page_principal(Page.KPIS)
+common.allow_or_stop(principal, Action.VIEW_KPIS)
 
 st.title("Business KPI Trends")
 st.caption("Month-over-month growth: 100 x (this month - last month) / last month.")

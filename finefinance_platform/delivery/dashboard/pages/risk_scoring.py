@@ -1,10 +1,19 @@
-"""Customer Health & Risk Scoring: a transparent score per customer, its distribution, the riskiest."""
+"""Customer Health & Risk Scoring: a transparent score per customer, its distribution, the riskiest.
+
+An advisor sees their own customers' scores; a director the distribution of every customer's
+score, never a customer's line (access/policy.py).
+"""
 
 import pandas as pd
 import streamlit as st
 
+from finefinance_platform.access.policy import Action, Page, customer_scope, decide
 from finefinance_platform.delivery import risk
 from finefinance_platform.delivery.dashboard import common
+
+principal = common.page_principal(Page.RISK)
+common.allow_or_stop(principal, Action.VIEW_RISK_DISTRIBUTION)
+show_customers = bool(decide(principal, Action.VIEW_RISK_SCORES))
 
 st.title("Customer Health & Risk Scoring")
 st.caption(
@@ -13,7 +22,10 @@ st.caption(
 )
 
 month = common.month_picker("Score as of")
-scores = common.query("risk_table", month)
+if show_customers:
+    scores = common.query("risk_table", month, customer_scope(principal))
+else:  # a director: every customer's score and band, nothing that names a customer
+    scores = common.query("risk_distribution", month)
 if scores.empty:
     st.info("No customer has data for this month.")
     st.stop()
@@ -34,6 +46,10 @@ distribution = bins.value_counts().sort_index().rename_axis("score").reset_index
 distribution["score"] = distribution["score"].astype(str)
 st.bar_chart(distribution, x="score", y="customers", x_label="score band", y_label="customers")
 
+if not show_customers:
+    st.caption("Customers' individual scores are shown to their advisors only.")
+    st.stop()
+common.log(principal, Action.VIEW_RISK_SCORES, "allowed", month_start=month, detail=f"{len(scores)} customers")
 st.subheader("Riskiest customers")
 top = st.slider("How many", min_value=5, max_value=100, value=20, step=5, key="top_n")
 st.dataframe(

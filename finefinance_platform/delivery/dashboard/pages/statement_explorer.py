@@ -1,53 +1,102 @@
-"""Monthly Statement Explorer: pick a customer and a month, read the statement, download it."""
+"""Monthly Statement Explorer: a customer reads their own statements; an advisor their customers'.
+
+The customers offered are those of the reader's scope only (access/policy.py): another advisor's
+customer is not in the select box, and asking for one by URL (`?customer=ID&month=YYYY-MM`) is
+refused like an unknown one, and logged.
+"""
 
 import pandas as pd
 import streamlit as st
 
+from finefinance_platform.access.policy import Action, Page, Role, customer_scope
 from finefinance_platform.delivery.dashboard import common
 from finefinance_platform.delivery.pdf import category_label, period_label
 from finefinance_platform.delivery.statement import format_amount, render
 
-MAX_OPTIONS = 500  # a select box of every customer of a large bank would not be usable anyway
+MAX_OPTIONS = 500  # a select box of every customer of a large book would not be usable anyway
+REFUSED = "No statement to show for this link."
+
+principal = common.page_principal(Page.STATEMENTS)
+scope = customer_scope(principal)
 
 st.title("Monthly Statement Explorer")
 st.caption("The statement exactly as the customer receives it, from the statement marts.")
 
-customers = common.query("customers")
+asked_customer = st.query_params.get("customer")
+if asked_customer is not None:
+    # a deep link: decided on the customer's advisor in the marts, never on what the page offers
+    advisor_of_asked = common.query("customer_advisor", asked_customer.strip())
+    common.allow_or_stop(
+        principal, Action.VIEW_STATEMENT, REFUSED, customer_id=asked_customer.strip(),
+        customer_advisor_id=advisor_of_asked,
+    )  # fmt: skip
+
+customers = common.query("customers", scope)
 if customers.empty:
-    st.info("No customer in the marts yet.")
+    st.info("No customer to show yet.")
     st.stop()
 
-search = st.text_input("Search a customer (name or id)", key="customer_search").strip().lower()
-matches = customers
-if search:
-    matches = customers[
-        customers["name"].str.lower().str.contains(search, regex=False)
-        | customers["customer_id"].str.lower().str.startswith(search)
-    ]
-if matches.empty:
-    st.warning(f"No customer matches {search!r}.")
-    st.stop()
-if len(matches) > MAX_OPTIONS:
-    st.caption(f"{len(matches):,} customers match: showing the first {MAX_OPTIONS}, refine the search.")
-    matches = matches.head(MAX_OPTIONS)
+if principal.role is Role.CUSTOMER:
+    customer_id = principal.customer_id
+    labels = dict(zip(customers["customer_id"], customers["name"], strict=True))
+    left, right = st.columns(2)
+    left.markdown(f"**{labels.get(customer_id, '')}**")
+else:
+    search = st.text_input("Search a customer (name or id)", key="customer_search").strip().lower()
+    matches = customers
+    if search:
+        matches = customers[
+            customers["name"].str.lower().str.contains(search, regex=False)
+            | customers["customer_id"].str.lower().str.startswith(search)
+        ]
+    if matches.empty:
+        st.warning(f"No customer of yours matches {search!r}.")
+        st.stop()
+    if len(matches) > MAX_OPTIONS:
+        st.caption(f"{len(matches):,} customers match: showing the first {MAX_OPTIONS}, refine the search.")
+        matches = matches.head(MAX_OPTIONS)
+    labels = dict(zip(matches["customer_id"], matches["name"] + " (" + matches["profile"] + ")", strict=True))
+    options = list(labels)
+    if asked_customer is not None and asked_customer.strip() in labels:
+        st.session_state.setdefault("customer", asked_customer.strip())
+    left, right = st.columns(2)
+    customer_id = left.selectbox("Customer", options, format_func=labels.get, key="customer")
 
-labels = dict(zip(matches["customer_id"], matches["name"] + " (" + matches["profile"] + ")", strict=True))
-left, right = st.columns(2)
-customer_id = left.selectbox("Customer", list(labels), format_func=labels.get, key="customer")
+# the policy decides on the customer's advisor as the marts record it
+advisor_of_customer = common.query("customer_advisor", customer_id)
+common.allow_or_stop(
+    principal, Action.VIEW_STATEMENT, REFUSED, customer_id=customer_id, customer_advisor_id=advisor_of_customer
+)
 months = [entry["month"] for entry in common.query("customer_statement_months", customer_id)]
 if not months:
-    st.info("This customer has no statement for a closed month yet.")
+    st.info("No statement for a closed month yet.")
     st.stop()
+asked_month = st.query_params.get("month")
+if asked_month in months:
+    st.session_state.setdefault("statement_month", asked_month)
 month_text = right.selectbox("Month", months, key="statement_month")
-statement = common.statement(customer_id, pd.Timestamp(month_text + "-01").date())
+month = pd.Timestamp(month_text + "-01").date()
+statement = common.statement(customer_id, month)
 if statement is None:
     st.stop()
+common.log(principal, Action.VIEW_STATEMENT, "allowed", customer_id=customer_id, month_start=month)
+
+
+def log_download(action: Action) -> None:
+    common.log(principal, action, "allowed", customer_id=customer_id, month_start=month)
+
 
 st.subheader(f"{statement.customer_name} · {period_label(statement)}")
 pdf_col, csv_col, _ = st.columns([1, 1, 4])
 stem = f"statement-{statement.month_label}-{statement.customer_id}"
-pdf_col.download_button("Download PDF", render(statement, "pdf"), f"{stem}.pdf", "application/pdf", key="pdf")
-csv_col.download_button("Download CSV", render(statement, "csv"), f"{stem}.csv", "text/csv", key="csv")
+pdf_col.download_button(
+    "Download PDF", render(statement, "pdf"), f"{stem}.pdf", "application/pdf", key="pdf",
+    on_click=log_download, args=(Action.DOWNLOAD_PDF,),
+)  # fmt: skip
+csv_col.download_button(
+    "Download CSV", render(statement, "csv"), f"{stem}.csv", "text/csv", key="csv",
+    on_click=log_download, args=(Action.DOWNLOAD_CSV,),
+)  # fmt: skip
 
 for account in statement.accounts:
     st.markdown(f"#### {account.label} · `{account.account_id}`")

@@ -1,0 +1,106 @@
+"""`audit.access_log`: one row per display or download of customer data, and per refusal.
+
+Readers may not write the warehouse (the DuckDB file has one writer, the pipeline, and readers use
+a read-only serving copy), so locally the log is its own SQLite file,
+`<FINEFINANCE_HOME>/audit/access_log.sqlite`, table `access_log`: SQLite lets the dashboards, the
+statement service and the CLI append at once (WAL: a reader of the log never blocks a writer), and
+attached as `audit` it answers `select * from audit.access_log` (`finefinance access-log` prints it).
+
+A row that cannot be written fails the access it records: no record, no data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from finefinance_platform.access.policy import Action, Principal
+from finefinance_platform.settings import Settings, get_settings
+
+LOG_FILE = Path("audit") / "access_log.sqlite"
+COLUMNS = (
+    "accessed_at", "subject", "role", "action", "customer_id", "month_start", "outcome", "channel", "detail",
+)  # fmt: skip
+
+_DDL = """
+create table if not exists access_log (
+    accessed_at text not null,   -- ISO 8601, UTC
+    subject text,                -- as the identity provider names them; NULL when nobody signed in
+    role text,
+    action text not null,
+    customer_id text,            -- when customer data was touched (or asked for)
+    month_start text,            -- YYYY-MM-DD, when a month was asked for
+    outcome text not null check (outcome in ('allowed', 'denied')),
+    channel text not null,       -- dashboard | http | cli
+    detail text                  -- why a refusal was made, or what was read
+)
+"""
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    accessed_at: str
+    subject: str | None
+    role: str | None
+    action: str
+    customer_id: str | None
+    month_start: str | None
+    outcome: str
+    channel: str
+    detail: str | None
+
+
+def log_path(settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).home / LOG_FILE
+
+
+@contextmanager
+def _connect(settings: Settings | None) -> Iterator[sqlite3.Connection]:
+    path = log_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, timeout=10)) as con:
+        con.execute("pragma journal_mode=wal")
+        con.execute(_DDL)
+        yield con
+
+
+def record(
+    principal: Principal,
+    action: Action | str,
+    outcome: str,
+    *,
+    channel: str,
+    customer_id: str | None = None,
+    month_start: dt.date | None = None,
+    detail: str | None = None,
+    settings: Settings | None = None,
+) -> None:
+    if outcome not in ("allowed", "denied"):
+        raise ValueError(f"outcome must be allowed or denied, not {outcome!r}")
+    row = (
+        dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        principal.subject,
+        str(principal.role) if principal.role else None,
+        str(action),
+        customer_id,
+        month_start.isoformat() if month_start else None,
+        outcome,
+        channel,
+        detail,
+    )
+    with _connect(settings) as con, con:
+        con.execute(f"insert into access_log ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})", row)
+
+
+def read(settings: Settings | None = None, limit: int | None = None) -> list[AccessRecord]:
+    """The log, newest first."""
+    if not log_path(settings).exists():
+        return []
+    with _connect(settings) as con:
+        sql = f"select {', '.join(COLUMNS)} from access_log order by accessed_at desc, rowid desc"
+        rows = con.execute(sql + (" limit ?" if limit else ""), [limit] if limit else []).fetchall()
+    return [AccessRecord(*row) for row in rows]
