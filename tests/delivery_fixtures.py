@@ -20,6 +20,7 @@ The small bank (`small_bank()`):
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -552,8 +553,6 @@ def write_marts(path: Path, bank: Bank) -> Path:
 
 # -- a FINEFINANCE_HOME for the delivery tests ----------------------------------------------------
 
-TEST_SECRET = "test-statement-secret-0123456789-abcdefghijklmnop"  # only ever used by the tests
-
 
 @dataclass
 class DeliveryHome:
@@ -570,10 +569,38 @@ class DeliveryHome:
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment variables that point the platform at this home."""
-        return {"FINEFINANCE_HOME": str(self.home), "FINEFINANCE_STATEMENT_SECRET": TEST_SECRET, **extra}
+        return {"FINEFINANCE_HOME": str(self.home), **extra}
 
     def customer_id(self, key: str) -> str:
         return uid(key)
+
+    def settings(self):
+        from finefinance_platform.settings import load_settings
+
+        return load_settings({**os.environ, **self.env()})
+
+
+def signed_in(role: str, key: str | None = None, subject: str | None = None) -> dict:
+    """The identity token claims of a signed-in person, as `st.user` holds them (AppTest.user)."""
+    claims = {"is_logged_in": True, "sub": subject or f"{role}-{key or 'demo'}", "name": key or role, "role": role}
+    if role in ("customer", "advisor") and key:
+        claims[f"{role}_id"] = uid(key)
+    return claims
+
+
+@contextmanager
+def identity_provider(home: DeliveryHome) -> Iterator:
+    """The embedded identity provider of `home`, running with its demo users; stopped after."""
+    from finefinance_platform.identity.cli import ensure_identity
+    from finefinance_platform.identity.provider import EmbeddedIdentityProvider
+
+    settings = home.settings()
+    ensure_identity(settings)
+    provider = EmbeddedIdentityProvider(settings)
+    try:
+        yield provider
+    finally:
+        provider.stop()
 
 
 def make_delivery_home(root: Path, bank: Bank | None = None, publish: bool = True) -> DeliveryHome:
@@ -586,6 +613,36 @@ def make_delivery_home(root: Path, bank: Bank | None = None, publish: bool = Tru
     if publish:
         publish_serving_copy(home.warehouse, load_settings(home.env()))
     return home
+
+
+def customer_token(provider, key: str) -> str:
+    """A real access token of the embedded provider for a small-bank customer (password grant)."""
+    from finefinance_platform.identity.provider import DemoUser, customer_username
+
+    user = DemoUser(customer_username(uid(key)), "customer", uid(key), key.title())
+    provider.ensure_users([user])
+    return provider.password_token(user.username)["access_token"]
+
+
+def token_signed_by_provider(provider, *, key: dict | None = None, **claims) -> str:
+    """A token signed with the provider's own key (or `key`): for claims the provider would not
+    issue on request (expired, another issuer, an injected customer id). Defaults to a valid token."""
+    import jwt
+
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    jwk = key or provider.state()["jwk"]
+    payload = {
+        "iss": provider.issuer(),
+        "aud": [provider.settings.identity.api_audience],
+        "sub": "forged-subject",
+        "iat": now,
+        "exp": now + 300,
+        "role": "customer",
+        "customer_id": uid("alice"),
+        **claims,
+    }
+    payload = {name: value for name, value in payload.items() if value is not None}
+    return jwt.encode(payload, jwt.PyJWK(jwk).key, algorithm="RS256", headers={"kid": jwk["kid"]})
 
 
 @contextmanager

@@ -1,11 +1,15 @@
-"""Each dashboard page rendered by Streamlit's testing API on the small bank's marts."""
+"""Each dashboard page rendered by Streamlit's testing API on the small bank's marts, as each role.
+
+`AppTest.user` stands for the identity token's claims (the real sign-in is in the browser test):
+what a role may see is decided on the server, so these runs show what each role is sent.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
 import pytest
-from delivery_fixtures import make_delivery_home, uid
+from delivery_fixtures import make_delivery_home, signed_in, uid
 from streamlit.testing.v1 import AppTest
 
 from finefinance_platform.delivery.dashboard import APP
@@ -19,12 +23,36 @@ def home(tmp_path_factory):
 
 
 @pytest.fixture()
-def app(home, monkeypatch):
+def as_user(home, monkeypatch):
+    """Factory: the app run for a person with these claims."""
     for name, value in home.env().items():
         monkeypatch.setenv(name, value)
-    test = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    test.run()
-    return test
+
+    def run(claims: dict) -> AppTest:
+        test = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        test.user = claims
+        test.run()
+        assert not test.exception, [e.value for e in test.exception]
+        return test
+
+    return run
+
+
+@pytest.fixture()
+def app(as_user):
+    """Claire Martin, advisor of Alice, Bruno and Emma."""
+    return as_user(signed_in("advisor", "claire"))
+
+
+@pytest.fixture()
+def hugo(as_user):
+    """Hugo Bernard, advisor of Chloé and Didier."""
+    return as_user(signed_in("advisor", "hugo"))
+
+
+@pytest.fixture()
+def director(as_user):
+    return as_user(signed_in("director"))
 
 
 def open_page(app: AppTest, page: str) -> AppTest:
@@ -60,47 +88,162 @@ def test_statement_explorer_shows_and_offers_the_statement(app, home):
     assert list(lines["Balance"]) == ["10,000.53", "9,954.54", "9,454.54", "9,334.04"]
 
 
-def test_statement_explorer_search_and_pick_another_month(app, home):
-    app.text_input(key="customer_search").input("lefèvre").run()
-    assert app.selectbox(key="customer").options == ["Didier Lefèvre (Bronze)"]
-    app.selectbox(key="statement_month").select(f"{home.months[0]:%Y-%m}").run()
-    assert not app.exception
-    assert ("Closing balance", "-400.00 EUR") in [(m.label, m.value) for m in app.metric]
+def test_statement_explorer_search_and_pick_another_month(hugo, home):
+    assert hugo.selectbox(key="customer").options == ["Didier Lefèvre (Bronze)", "Chloé Moreau (Diamond)"]
+    hugo.text_input(key="customer_search").input("lefèvre").run()
+    assert hugo.selectbox(key="customer").options == ["Didier Lefèvre (Bronze)"]
+    hugo.selectbox(key="statement_month").select(f"{home.months[0]:%Y-%m}").run()
+    assert not hugo.exception
+    assert ("Closing balance", "-400.00 EUR") in [(m.label, m.value) for m in hugo.metric]
 
-    app.text_input(key="customer_search").input("nobody at all").run()
-    assert "No customer matches" in app.warning[0].value
+    hugo.text_input(key="customer_search").input("nobody at all").run()
+    assert "No customer of yours matches" in hugo.warning[0].value
+    # Claire's customers are not even found by name
+    hugo.text_input(key="customer_search").input("durand").run()
+    assert "No customer of yours matches" in hugo.warning[0].value
+
+
+def test_an_advisor_sees_only_their_customers(app):
+    options = app.selectbox(key="customer").options
+    assert options == ["Alice Durand (Gold)", "Bruno Petit (Bronze)", "Emma Roux (Bronze)"]
+
+
+def test_nobody_signed_in_sees_the_sign_in_page_only(as_user):
+    for claims in ({"is_logged_in": False}, {}):
+        anonymous = as_user(claims)
+        assert texts(anonymous.title) == ["FineFinance"]
+        assert [button.label for button in anonymous.button] == ["Sign in"]
+        assert not anonymous.metric and not anonymous.dataframe and not anonymous.selectbox
+        for page in ("statement_explorer", "advisor_portfolio", "kpi_trends", "risk_scoring"):
+            not_in_navigation(anonymous, page)
+
+
+def test_a_token_without_a_usable_role_sees_nothing(as_user):
+    for claims in (signed_in("teller", "x"), signed_in("customer"), signed_in("advisor"), signed_in("operations")):
+        nobody = as_user(claims)
+        assert "no FineFinance role" in nobody.error[0].value
+        assert not nobody.metric and not nobody.dataframe and not nobody.selectbox and not nobody.title
+
+
+def test_pages_of_other_roles_cannot_be_opened(as_user):
+    """Each role's navigation holds its pages only (Streamlit runs no page outside it; opening one by
+    URL in the browser is in test_delivery_browser)."""
+    for page in ("advisor_portfolio", "kpi_trends", "risk_scoring"):
+        not_in_navigation(as_user(signed_in("customer", "bruno")), page)
+    not_in_navigation(as_user(signed_in("advisor", "hugo")), "kpi_trends")
+    not_in_navigation(as_user(signed_in("director")), "statement_explorer")
+
+
+def not_in_navigation(app: AppTest, page: str) -> None:
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        app.switch_page(f"pages/{page}.py")
+
+
+def test_a_crafted_link_to_another_advisors_customer_is_refused_and_logged(as_user, home):
+    from finefinance_platform.access.access_log import read
+
+    hugo = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    hugo.user = signed_in("advisor", "hugo", subject="hugo-crafted-link")
+    hugo.query_params["customer"] = uid("alice")  # Claire's customer
+    hugo.run()
+    assert [e.value for e in hugo.error] == ["No statement to show for this link."]
+    assert not hugo.metric and not hugo.dataframe and not hugo.selectbox
+    assert "Alice" not in " ".join(texts(hugo.markdown) + texts(hugo.subheader))
+    # an id that is nobody's gets the same words
+    hugo.query_params["customer"] = "' or 1=1 --"
+    hugo.run()
+    assert [e.value for e in hugo.error] == ["No statement to show for this link."]
+    # another advisor's book by URL
+    hugo.query_params.clear()
+    hugo.query_params["advisor"] = uid("claire")
+    hugo.switch_page("pages/advisor_portfolio.py")
+    hugo.run()
+    assert [e.value for e in hugo.error] == ["No book to show for this link."]
+    assert not hugo.dataframe
+
+    rows = [row for row in read(home.settings()) if row.subject == "hugo-crafted-link"]
+    assert [(row.action, row.outcome, row.customer_id) for row in rows] == [
+        ("view_portfolio", "denied", None),
+        ("view_statement", "denied", "' or 1=1 --"),
+        ("view_statement", "denied", uid("alice")),
+    ]
+    assert all(row.role == "advisor" and row.channel == "dashboard" for row in rows)
+
+
+def test_each_statement_shown_is_logged(as_user, home):
+    from finefinance_platform.access.access_log import read
+
+    as_user(signed_in("customer", "chloe", subject="chloe-logged"))
+    rows = [row for row in read(home.settings()) if row.subject == "chloe-logged"]
+    assert [(row.action, row.outcome, row.customer_id, row.month_start) for row in rows] == [
+        ("view_statement", "allowed", uid("chloe"), home.months[-1].isoformat())
+    ]
+
+
+def test_a_customer_sees_only_their_own_statement(as_user, home):
+    bruno = as_user(signed_in("customer", "bruno"))
+    assert texts(bruno.title) == ["Monthly Statement Explorer"]
+    assert not bruno.get("selectbox") or [s.key for s in bruno.selectbox] == ["statement_month"]
+    assert texts(bruno.subheader)[0].startswith("Bruno Petit · 1 ")
+    shown = " ".join(texts(bruno.markdown) + texts(bruno.subheader))
+    for other in ("Alice", "Chloé", "Didier", "Emma"):
+        assert other not in shown
 
 
 def test_risk_page(app):
     open_page(app, "risk_scoring")
     assert texts(app.title) == ["Customer Health & Risk Scoring"]
     shown = metrics(app)
-    assert shown["Customers scored"] == "5"
-    assert (shown["Low risk"], shown["High risk"], shown["Critical risk"]) == ("4", "1", "0")
+    assert shown["Customers scored"] == "3"  # Claire's three customers
+    assert (shown["Low risk"], shown["High risk"], shown["Critical risk"]) == ("3", "0", "0")
     riskiest = app.dataframe[0].value
-    assert riskiest.iloc[0]["name"] == "Didier Lefèvre" and riskiest.iloc[0]["score"] == 73
+    assert set(riskiest["name"]) == {"Alice Durand", "Bruno Petit", "Emma Roux"}
     assert len(app.get("vega_lite_chart")) == 1  # the distribution
     rules = " ".join(texts(app.markdown))
     assert "Months in the red" in rules and "Debt against income" in rules
 
 
-def test_advisor_page(app, home):
-    open_page(app, "advisor_portfolio")
-    assert texts(app.title) == ["Advisor Portfolio Summary"]
-    portfolios = app.dataframe[0].value.set_index("advisor")
+def test_risk_page_of_the_director_is_the_distribution_only(director):
+    open_page(director, "risk_scoring")
+    shown = metrics(director)
+    assert shown["Customers scored"] == "5"
+    assert (shown["Low risk"], shown["High risk"], shown["Critical risk"]) == ("4", "1", "0")
+    assert len(director.dataframe) == 0  # no customer's line
+    assert len(director.get("vega_lite_chart")) == 1
+
+
+def test_risk_scores_of_hugo(hugo):
+    open_page(hugo, "risk_scoring")
+    riskiest = hugo.dataframe[0].value
+    assert list(riskiest["name"]) == ["Didier Lefèvre", "Chloé Moreau"] and riskiest.iloc[0]["score"] == 73
+
+
+def test_advisor_page_of_the_director_has_totals_and_no_customer(director, home):
+    open_page(director, "advisor_portfolio")
+    assert texts(director.title) == ["Advisor Portfolio Summary"]
+    portfolios = director.dataframe[0].value.set_index("advisor")
     assert portfolios.loc["Hugo Bernard", "customers"] == 2
     assert portfolios.loc["Hugo Bernard", "loans_outstanding"] == pytest.approx(60000)
     assert portfolios.loc["Claire Martin", "investments_held"] == pytest.approx(30000)
-    # Hugo (first by surname): Chloé to upgrade (high withdrawals and loans), Didier to support
-    assert app.selectbox(key="advisor").value == uid("hugo")
-    assert "#### Upgrade candidates (1)" in texts(app.markdown)
-    assert list(app.dataframe[1].value["name"]) == ["Chloé Moreau"]
-    assert list(app.dataframe[2].value["name"]) == ["Didier Lefèvre"]
-    assert app.dataframe[2].value.iloc[0]["months_in_red"] == 4
+    assert portfolios.loc["Hugo Bernard", "upgrade_candidates"] == 1
+    assert len(director.dataframe) == 1
+    shown = str(director.dataframe[0].value.to_dict()) + " ".join(texts(director.markdown))
+    for customer in ("Alice", "Bruno", "Chloé", "Didier", "Emma"):
+        assert customer not in shown
 
-    app.selectbox(key="advisor").select(uid("claire")).run()
-    assert not app.exception
-    assert list(app.dataframe[1].value["name"]) == ["Alice Durand"]  # 30,000 invested for 4 months
+
+def test_advisor_page_shows_the_advisors_own_book(hugo, app, home):
+    open_page(hugo, "advisor_portfolio")
+    # Hugo: Chloé to upgrade (high withdrawals and loans), Didier to support
+    assert texts(hugo.subheader)[0].startswith("Hugo Bernard · ")
+    assert metrics(hugo)["Customers"] == "2"
+    assert "#### Upgrade candidates (1)" in texts(hugo.markdown)
+    assert list(hugo.dataframe[0].value["name"]) == ["Chloé Moreau"]
+    assert list(hugo.dataframe[1].value["name"]) == ["Didier Lefèvre"]
+    assert hugo.dataframe[1].value.iloc[0]["months_in_red"] == 4
+
+    open_page(app, "advisor_portfolio")
+    assert list(app.dataframe[0].value["name"]) == ["Alice Durand"]  # 30,000 invested for 4 months
     assert "Nobody this month." in texts(app.caption)
     # an earlier month: nobody has been high three months running yet
     app.selectbox(key="month").select(home.months[1]).run()
@@ -112,8 +255,8 @@ def chart_data(chart) -> pd.DataFrame:
     return pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().to_pandas()
 
 
-def test_kpi_page(app, home):
-    open_page(app, "kpi_trends")
+def test_kpi_page(director, home):
+    app = open_page(director, "kpi_trends")
     assert texts(app.title) == ["Business KPI Trends"]
     shown = metrics(app)
     # last month: 60,000 x 3.6 % / 12 = 180.00 interest + Alice's 9.90 card fee
@@ -137,6 +280,7 @@ def test_kpi_page(app, home):
 def test_pages_say_clearly_when_there_are_no_marts(tmp_path, monkeypatch):
     monkeypatch.setenv("FINEFINANCE_HOME", str(tmp_path / "empty"))
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    app.user = signed_in("director")
     app.run()
     assert not app.exception
     assert "no marts to read" in app.error[0].value

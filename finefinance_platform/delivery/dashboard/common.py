@@ -18,7 +18,7 @@ from finefinance_platform.settings import FineFinanceError, get_settings
 
 def current_principal() -> Principal:
     """The signed-in person from the identity token's claims (Streamlit verified its signature)."""
-    if not st.user.is_logged_in:
+    if not st.user.get("is_logged_in"):
         return Principal.anonymous()
     return Principal.from_claims(st.user.to_dict())
 

@@ -1,0 +1,133 @@
+"""The access policy on the whole role x resource matrix (DESIGN's "who sees what", docs/access.md)."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from finefinance_platform.access.policy import (
+    AccessDenied,
+    Action,
+    Page,
+    Principal,
+    Role,
+    customer_scope,
+    decide,
+    pages_for,
+)
+
+ALICE, BRUNO, UNKNOWN = "cust-alice", "cust-bruno", "cust-nobody"
+CLAIRE, HUGO = "adv-claire", "adv-hugo"  # Alice and Bruno are Claire's customers
+
+PRINCIPALS = {
+    "anonymous": Principal.anonymous(),
+    "alice": Principal("sub-alice", Role.CUSTOMER, customer_id=ALICE),
+    "bruno": Principal("sub-bruno", Role.CUSTOMER, customer_id=BRUNO),
+    "claire": Principal("sub-claire", Role.ADVISOR, advisor_id=CLAIRE),
+    "hugo": Principal("sub-hugo", Role.ADVISOR, advisor_id=HUGO),
+    "director": Principal("sub-director", Role.DIRECTOR),
+    "no role": Principal("sub-teller"),
+    "operations": Principal("os:root", Role.OPERATIONS),
+}
+
+ALICE_DATA = {"customer_id": ALICE, "customer_advisor_id": CLAIRE}
+RESOURCES = {
+    **{
+        f"alice {action}": (action, ALICE_DATA)
+        for action in (Action.LIST_STATEMENTS, Action.VIEW_STATEMENT, Action.DOWNLOAD_PDF, Action.DOWNLOAD_CSV)
+    },
+    "unknown customer's statement": (Action.VIEW_STATEMENT, {"customer_id": UNKNOWN, "customer_advisor_id": None}),
+    "statement naming no customer": (Action.VIEW_STATEMENT, {}),
+    "customer list": (Action.VIEW_CUSTOMER_LIST, {}),
+    "risk scores": (Action.VIEW_RISK_SCORES, {}),
+    "risk distribution": (Action.VIEW_RISK_DISTRIBUTION, {}),
+    "claire's book": (Action.VIEW_PORTFOLIO, {"advisor_id": CLAIRE}),
+    "every advisor's totals": (Action.VIEW_ADVISOR_TOTALS, {}),
+    "kpis": (Action.VIEW_KPIS, {}),
+    "export": (Action.EXPORT_STATEMENTS, {}),
+    **{f"page {page}": (Action.OPEN_PAGE, {"page": page}) for page in Page},
+    "unknown path": (Action.REQUEST, {}),
+}
+ALICE_STATEMENT = {f"alice {a}" for a in ("list_statements", "view_statement", "download_pdf", "download_csv")}
+
+# what each may do; everything else in RESOURCES is refused
+ALLOWED = {
+    "anonymous": set(),
+    "alice": ALICE_STATEMENT | {"customer list", "page statement_explorer"},
+    "bruno": {"customer list", "page statement_explorer"},
+    "claire": ALICE_STATEMENT
+    | {"customer list", "risk scores", "risk distribution", "claire's book"}
+    | {"page statement_explorer", "page risk_scoring", "page advisor_portfolio"},
+    "hugo": {"customer list", "risk scores", "risk distribution"}
+    | {"page statement_explorer", "page risk_scoring", "page advisor_portfolio"},
+    "director": {"risk distribution", "every advisor's totals", "kpis"}
+    | {"page kpi_trends", "page risk_scoring", "page advisor_portfolio"},
+    "no role": set(),
+    "operations": ALICE_STATEMENT | {"unknown customer's statement", "customer list", "risk scores", "export"},
+}
+
+CASES = [(who, what) for who in PRINCIPALS for what in RESOURCES]
+
+
+@pytest.mark.parametrize(("who", "what"), CASES, ids=[f"{who} / {what}" for who, what in CASES])
+def test_the_matrix(who, what):
+    action, resource = RESOURCES[what]
+    decision = decide(PRINCIPALS[who], action, **resource)
+    assert decision.allowed == (what in ALLOWED[who]), decision.reason
+    assert decision.reason  # a refusal always says why (for the log)
+
+
+def test_the_matrix_is_complete():
+    assert len(CASES) == len(PRINCIPALS) * len(RESOURCES) == 8 * 18
+    assert all(ALLOWED[who] <= set(RESOURCES) for who in ALLOWED)
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        ({"sub": "s1", "role": "customer", "customer_id": "c1"}, Principal("s1", Role.CUSTOMER, customer_id="c1")),
+        ({"sub": "s2", "role": "advisor", "advisor_id": "a1"}, Principal("s2", Role.ADVISOR, advisor_id="a1")),
+        # an id of the other kind is dropped: a customer never acts as an advisor
+        (
+            {"sub": "s3", "role": "customer", "customer_id": "c1", "advisor_id": "a1"},
+            Principal("s3", Role.CUSTOMER, customer_id="c1"),
+        ),
+        ({"sub": "s4", "role": "director", "customer_id": "c1"}, Principal("s4", Role.DIRECTOR)),
+        ({"sub": "s5", "role": "customer"}, Principal("s5")),  # a customer without their id: nothing
+        ({"sub": "s6", "role": "advisor", "advisor_id": "  "}, Principal("s6")),
+        ({"sub": "s7", "role": "operations"}, Principal("s7")),  # operations is never granted by a token
+        ({"sub": "s8", "role": "admin"}, Principal("s8")),
+        ({"sub": "s9"}, Principal("s9")),
+        ({"role": "director"}, Principal.anonymous()),  # no subject: not signed in
+        ({"sub": "", "role": "director"}, Principal.anonymous()),
+    ],
+)
+def test_principal_from_claims(claims, expected):
+    assert Principal.from_claims(claims) == expected
+
+
+def test_pages_per_role_in_navigation_order():
+    assert pages_for(PRINCIPALS["alice"]) == (Page.STATEMENTS,)
+    assert pages_for(PRINCIPALS["claire"]) == (Page.STATEMENTS, Page.RISK, Page.PORTFOLIO)
+    assert pages_for(PRINCIPALS["director"]) == (Page.KPIS, Page.PORTFOLIO, Page.RISK)
+    assert pages_for(PRINCIPALS["anonymous"]) == pages_for(PRINCIPALS["no role"]) == ()
+
+
+def test_customer_scope_filters_rows_in_sql():
+    con = duckdb.connect()
+    con.execute(
+        "create table c as select * from (values ('cust-alice', 'adv-claire'), ('cust-bruno', 'adv-claire'), "
+        "('cust-chloe', 'adv-hugo')) t(customer_id, advisor_id)"
+    )
+
+    def visible(who: str) -> list[str]:
+        condition, params = customer_scope(PRINCIPALS[who]).sql()
+        return [row[0] for row in con.execute(f"select customer_id from c where {condition} order by 1", params).fetchall()]
+
+    assert visible("alice") == ["cust-alice"]
+    assert visible("claire") == ["cust-alice", "cust-bruno"]
+    assert visible("hugo") == ["cust-chloe"]
+    assert visible("operations") == ["cust-alice", "cust-bruno", "cust-chloe"]
+    for who in ("director", "anonymous", "no role"):
+        with pytest.raises(AccessDenied):
+            customer_scope(PRINCIPALS[who])
