@@ -122,7 +122,9 @@ def test_customer_scope_filters_rows_in_sql():
 
     def visible(who: str) -> list[str]:
         condition, params = customer_scope(PRINCIPALS[who]).sql()
-        return [row[0] for row in con.execute(f"select customer_id from c where {condition} order by 1", params).fetchall()]
+        return [
+            row[0] for row in con.execute(f"select customer_id from c where {condition} order by 1", params).fetchall()
+        ]
 
     assert visible("alice") == ["cust-alice"]
     assert visible("claire") == ["cust-alice", "cust-bruno"]

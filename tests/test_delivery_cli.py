@@ -1,4 +1,4 @@
-"""`finefinance statement`, `statements export` and `token` through the real entry point (`main()`)."""
+"""`finefinance statement`, `statements export` and `access-log` through the real entry point (`main()`)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ from pathlib import Path
 import duckdb
 import pypdf
 import pytest
-from delivery_fixtures import TEST_SECRET, make_delivery_home, uid
+from delivery_fixtures import make_delivery_home, uid
 
 from finefinance_platform.cli import main
 from finefinance_platform.delivery import export
-from finefinance_platform.delivery.tokens import verify_token
 from finefinance_platform.settings import add_months, current_month
 
 
@@ -121,12 +120,32 @@ def test_export_of_an_open_month_is_refused(capsys):
     assert code == 1 and "is not closed yet" in err
 
 
-def test_token_is_for_one_known_customer(capsys):
-    code, out, _ = run_cli(capsys, "token", "--customer-id", uid("bruno"), "--ttl-minutes", "5")
+def test_the_operators_statement_reads_are_in_the_access_log(capsys, home, tmp_path):
+    import getpass
+
+    month = f"{home.months[-1]:%Y-%m}"
+    code, _, _ = run_cli(capsys, "statement", "--customer-id", uid("chloe"), "--month", month, "--format", "csv",
+                         "--output", str(tmp_path / "chloe.csv"))  # fmt: skip
     assert code == 0
-    assert verify_token(out.strip(), TEST_SECRET) == uid("bruno")
-    code, _, err = run_cli(capsys, "token", "--customer-id", "nobody")
-    assert code == 1 and "unknown customer 'nobody'" in err
+    code, _, _ = run_cli(capsys, "statement", "--customer-id", "nobody", "--month", month)
+    assert code == 1
+    code, out, _ = run_cli(capsys, "access-log", "--limit", "2")
+    assert code == 0
+    header, *rows = [line.split("\t") for line in out.splitlines()[1:]]
+    assert header[:8] == [
+        "accessed_at",
+        "subject",
+        "role",
+        "action",
+        "customer_id",
+        "month_start",
+        "outcome",
+        "channel",
+    ]
+    assert [row[1:8] for row in rows] == [
+        [f"os:{getpass.getuser()}", "operations", "download_pdf", "nobody", f"{month}-01", "denied", "cli"],
+        [f"os:{getpass.getuser()}", "operations", "download_csv", uid("chloe"), f"{month}-01", "allowed", "cli"],
+    ]
 
 
 def test_installed_entry_point_reports_errors_on_one_line(home):

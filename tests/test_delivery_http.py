@@ -177,7 +177,9 @@ def test_crafted_parameters_never_name_another_customer(client, home, tokens):
     for path in (f"/customers/{uid('bruno')}/statements", f"/statements/{uid('bruno')}/{month}.pdf"):
         response = client.get(path, headers=alice)
         assert response.status_code == 404 and "Bruno" not in response.text
-    assert [(r.action, r.outcome, r.subject) for r in watch.new()] == [("request", "denied", customer_username(uid("alice")))] * 2
+    assert [(r.action, r.outcome, r.subject) for r in watch.new()] == [
+        ("request", "denied", customer_username(uid("alice")))
+    ] * 2
 
 
 def test_a_valid_token_with_an_unknown_or_injected_customer_gets_nothing(client, home, provider):

@@ -14,9 +14,10 @@ import pytest
 from dagster import materialize
 from dagster_duckdb import DuckDBResource
 from dbt_helpers import DbtStep, create_raw_tables, insert_raw, run_dbt_steps
-from delivery_fixtures import DeliveryHome, make_delivery_home, small_bank, uid
+from delivery_fixtures import DeliveryHome, make_delivery_home, signed_in, small_bank, uid
 from streamlit.testing.v1 import AppTest
 
+from finefinance_platform.access.policy import CustomerScope
 from finefinance_platform.delivery.assets import (
     build_serving_copy_asset,
     every_customer_has_a_statement,
@@ -121,7 +122,9 @@ def test_dashboard_queries_agree_on_both(homes):
     real, fixture = homes
     month = real.months[-1]
     for name, args in [
-        ("risk_table", (month,)),
+        ("risk_table", (month, CustomerScope(everyone=True))),
+        ("risk_table", (month, CustomerScope(advisor_id=uid("hugo")))),
+        ("customers", (CustomerScope(customer_id=uid("alice")),)),
         ("advisor_portfolios", (month,)),
         ("upgrade_candidates", (month, uid("hugo"))),
         ("budget_support", (month, uid("hugo"))),
@@ -167,12 +170,18 @@ def test_asset_check_and_pages_on_the_real_marts(homes, monkeypatch):
     assert evaluation.passed and evaluation.metadata["customers_expected"].value == 4 + 4 + 5 + 5
     assert (real.home / "serving" / "marts.duckdb").exists()
 
-    app = AppTest.from_file(str(APP), default_timeout=60)
-    app.run()
-    for page in (None, "risk_scoring", "advisor_portfolio", "kpi_trends"):
-        if page:
+    # every page of every role renders on the dbt marts
+    for claims, pages in (
+        (signed_in("director"), ("kpi_trends", "advisor_portfolio", "risk_scoring")),
+        (signed_in("advisor", "claire"), ("statement_explorer", "risk_scoring", "advisor_portfolio")),
+        (signed_in("customer", "alice"), ("statement_explorer",)),
+    ):
+        app = AppTest.from_file(str(APP), default_timeout=60)
+        app.user = claims
+        app.run()
+        for page in pages:
             app.switch_page(f"pages/{page}.py")
             app.run()
-        assert not app.exception, (page, [e.value for e in app.exception])
-        assert len(app.title) == 1
-    assert app.title[0].value == "Business KPI Trends"
+            assert not app.exception, (page, [e.value for e in app.exception])
+            assert len(app.title) == 1 and not app.error, (claims["role"], page)
+    assert app.title[0].value == "Monthly Statement Explorer"

@@ -8,6 +8,7 @@ import duckdb
 import pytest
 from delivery_fixtures import make_delivery_home, uid
 
+from finefinance_platform.access.policy import CustomerScope
 from finefinance_platform.delivery import risk
 from finefinance_platform.delivery.dashboard import queries
 from finefinance_platform.delivery.risk import RiskInputs, band, score_customer
@@ -110,7 +111,7 @@ def test_the_rules_on_the_page_state_the_constants():
 def test_scores_of_the_small_bank(tmp_path):
     home = make_delivery_home(tmp_path / "home", publish=False)
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        table = queries.risk_table(con, home.months[-1])
+        table = queries.risk_table(con, home.months[-1], CustomerScope(everyone=True))
     assert len(table) == 5
     didier = table.iloc[0]
     assert didier["customer_id"] == uid("didier")  # the riskiest comes first
