@@ -1,69 +1,252 @@
-"""A real browser on the real dashboard: `finefinance dashboard` + Chromium (Debian package) via Playwright.
+"""A real browser through the real sign-in: `finefinance dashboard` + the embedded identity provider
+(Canaille) + Chromium (Debian package) via Playwright, once per role.
 
-Chromium comes from the system (`apt-get install -y chromium`, as `.ci/run` does); Playwright never
-downloads a browser here. Without Chromium this test fails, saying so: it is never skipped.
+Each role signs in with its demo user's password at the provider's own login page, comes back to
+the dashboards and is checked for what it sees and what it cannot reach, by navigation or by URL.
+A screenshot per role goes to `test-artifacts/screenshots/` (git-ignored). Chromium comes from the
+system (`make test` installs it); Playwright never downloads a browser. Without Chromium this test
+fails, saying so: it is never skipped.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from delivery_fixtures import free_port, make_delivery_home, wait_for_http
+from delivery_fixtures import free_port, identity_provider, make_delivery_home, uid, wait_for_http
+
+from finefinance_platform.access.access_log import read
+from finefinance_platform.identity.provider import advisor_username, customer_username
+from finefinance_platform.settings import REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-PAGES = [
-    ("", "Monthly Statement Explorer", "9,334.04 EUR"),
-    ("risk_scoring", "Customer Health & Risk Scoring", "Riskiest customers"),
-    ("advisor_portfolio", "Advisor Portfolio Summary", "Budget support (1)"),
-    ("kpi_trends", "Business KPI Trends", "189.90 EUR"),
-]
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+CUSTOMER_NAMES = ("Alice Durand", "Bruno Petit", "Chloé Moreau", "Didier Lefèvre", "Emma Roux")
+TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory):
-    home = make_delivery_home(tmp_path_factory.mktemp("browser-home"))
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "finefinance"), "dashboard", "--port", str(port)],
-        env={**os.environ, **home.env()}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{base}/_stcore/health", process)
-        yield base
-    finally:
-        # streamlit runs as our child's child: end the whole session we started
-        os.killpg(process.pid, 15)
-        process.wait(timeout=30)
+def home(tmp_path_factory):
+    return make_delivery_home(tmp_path_factory.mktemp("browser-home"))
 
 
-def test_the_dashboard_in_chromium(dashboard, tmp_path):
+@pytest.fixture(scope="module")
+def dashboard(home):
+    with identity_provider(home) as provider:
+        port = free_port()
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "finefinance"), "dashboard", "--port", str(port)],
+            env={**os.environ, **home.env()}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_http(f"{base}/_stcore/health", process)
+            yield base, provider
+        finally:
+            # streamlit runs as our child's child: end the whole session we started
+            os.killpg(process.pid, 15)
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install the Debian package `chromium` (apt-get install -y chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            for path, heading, text in PAGES:
-                page.goto(f"{dashboard}/{path}")
-                expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible(timeout=60_000)
-                expect(page.get_by_text(text).first).to_be_visible(timeout=30_000)
-                assert not page.get_by_text("Traceback").count()
-                screenshot = tmp_path / f"dashboard-{path or 'statement_explorer'}.png"
-                page.screenshot(path=str(screenshot), full_page=True)
-                assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-                assert screenshot.stat().st_size > 20_000  # a rendered page, not a blank one
-        finally:
-            browser.close()
-    print(f"screenshots in {tmp_path}")
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def sign_in(browser, dashboard, username: str | None):
+    """A fresh browser profile; signed in through the provider's login page unless `username` is None."""
+    from playwright.sync_api import expect
+
+    base, provider = dashboard
+    page = browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    record_what_the_server_sends(page)
+    page.goto(base)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    if username is None:
+        return page
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{provider.issuer()}/**")  # the provider's own page, not ours
+    page.fill("input[name=login]", username)
+    page.get_by_role("button", name="Continue").click()
+    page.fill("input[name=password]", provider.state()["demo_password"])
+    page.locator("button[type=submit]").first.click()
+    page.wait_for_url(f"{base}/**")
+    expect(page.get_by_text(re.compile("^Signed in as "))).to_be_visible()
+    return page
+
+
+def heading(page, text: str):
+    return page.get_by_role("heading", name=text, level=1)
+
+
+def record_what_the_server_sends(page) -> None:
+    """Keep every websocket message the dashboards send this browser: tables are drawn on a canvas,
+    so what a person could see is what was sent (Arrow tables hold their strings as UTF-8)."""
+    page.received = []
+
+    def on_websocket(socket) -> None:
+        def keep(payload) -> None:
+            page.received.append(payload if isinstance(payload, bytes) else payload.encode())
+
+        socket.on("framereceived", keep)
+
+    page.on("websocket", on_websocket)
+
+
+def visit(page, url: str) -> None:
+    """Open `url` in a new page load: `settle()` then tells what this load was sent."""
+    page.received.clear()
+    page.goto(url)
+
+
+def settle(page) -> str:
+    """What this browser was sent so far (page and data), once Streamlit has finished the script run."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    return page.content() + b"".join(page.received).decode("utf-8", errors="replace")
+
+
+def navigation(page) -> list[str]:
+    # each link's text is its icon's name, then its title
+    return [link.inner_text().strip().splitlines()[-1] for link in page.get_by_test_id("stSidebarNavLink").all()]
+
+
+def screenshot(page, role: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"dashboard-{role}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000  # not blank
+    return path
+
+
+def refused_by_url(page, base: str, path: str, forbidden_heading: str, forbidden_texts: tuple[str, ...]) -> None:
+    from playwright.sync_api import expect
+
+    visit(page, f"{base}/{path}")
+    text = settle(page)
+    expect(heading(page, forbidden_heading)).to_have_count(0)
+    assert not [t for t in forbidden_texts if t in text], (path, forbidden_texts)
+
+
+def test_nobody_signed_in_sees_the_sign_in_page_only(browser, dashboard):
+    base, _ = dashboard
+    page = sign_in(browser, dashboard, None)
+    for path in (
+        "",
+        "statement_explorer",
+        "advisor_portfolio",
+        "kpi_trends",
+        "risk_scoring",
+        "?customer=" + uid("alice"),
+    ):
+        visit(page, f"{base}/{path}")
+        text = settle(page)
+        assert page.get_by_role("button", name="Sign in").count() == 1, path
+        assert not [name for name in CUSTOMER_NAMES if name in text]
+        assert "EUR" not in text and navigation(page) == []
+    screenshot(page, "not-signed-in")
+
+
+def test_a_customer_sees_only_their_own_statement(browser, dashboard, home):
+    from playwright.sync_api import expect
+
+    base, provider = dashboard
+    provider.ensure_users([])  # Alice is a demo user: the first customer of Claire's book
+    page = sign_in(browser, dashboard, customer_username(uid("alice")))
+    expect(heading(page, "Monthly Statement Explorer")).to_be_visible()
+    expect(page.get_by_text("9,334.04 EUR").first).to_be_visible()
+    text = settle(page)
+    assert navigation(page) == []  # one page: Streamlit shows no navigation at all
+    assert "Alice Durand" in text and not [n for n in CUSTOMER_NAMES if n != "Alice Durand" and n in text]
+    screenshot(page, "customer")
+    for path in ("advisor_portfolio", "kpi_trends", "risk_scoring"):
+        refused_by_url(page, base, path, "Business KPI Trends", ("189.90", "Bruno Petit", "Didier"))
+    # another customer's statement by URL: refused, nothing of his shows
+    visit(page, f"{base}/?customer={uid('bruno')}")
+    expect(page.get_by_text("No statement to show for this link.")).to_be_visible()
+    assert not [t for t in ("Bruno Petit", "1,705.10", "9,334.04") if t in settle(page)]
+
+
+def test_an_advisor_sees_only_their_own_customers(browser, dashboard, home):
+    from playwright.sync_api import expect
+
+    base, _ = dashboard
+    page = sign_in(browser, dashboard, advisor_username(uid("hugo")))
+    expect(heading(page, "Monthly Statement Explorer")).to_be_visible()
+    assert navigation(page) == [
+        "Monthly Statement Explorer", "Customer Health & Risk Scoring", "Advisor Portfolio Summary",
+    ]  # fmt: skip
+    page.get_by_test_id("stSelectbox").first.click()
+    options = [o.inner_text() for o in page.get_by_role("option").all()]
+    assert options == ["Didier Lefèvre (Bronze)", "Chloé Moreau (Diamond)"]
+    page.keyboard.press("Escape")
+    claire_customers = ("Alice Durand", "Bruno Petit", "Emma Roux", uid("alice"), uid("bruno"), uid("emma"))
+    assert not [name for name in claire_customers if name in settle(page)]
+    for path, title in (
+        ("risk_scoring", "Customer Health & Risk Scoring"),
+        ("advisor_portfolio", "Advisor Portfolio Summary"),
+    ):
+        visit(page, f"{base}/{path}")
+        expect(heading(page, title)).to_be_visible()
+        text = settle(page)
+        assert not [name for name in claire_customers if name in text], path
+    assert "Didier Lefèvre" in text and "Budget support (1)" in text
+    screenshot(page, "advisor")
+    refused_by_url(page, base, "kpi_trends", "Business KPI Trends", ("189.90",))
+    # another advisor's customer by URL: refused, and nothing of hers shows
+    visit(page, f"{base}/?customer={uid('alice')}")
+    expect(page.get_by_text("No statement to show for this link.")).to_be_visible()
+    assert not [name for name in claire_customers if name in settle(page)]
+    visit(page, f"{base}/advisor_portfolio?advisor={uid('claire')}")
+    expect(page.get_by_text("No book to show for this link.")).to_be_visible()
+    denied = [r for r in read(home.settings()) if r.subject == advisor_username(uid("hugo")) and r.outcome == "denied"]
+    assert {(r.action, r.customer_id) for r in denied} >= {("view_statement", uid("alice")), ("view_portfolio", None)}
+
+
+def test_a_director_sees_aggregates_and_no_customer(browser, dashboard, home):
+    from playwright.sync_api import expect
+
+    base, _ = dashboard
+    page = sign_in(browser, dashboard, "director")
+    expect(heading(page, "Business KPI Trends")).to_be_visible()
+    expect(page.get_by_text("189.90 EUR").first).to_be_visible()
+    assert navigation(page) == ["Business KPI Trends", "Advisor Portfolio Summary", "Customer Health & Risk Scoring"]
+    texts = [settle(page)]
+    for path, title in (
+        ("advisor_portfolio", "Advisor Portfolio Summary"),
+        ("risk_scoring", "Customer Health & Risk Scoring"),
+    ):
+        visit(page, f"{base}/{path}")
+        expect(heading(page, title)).to_be_visible()
+        texts.append(settle(page))
+    assert "Hugo Bernard" in texts[1]  # advisors' totals, by advisor
+    for text in texts:
+        assert not [name for name in CUSTOMER_NAMES if name in text]
+        assert uid("alice") not in text
+    visit(page, base)  # the director's first page
+    expect(heading(page, "Business KPI Trends")).to_be_visible()
+    settle(page)
+    screenshot(page, "director")
+    refused_by_url(page, base, "statement_explorer", "Monthly Statement Explorer", CUSTOMER_NAMES)
+    refused_by_url(
+        page, base, f"statement_explorer?customer={uid('alice')}", "Monthly Statement Explorer", CUSTOMER_NAMES
+    )
