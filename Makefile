@@ -36,6 +36,8 @@ run: install
 	$(BIN)/finefinance source start
 	$(BIN)/finefinance simulate --customers $(CUSTOMERS) --months $(MONTHS) --seed $(SEED) --if-empty
 	$(BIN)/finefinance run
+	@$(BIN)/finefinance identity start
+	@$(BIN)/finefinance users --sample
 
 # The headless-browser test drives Debian's Chromium (never a downloaded browser).
 chromium:

@@ -98,6 +98,14 @@ def test_the_matrix_is_complete():
         ({"sub": "s7", "role": "operations"}, Principal("s7")),  # operations is never granted by a token
         ({"sub": "s8", "role": "admin"}, Principal("s8")),
         ({"sub": "s9"}, Principal("s9")),
+        # Keycloak's realm-role mapper: a list, with roles of its own beside the platform's
+        (
+            {"sub": "k1", "role": ["offline_access", "advisor", "default-roles-finefinance"], "advisor_id": "a9"},
+            Principal("k1", Role.ADVISOR, advisor_id="a9"),
+        ),
+        ({"sub": "k2", "role": ["advisor", "director"], "advisor_id": "a9"}, Principal("k2")),  # two: refused
+        ({"sub": "k3", "role": ["offline_access"]}, Principal("k3")),
+        ({"sub": "k4", "role": ["operations"]}, Principal("k4")),
         ({"role": "director"}, Principal.anonymous()),  # no subject: not signed in
         ({"sub": "", "role": "director"}, Principal.anonymous()),
     ],

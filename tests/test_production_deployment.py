@@ -58,6 +58,7 @@ def test_compose_services_form_the_deployment(compose):
     services = compose["services"]
     assert set(services) == {
         "source-postgres", "source-migrate", "dagster-postgres", "code-location", "webserver", "daemon",
+        "keycloak-postgres", "keycloak",
     }  # fmt: skip
     assert services["source-postgres"]["image"].startswith("postgres:16")
     assert services["source-migrate"]["command"] == ["finefinance", "source", "start"]
@@ -82,6 +83,50 @@ def test_compose_services_form_the_deployment(compose):
     for name in ("code-location", "webserver", "daemon"):
         assert set(DAGSTER_STORAGE_VARS) <= set(services[name]["environment"]), name
         assert services[name]["environment"]["DAGSTER_POSTGRES_HOST"] == "dagster-postgres"
+
+
+def test_keycloak_imports_the_realm_the_platform_reads(compose):
+    """Keycloak (in compose) imports deploy/keycloak/: the three roles, the dashboards' client and the
+    statement API's (its audience), and mappers putting exactly the claims the policy reads."""
+    from finefinance_platform.access.policy import Principal, Role
+
+    keycloak = compose["services"]["keycloak"]
+    assert keycloak["image"].startswith("quay.io/keycloak/keycloak:")
+    assert keycloak["command"] == ["start", "--import-realm"]
+    assert "./deploy/keycloak:/opt/keycloak/data/import:ro" in keycloak["volumes"]
+    assert keycloak["depends_on"]["keycloak-postgres"] == {"condition": "service_healthy"}
+    assert "/health/ready" in " ".join(keycloak["healthcheck"]["test"])
+    for name in ("KC_DB_PASSWORD", "KC_BOOTSTRAP_ADMIN_PASSWORD", "FINEFINANCE_OIDC_DASHBOARD_CLIENT_SECRET"):
+        assert keycloak["environment"][name].startswith("${"), name  # from .env, never written here
+
+    realm = json.loads((DEPLOY / "keycloak" / "finefinance-realm.json").read_text())
+    assert realm["realm"] == "finefinance" and not realm["registrationAllowed"]
+    assert {role["name"] for role in realm["roles"]["realm"]} == {
+        r.value for r in (Role.CUSTOMER, Role.ADVISOR, Role.DIRECTOR)
+    }
+    (scope,) = realm["clientScopes"]
+    claims = {m["config"]["claim.name"]: m for m in scope["protocolMappers"]}
+    assert set(claims) == {"role", "customer_id", "advisor_id"}
+    assert claims["role"]["protocolMapper"] == "oidc-usermodel-realm-role-mapper"
+    for mapper in claims.values():
+        assert mapper["config"]["id.token.claim"] == mapper["config"]["access.token.claim"] == "true"
+    clients = {client["name"]: client for client in realm["clients"]}
+    dashboards, api = clients["FineFinance dashboards"], clients["FineFinance statement service"]
+    assert dashboards["clientId"] == "${FINEFINANCE_OIDC_DASHBOARD_CLIENT_ID}"
+    assert dashboards["redirectUris"] == ["${FINEFINANCE_DASHBOARD_PUBLIC_URL}/oauth2callback"]
+    assert api["clientId"] == "${FINEFINANCE_OIDC_API_AUDIENCE}"
+    (audience,) = api["protocolMappers"]
+    assert audience["config"]["included.client.audience"] == "${FINEFINANCE_OIDC_API_AUDIENCE}"
+    for client in (dashboards, api):
+        assert client["secret"].startswith("${FINEFINANCE_") and not client["directAccessGrantsEnabled"]
+        assert "finefinance" in client["defaultClientScopes"]
+        assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+    # every placeholder of the realm is given to the container
+    placeholders = set(re.findall(r"\$\{([A-Z_]+)\}", json.dumps(realm)))
+    assert placeholders <= set(keycloak["environment"]), placeholders - set(keycloak["environment"])
+    # a token as these mappers shape it (realm roles as a list beside Keycloak's own) reads as an advisor
+    token = {"sub": "f:1", "role": ["default-roles-finefinance", "advisor"], "advisor_id": "a-1"}
+    assert Principal.from_claims(token) == Principal("f:1", Role.ADVISOR, advisor_id="a-1")
 
 
 def test_dockerfile_installs_the_locked_environment():
@@ -174,7 +219,8 @@ def test_env_example_lists_every_variable_and_no_secret():
 
 
 def test_no_secret_in_the_deployment_files():
-    for path in (COMPOSE, REPO_ROOT / "Dockerfile", DEPLOY / "dagster.yaml", DEPLOY / "workspace.yaml"):
+    for path in (COMPOSE, REPO_ROOT / "Dockerfile", DEPLOY / "dagster.yaml", DEPLOY / "workspace.yaml",
+                 DEPLOY / "keycloak" / "finefinance-realm.json"):  # fmt: skip
         text = path.read_text()
         assert "BEGIN PRIVATE KEY" not in text
         # passwords only ever come from the environment

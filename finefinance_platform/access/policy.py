@@ -102,14 +102,11 @@ class Principal:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             return cls.anonymous()
-        try:
-            role = Role(str(claims.get("role") or ""))
-        except ValueError:
+        role = _one_role(claims.get("role"))
+        if role is None:
             return cls(subject=subject)
         customer_id = _text(claims.get("customer_id"))
         advisor_id = _text(claims.get("advisor_id"))
-        if role is Role.OPERATIONS:  # never granted by a token: only the local CLI acts as operations
-            return cls(subject=subject)
         if (role is Role.CUSTOMER and not customer_id) or (role is Role.ADVISOR and not advisor_id):
             return cls(subject=subject)
         return cls(
@@ -118,6 +115,18 @@ class Principal:
             customer_id=customer_id if role is Role.CUSTOMER else None,
             advisor_id=advisor_id if role is Role.ADVISOR else None,
         )
+
+
+TOKEN_ROLES = (Role.CUSTOMER, Role.ADVISOR, Role.DIRECTOR)  # operations is never granted by a token
+
+
+def _one_role(claim) -> Role | None:
+    """The platform role in the `role` claim: a string (the embedded provider) or a list of realm
+    roles (Keycloak's role mapper, beside roles of its own such as offline_access). Exactly one
+    platform role, or none at all: a person holding two is refused rather than guessed."""
+    values = claim if isinstance(claim, list) else [claim]
+    roles = {Role(value) for value in values if value in {r.value for r in TOKEN_ROLES}}
+    return roles.pop() if len(roles) == 1 else None
 
 
 def _text(value) -> str | None:

@@ -66,23 +66,44 @@ def status() -> None:
         raise SystemExit(3)
 
 
+SAMPLE_PER_ROLE = 3
+
+
+def _first_of_each_role(users: list, count: int) -> list:
+    seen: dict[str, int] = {}
+    kept = []
+    for user in users:
+        seen[user.role] = seen.get(user.role, 0) + 1
+        if seen[user.role] <= count:
+            kept.append(user)
+    return kept
+
+
 @click.command()
 @click.option("--role", type=click.Choice(["customer", "advisor", "director"]), help="Only users of this role.")
-def users(role: str | None) -> None:
+@click.option("--sample", is_flag=True, help=f"Only the first {SAMPLE_PER_ROLE} of each role.")
+def users(role: str | None, sample: bool) -> None:
     """The demo users of the embedded provider: role, id, name and how to sign in."""
     from finefinance_platform.delivery.serving import open_marts
-    from finefinance_platform.identity.provider import EmbeddedIdentityProvider, demo_users
+    from finefinance_platform.identity.provider import EmbeddedIdentityProvider, IdentityError, demo_users
 
     settings = get_settings()
+    if not settings.identity.embedded:
+        raise IdentityError(f"people sign in at {settings.identity.issuer}: its users are managed there")
     ensure_identity(settings)
     provider = EmbeddedIdentityProvider(settings)
     with open_marts(settings) as con:
-        listed = [user for user in demo_users(con) if role in (None, user.role)]
-    click.echo(f"sign in at the dashboards (`finefinance dashboard`) through {provider.issuer()}")
-    click.echo(f"every demo user's password: {provider.state()['demo_password']}")
-    click.echo(f"{'username':<20} {'role':<9} {'id':<37} name")
+        everyone = demo_users(con)
+    listed = [user for user in everyone if role in (None, user.role)]
+    if sample:
+        listed = _first_of_each_role(listed, SAMPLE_PER_ROLE)
+    click.echo(f"sign in to the dashboards (`finefinance dashboard`) at {provider.issuer()}")
+    click.echo(f"password of every demo user: {provider.state()['demo_password']}")
+    click.echo(f"  {'username':<20} {'role':<9} {'id':<37} name")
     for user in listed:
-        click.echo(f"{user.username:<20} {user.role:<9} {user.id or '-':<37} {user.name}")
+        click.echo(f"  {user.username:<20} {user.role:<9} {user.id or '-':<37} {user.name}")
+    if len(listed) < len(everyone):
+        click.echo(f"  ... {len(everyone)} demo users in all: `finefinance users`")
 
 
 @click.command()

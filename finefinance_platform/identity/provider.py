@@ -22,7 +22,6 @@ import socket
 import subprocess
 import sys
 import time
-import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -80,10 +79,6 @@ def _free_port() -> int:
     with closing(socket.socket()) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _ascii(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
 class EmbeddedIdentityProvider:
@@ -337,7 +332,7 @@ def demo_users(con) -> list[DemoUser]:
         "select cast(advisor_id as varchar), firstname || ' ' || surname from marts.dim_advisor "
         "order by surname, firstname, advisor_id"
     ).fetchall()
-    users = [DIRECTOR] + [DemoUser(advisor_username(a), "advisor", a, _ascii(name)) for a, name in advisors]
+    users = [DIRECTOR] + [DemoUser(advisor_username(a), "advisor", a, name) for a, name in advisors]
     if not advisors:
         return users
     customers = con.execute(
@@ -350,7 +345,7 @@ def demo_users(con) -> list[DemoUser]:
     first_advisor = advisors[0][0]
     mine = [c for c in customers if c[2] == first_advisor]
     others = [c for c in customers if c[2] != first_advisor and c[3] == 1][:DEMO_OTHER_CUSTOMERS]
-    users += [DemoUser(customer_username(c), "customer", c, _ascii(name)) for c, name, _, _ in mine + others]
+    users += [DemoUser(customer_username(c), "customer", c, name) for c, name, _, _ in mine + others]
     return users
 
 
@@ -364,4 +359,4 @@ def customer_user(con, customer_id: str) -> DemoUser:
         from finefinance_platform.delivery.statement import UnknownCustomerError
 
         raise UnknownCustomerError(f"unknown customer {customer_id!r}: not in marts.dim_customer")
-    return DemoUser(customer_username(row[0]), "customer", row[0], _ascii(row[1]))
+    return DemoUser(customer_username(row[0]), "customer", row[0], row[1])

@@ -42,8 +42,17 @@ def canaille_config(state: dict, port: int, database: Path) -> dict:
 
 def create_provider_app(state: dict, port: int, database: Path):
     """Canaille's Flask app with the platform's claims; also used in-process to administer it."""
+    import logging
+
     import canaille
     import canaille.oidc.userinfo as userinfo
+
+    # Canaille's schema migrations (Flask-Alembic) log each step at INFO on every start, unless the
+    # `alembic` logger already has a handler: give it one for warnings only
+    migrations = logging.getLogger("alembic")
+    migrations.setLevel(logging.WARNING)
+    if not migrations.handlers:
+        migrations.addHandler(logging.StreamHandler())
 
     claims = [name.lower() for name in CUSTOM_CLAIMS]
     if "role" not in userinfo.UserInfo.REGISTERED_CLAIMS:

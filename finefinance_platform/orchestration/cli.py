@@ -51,8 +51,9 @@ def run(start: str | None, end: str | None) -> None:
         for table, rows in summary or []:
             click.echo(f"  {table:<40} {rows:>12,}")
     click.echo("")
-    click.echo("next: `make dev` opens the Dagster UI (http://127.0.0.1:3000) with these runs;")
-    click.echo("      `.venv/bin/finefinance statement --customer-id ID --month YYYY-MM --format pdf --output s.pdf`")
+    click.echo("next: `.venv/bin/finefinance dashboard` serves the dashboards behind sign-in (demo users:")
+    click.echo("      `.venv/bin/finefinance users`); `.venv/bin/finefinance serve` the statements over HTTP;")
+    click.echo("      `make dev` opens the Dagster UI (http://127.0.0.1:3000) with these runs")
 
 
 @click.command()
