@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from finefinance_platform.access import access_log
 from finefinance_platform.access.policy import Action, Principal, Role, decide
-from finefinance_platform.access.tokens import AccessTokenVerifier, TokenError
+from finefinance_platform.access.tokens import AccessTokenVerifier, IdentityProviderUnavailable, TokenError
 from finefinance_platform.delivery.serving import open_marts
 from finefinance_platform.delivery.statement import (
     StatementError,
@@ -72,6 +72,10 @@ def create_app(settings: Settings | None = None, issuer: str | None = None) -> F
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
         try:
             return verifier.principal(credentials.credentials)
+        except IdentityProviderUnavailable as exc:
+            # its keys cannot be fetched: nothing can be verified, and the caller is not to blame
+            log(Principal.anonymous(), action, "denied", detail=str(exc))
+            raise HTTPException(503, "sign-in is unavailable, try again later") from exc
         except TokenError as exc:
             log(Principal.anonymous(), action, "denied", detail=str(exc))
             raise HTTPException(
@@ -81,8 +85,7 @@ def create_app(settings: Settings | None = None, issuer: str | None = None) -> F
     def customer(request: Request, principal: Annotated[Principal, Depends(caller)]) -> Principal:
         """The signed-in customer; anyone else is refused (403) before any data is read."""
         if principal.role is not Role.CUSTOMER:
-            reason = decide(principal, _action_of(request.url.path), customer_id=None).reason
-            log(principal, _action_of(request.url.path), "denied", detail=f"not a customer: {reason}")
+            log(principal, _action_of(request.url.path), "denied", detail=f"role {principal.role} is not a customer")
             raise HTTPException(403, "the statement service serves customers their own statements")
         return principal
 

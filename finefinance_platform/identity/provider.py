@@ -14,7 +14,6 @@ Two clients, as at the bank's provider in production:
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import secrets
@@ -294,14 +293,20 @@ class EmbeddedIdentityProvider:
             raise IdentityError(f"the identity provider refused a token for {username}: {exc.read().decode()}") from exc
 
 
-@functools.cache
+_admin: dict = {}
+
+
 def _admin_app(root: str, port: int):
+    """Canaille's app for the provider in `root`, made once per process and provider. Canaille keeps
+    its database connection in class attributes (one backend per process), so the app is made anew
+    whenever another provider (another FINEFINANCE_HOME) was administered in between."""
     from finefinance_platform.identity.server import create_provider_app
 
-    state_dir = Path(root)
-    return create_provider_app(
-        json.loads((state_dir / "provider.json").read_text()), port, state_dir / "canaille.sqlite"
-    )
+    if _admin.get("key") != (root, port):
+        state_dir = Path(root)
+        state = json.loads((state_dir / "provider.json").read_text())
+        _admin.update(key=(root, port), app=create_provider_app(state, port, state_dir / "canaille.sqlite"))
+    return _admin["app"]
 
 
 def _is_our_server(pid: int) -> bool:
