@@ -13,7 +13,11 @@ CLI = [sys.executable, "-c", "from finefinance_platform.cli import main; main()"
 
 def finefinance(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*CLI, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        [*CLI, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, **(env or {})},
     )
 
@@ -46,7 +50,8 @@ def test_bad_simulation_start_is_refused():
 
 def test_port_in_use_is_named(embedded_postgres, tmp_path):
     busy = embedded_postgres.status().port
-    result = finefinance("source", "start", env={"FINEFINANCE_HOME": str(tmp_path), "FINEFINANCE_SOURCE_PORT": str(busy)})
+    env = {"FINEFINANCE_HOME": str(tmp_path), "FINEFINANCE_SOURCE_PORT": str(busy)}
+    result = finefinance("source", "start", env=env)
     assert result.returncode == 1
     assert f"port {busy}" in result.stderr and "already in use" in result.stderr
     assert "Traceback" not in result.stderr

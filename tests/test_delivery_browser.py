@@ -261,3 +261,10 @@ def test_a_director_sees_aggregates_and_no_customer(browser, dashboard, home):
     screenshot(page, "director")
     for path in ("statement_explorer", f"statement_explorer?customer={uid('alice')}", f"?customer={uid('alice')}"):
         refused_by_url(page, base, path, "Business KPI Trends", (*CUSTOMER_NAMES, "Monthly Statement Explorer"))
+    # signing out ends the session here and at the provider: back to the sign-in page, and no KPI by URL
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{base}/**")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    visit(page, f"{base}/kpi_trends")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert "189.90" not in settle(page)

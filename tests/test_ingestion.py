@@ -25,12 +25,25 @@ def _fill_source(dsn: str) -> list[str]:
             "insert into crm.customer values (%s, 'Léa', 'Dubois', 'lea@example.com', '2024-01-05', 'bronze', %s)",
             (CUSTOMER, ADVISOR),
         )
-        cur.execute("insert into banking.account values (%s, %s, 'normal', 'EUR', '2024-01-05', null)", (ACCOUNT, CUSTOMER))
-        cur.execute("insert into banking.account values (%s, %s, 'LA', 'EUR', '2024-01-05', null)", (OTHER_ACCOUNT, CUSTOMER))
+        cur.execute(
+            "insert into banking.account values (%s, %s, 'normal', 'EUR', '2024-01-05', null)", (ACCOUNT, CUSTOMER)
+        )
+        cur.execute(
+            "insert into banking.account values (%s, %s, 'LA', 'EUR', '2024-01-05', null)", (OTHER_ACCOUNT, CUSTOMER)
+        )
         rows = [
             (transaction_ids[0], None, ACCOUNT, "ACME", "2024-01-25 09:00+00", "2500.00", "salary", "completed"),
             (transaction_ids[1], ACCOUNT, None, "Netflix", "2024-01-28 10:00+00", "13.49", "subscription", "completed"),
-            (transaction_ids[2], ACCOUNT, OTHER_ACCOUNT, None, "2024-01-30 10:00+00", "500.00", "transfer", "completed"),
+            (
+                transaction_ids[2],
+                ACCOUNT,
+                OTHER_ACCOUNT,
+                None,
+                "2024-01-30 10:00+00",
+                "500.00",
+                "transfer",
+                "completed",
+            ),
             (transaction_ids[3], ACCOUNT, None, "Carrefour", "2024-01-31 23:30+00", "87.10", "card_payment", "pending"),
             (transaction_ids[4], ACCOUNT, None, "ATM", "2024-02-02 08:00+00", "60.00", "withdrawal", "failed"),
             (transaction_ids[5], None, ACCOUNT, "ACME", "2024-02-25 09:00+00", "2500.00", "salary", "completed"),
@@ -74,7 +87,9 @@ def _counts_and_sums(dsn: str, warehouse) -> tuple[dict, dict]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for table in SOURCE_TABLES:
             amount = f"sum({table.amount_column})" if table.amount_column else "0"
-            raw[table.name] = tuple(con.execute(f"select count(*), coalesce({amount}, 0) from raw.{table.name}").fetchone())
+            raw[table.name] = tuple(
+                con.execute(f"select count(*), coalesce({amount}, 0) from raw.{table.name}").fetchone()
+            )
     return source, raw
 
 
@@ -117,7 +132,9 @@ def test_source_down_fails_with_a_clear_error(tmp_path, monkeypatch):
     assert "unreachable after 2 attempts" in failure.event_specific_data.error.message
     # nothing half-written: no raw table was created
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        assert con.execute("select count(*) from information_schema.tables where table_schema = 'raw'").fetchone() == (0,)
+        assert con.execute("select count(*) from information_schema.tables where table_schema = 'raw'").fetchone() == (
+            0,
+        )
 
 
 @pytest.mark.parametrize("table", [t.name for t in SOURCE_TABLES])

@@ -163,8 +163,8 @@ def test_credentials_come_from_the_environment_only():
     # made-up values, only to see where each one lands
     env = {
         "FINEFINANCE_HOME": "/tmp/ff-security-check",
-        "FINEFINANCE_SOURCE_URL": "postgresql://owner:owner-from-env@db.example:5432/finefinance",  # pragma: allowlist secret
-        "FINEFINANCE_SOURCE_READER_URL": "postgresql://finefinance_reader:reader-from-env@db.example:5432/finefinance",  # pragma: allowlist secret
+        "FINEFINANCE_SOURCE_URL": "postgresql://owner:owner-from-env@db.example/ff",  # pragma: allowlist secret
+        "FINEFINANCE_SOURCE_READER_URL": "postgresql://finefinance_reader:reader-env@db/ff",  # pragma: allowlist secret
         "FINEFINANCE_OIDC_ISSUER": "https://login.bank.example/realms/finefinance",
         "FINEFINANCE_OIDC_DASHBOARD_CLIENT_SECRET": "dashboards-from-env",  # pragma: allowlist secret
         "FINEFINANCE_DASHBOARD_COOKIE_SECRET": "cookie-from-env",  # pragma: allowlist secret
@@ -173,7 +173,7 @@ def test_credentials_come_from_the_environment_only():
         "FINEFINANCE_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "passphrase-from-env",  # pragma: allowlist secret
     }
     settings = load_settings(env)
-    assert "owner-from-env" in settings.source_url() and "reader-from-env" in settings.source_url(reader=True)
+    assert "owner-from-env" in settings.source_url() and "reader-env" in settings.source_url(reader=True)
     assert settings.identity.dashboard_client_secret == env["FINEFINANCE_OIDC_DASHBOARD_CLIENT_SECRET"]
     assert settings.identity.cookie_secret == env["FINEFINANCE_DASHBOARD_COOKIE_SECRET"]
     assert not settings.identity.embedded  # an issuer from the environment: no embedded provider
@@ -310,7 +310,8 @@ def test_the_directors_kpi_marts_hold_no_personal_column(xs_platform):
             actual = {
                 row[0]
                 for row in con.execute(
-                    "select column_name from information_schema.columns where table_schema = 'marts' and table_name = ?",
+                    "select column_name from information_schema.columns "
+                    "where table_schema = 'marts' and table_name = ?",
                     [name],
                 ).fetchall()
             }

@@ -11,7 +11,6 @@ parameterized SQL only.
 """
 
 # no `from __future__ import annotations`: FastAPI must resolve the dependencies declared inside create_app
-
 import re
 from typing import Annotated
 

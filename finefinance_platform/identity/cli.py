@@ -94,16 +94,16 @@ def users(role: str | None, sample: bool) -> None:
     provider = EmbeddedIdentityProvider(settings)
     with open_marts(settings) as con:
         everyone = demo_users(con)
-    listed = [user for user in everyone if role in (None, user.role)]
-    if sample:
-        listed = _first_of_each_role(listed, SAMPLE_PER_ROLE)
+    matching = [user for user in everyone if role in (None, user.role)]
+    listed = _first_of_each_role(matching, SAMPLE_PER_ROLE) if sample else matching
     click.echo(f"sign in to the dashboards (`finefinance dashboard`) at {provider.issuer()}")
     click.echo(f"password of every demo user: {provider.state()['demo_password']}")
     click.echo(f"  {'username':<20} {'role':<9} {'id':<37} name")
     for user in listed:
-        click.echo(f"  {user.username:<20} {user.role:<9} {user.id or '-':<37} {user.name}")
-    if len(listed) < len(everyone):
-        click.echo(f"  ... {len(everyone)} demo users in all: `finefinance users`")
+        advised = f" (customer of {user.advisor})" if user.advisor else ""
+        click.echo(f"  {user.username:<20} {user.role:<9} {user.id or '-':<37} {user.name}{advised}")
+    if len(listed) < len(matching):
+        click.echo(f"  ... {len(matching)} demo users in all: `finefinance users`")
 
 
 @click.command()

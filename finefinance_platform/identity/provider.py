@@ -63,6 +63,7 @@ class DemoUser:
     role: str
     id: str | None  # customer or advisor id
     name: str
+    advisor: str | None = None  # a customer's advisor's username
 
 
 def _port_free(port: int) -> bool:
@@ -236,7 +237,8 @@ class EmbeddedIdentityProvider:
             dashboards.response_types = ["code"]
             dashboards.scope = ["openid", "profile", "finefinance"]
             dashboards.redirect_uris = sorted(redirects)
-            dashboards.post_logout_redirect_uris = sorted(uri.removesuffix("oauth2callback") for uri in redirects)
+            # Streamlit sends people back to its /oauth2callback after signing out at the provider too
+            dashboards.post_logout_redirect_uris = sorted(redirects)
             dashboards.token_endpoint_auth_method = "client_secret_basic"
             backend.save(dashboards)
             dashboards.audience = [dashboards]
@@ -350,7 +352,10 @@ def demo_users(con) -> list[DemoUser]:
     first_advisor = advisors[0][0]
     mine = [c for c in customers if c[2] == first_advisor]
     others = [c for c in customers if c[2] != first_advisor and c[3] == 1][:DEMO_OTHER_CUSTOMERS]
-    users += [DemoUser(customer_username(c), "customer", c, name) for c, name, _, _ in mine + others]
+    users += [
+        DemoUser(customer_username(c), "customer", c, name, advisor_username(advisor))
+        for c, name, advisor, _ in mine + others
+    ]
     return users
 
 
