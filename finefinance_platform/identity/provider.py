@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -25,11 +24,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from base64 import b64encode
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from finefinance_platform.settings import FineFinanceError, Settings
+from finefinance_platform.source.embedded_postgres import free_loopback_port, port_is_free
 
 DEFAULT_PORT = 55480
 START_TIMEOUT_SECONDS = 60
@@ -64,21 +64,6 @@ class DemoUser:
     id: str | None  # customer or advisor id
     name: str
     advisor: str | None = None  # a customer's advisor's username
-
-
-def _port_free(port: int) -> bool:
-    with closing(socket.socket()) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class EmbeddedIdentityProvider:
@@ -140,12 +125,12 @@ class EmbeddedIdentityProvider:
             return current
         state = self.state()
         wanted = self.settings.identity.embedded_port or DEFAULT_PORT
-        if _port_free(wanted):
+        if port_is_free(wanted):
             port = wanted
         elif self.settings.identity.embedded_port:
             raise IdentityError(f"FINEFINANCE_IDENTITY_PORT={wanted} is in use by another program")
         else:
-            port = _free_port()
+            port = free_loopback_port()
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "finefinance_platform.identity.server", "--state", str(self.root),

@@ -62,7 +62,8 @@ def _bin(name: str) -> str:
     return str(_pgserver()._commands.POSTGRES_BIN_PATH / name)
 
 
-def _port_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:`port` (the embedded services' port choice)."""
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -72,7 +73,7 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def _free_port() -> int:
+def free_loopback_port() -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -178,18 +179,18 @@ class EmbeddedPostgres:
 
         port = self.settings.source_port
         if port is not None:
-            if not _port_free(port):
+            if not port_is_free(port):
                 raise SourceError(
                     f"port {port} (FINEFINANCE_SOURCE_PORT) is already in use on 127.0.0.1; "
                     "choose another port or unset it to pick a free one"
                 )
         else:
             for candidate in (self._recorded_port(), DEFAULT_EMBEDDED_PORT):
-                if candidate and _port_free(candidate):
+                if candidate and port_is_free(candidate):
                     port = candidate
                     break
             else:
-                port = _free_port()
+                port = free_loopback_port()
 
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
