@@ -130,7 +130,9 @@ def _one_role(claim) -> Role | None:
 
 
 def _text(value) -> str | None:
-    return str(value).strip() or None if value is not None else None
+    if value is None:
+        return None
+    return str(value).strip() or None
 
 
 @dataclass(frozen=True)
