@@ -235,7 +235,6 @@ class Settings:
         }
 
 
-
 def _optional_port(env: dict, name: str) -> int | None:
     text = env.get(name)
     if not text:
@@ -324,9 +323,7 @@ def load_settings(env: dict | None = None) -> Settings:
     ingestion = _choice(env, "FINEFINANCE_INGESTION", "dlt", ("dlt", "airbyte"))
     if ingestion == "airbyte" and warehouse != "snowflake":
         # the Airbyte connection loads Snowflake: dbt would read raw tables nobody writes
-        raise SettingsError(
-            "FINEFINANCE_INGESTION=airbyte loads Snowflake: set FINEFINANCE_WAREHOUSE=snowflake too"
-        )
+        raise SettingsError("FINEFINANCE_INGESTION=airbyte loads Snowflake: set FINEFINANCE_WAREHOUSE=snowflake too")
 
     port_text = env.get("FINEFINANCE_SOURCE_PORT")
     try:
@@ -344,7 +341,6 @@ def load_settings(env: dict | None = None) -> Settings:
         if first_month_text
         else add_months(current_month(), -23)
     )
-
 
     return Settings(
         home=home,

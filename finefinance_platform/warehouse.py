@@ -79,8 +79,9 @@ class WarehouseResource(ConfigurableResource):
     def table_exists(self, schema: str, table: str) -> bool:
         rows = self.query(
             "select count(*) from information_schema.tables where lower(table_schema) = lower(?) "
-            "and lower(table_name) = lower(?)" if (self.kind or get_settings().warehouse) == "duckdb" else
-            "select count(*) from information_schema.tables where lower(table_schema) = lower(%s) "
+            "and lower(table_name) = lower(?)"
+            if (self.kind or get_settings().warehouse) == "duckdb"
+            else "select count(*) from information_schema.tables where lower(table_schema) = lower(%s) "
             "and lower(table_name) = lower(%s)",
             [schema, table],
         )

@@ -27,7 +27,7 @@ def read_source(dsn: str) -> dict[str, pd.DataFrame]:
         ),
         "loan": "select customer_id::text, amount, interest_rate, start_date, end_date from product.loan",
         "investment": "select customer_id::text, amount, opened_at as start_date, closed_at as end_date "
-                      "from product.investment",
+        "from product.investment",
         "card": "select customer_id::text, fee, start_date, end_date from product.credit_card",
     }
     frames = {}
@@ -67,11 +67,14 @@ def compute(dsn: str, months: list[dt.date]) -> dict[str, pd.DataFrame]:
     balance = {}  # account -> running closing balance (cents), all history
     # history starts with the data (first sign-up, account opening or transaction): a streak that
     # began before the first partition counts its earlier months too
-    first = min([
-        *txn.month, *months,
-        *(d.replace(day=1) for d in src["customer"].signup_date),
-        *(d.replace(day=1) for d in src["account"].open_date),
-    ])
+    first = min(
+        [
+            *txn.month,
+            *months,
+            *(d.replace(day=1) for d in src["customer"].signup_date),
+            *(d.replace(day=1) for d in src["account"].open_date),
+        ]
+    )
     month = first
     all_months = []
     while month <= months[-1]:
@@ -109,11 +112,13 @@ def compute(dsn: str, months: list[dt.date]) -> dict[str, pd.DataFrame]:
     for row in customer_month.itertuples():
         loans = _active(src["loan"][src["loan"].customer_id == row.customer_id], row.month_start)
         investments = _active(src["investment"][src["investment"].customer_id == row.customer_id], row.month_start)
-        rows.append((
-            int(withdrawals.get((row.customer_id, row.month_start), 0)),
-            sum(cents(a) for a in loans.amount),
-            sum(cents(a) for a in investments.amount),
-        ))
+        rows.append(
+            (
+                int(withdrawals.get((row.customer_id, row.month_start), 0)),
+                sum(cents(a) for a in loans.amount),
+                sum(cents(a) for a in investments.amount),
+            )
+        )
     customer_month[["withdrawals", "loans", "investments"]] = rows
     customer_month = customer_month.sort_values(["customer_id", "month_start"]).reset_index(drop=True)
 
@@ -144,9 +149,12 @@ def compute(dsn: str, months: list[dt.date]) -> dict[str, pd.DataFrame]:
         kpis.append((month, interest, fees, len(in_month), int(in_month.cents.sum()), new))
     kpis = pd.DataFrame(kpis, columns=["month_start", "interest", "fees", "count", "cents", "new_customers"])
 
-    per_category = txn[txn.month.isin(months)].groupby(["month", "category"]).agg(
-        transaction_count=("cents", "size"), cents=("cents", "sum")
-    ).reset_index()
+    per_category = (
+        txn[txn.month.isin(months)]
+        .groupby(["month", "category"])
+        .agg(transaction_count=("cents", "size"), cents=("cents", "sum"))
+        .reset_index()
+    )
 
     profiles = []
     for month in months:

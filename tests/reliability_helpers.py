@@ -33,6 +33,7 @@ COMPARED_SCHEMAS = ("raw", "snapshots", "marts")
 
 # -- comparing warehouses ----------------------------------------------------------------------
 
+
 def fingerprint(db: Path, schemas: tuple[str, ...] = COMPARED_SCHEMAS, extra_tables: tuple[str, ...] = ()) -> dict:
     """{schema.table: (rows, distinct rows, checksum)} without the ingestion's own columns."""
     with duckdb.connect(str(db), read_only=True) as con:
@@ -84,6 +85,7 @@ def platform_child_env(source_dsn: str, warehouse: Path, home: Path) -> dict[str
 
 # -- crashing a run at a marker -----------------------------------------------------------------
 
+
 @dataclass
 class Outcome:
     killed: bool
@@ -111,7 +113,7 @@ def run_marked(env: dict, kill_at: str | None = None, args: tuple[str, ...] = ()
         for line in child.stdout:
             outcome.lines.append(line.rstrip())
             if line.startswith("REPORT "):
-                outcome.report = json.loads(line[len("REPORT "):])
+                outcome.report = json.loads(line[len("REPORT ") :])
             if kill_at and line.startswith(f"MARK {kill_at}"):
                 os.killpg(child.pid, signal.SIGKILL)
                 outcome.killed = True
@@ -182,6 +184,7 @@ def _child_run(args: list[str]) -> int:
 
 
 # -- a source that goes down mid-read -------------------------------------------------------------
+
 
 class FlakyProxy:
     """Forwards 127.0.0.1:<port> to the source; after `budget` bytes from the server it goes down."""

@@ -75,8 +75,19 @@ def test_bench_xs_reports_every_figure():
     home = get_settings().home
     result = CliRunner().invoke(
         cli,
-        ["bench", "--scale", "XS", "--month-repeats", "1", "--ingest-repeats", "1", "--export-formats", "csv",
-         "--instance", "ephemeral"],
+        [
+            "bench",
+            "--scale",
+            "XS",
+            "--month-repeats",
+            "1",
+            "--ingest-repeats",
+            "1",
+            "--export-formats",
+            "csv",
+            "--instance",
+            "ephemeral",
+        ],
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)

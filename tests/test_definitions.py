@@ -10,9 +10,20 @@ from finefinance_platform.settings import REPO_ROOT
 from finefinance_platform.source.tables import SOURCE_TABLES
 
 CONTRACT_MARTS = [
-    "dim_customer", "dim_advisor", "dim_account", "dim_product", "dim_date", "fct_transaction",
-    "fct_monthly_statement", "fct_statement_line", "fct_customer_month", "advisor_upgrade_candidates",
-    "advisor_budget_support", "kpi_monthly_growth", "kpi_customers_per_profile", "kpi_transactions_per_month",
+    "dim_customer",
+    "dim_advisor",
+    "dim_account",
+    "dim_product",
+    "dim_date",
+    "fct_transaction",
+    "fct_monthly_statement",
+    "fct_statement_line",
+    "fct_customer_month",
+    "advisor_upgrade_candidates",
+    "advisor_budget_support",
+    "kpi_monthly_growth",
+    "kpi_customers_per_profile",
+    "kpi_transactions_per_month",
 ]
 MONTH_GRAIN = [m for m in CONTRACT_MARTS if not m.startswith("dim_")]
 
@@ -77,6 +88,9 @@ def test_money_checks_are_blocking():
 def test_dagster_validates_the_code_location():
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -24,7 +24,10 @@ def test_dev_serves_the_asset_graph(embedded_postgres):
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", "from finefinance_platform.cli import main; main()", "dev", "--port", str(port)],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         # no virtualenv on PATH, as when a user runs .venv/bin/finefinance without activating it
         env={**os.environ, "PATH": "/usr/bin:/bin"},
     )

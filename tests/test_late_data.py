@@ -80,8 +80,9 @@ def test_late_transaction_rebuilds_its_month_and_the_later_ones(xs_clone):
             assert row_after[3] == row_before[3] - amount
     kpi_after = _query(warehouse, count_sql, [late_month])[0]
     assert kpi_after == (kpi_before[0] + 1, kpi_before[1] + amount)
-    lines = _query(warehouse, "select direction, amount from marts.fct_statement_line where transaction_id = ?",
-                   [late_id])
+    lines = _query(
+        warehouse, "select direction, amount from marts.fct_statement_line where transaction_id = ?", [late_id]
+    )
     assert lines == [("debit", amount)]
 
 
@@ -90,11 +91,16 @@ def test_profile_upgrade_is_history_not_a_rewrite(xs_clone):
     profile the customer held at their end (the snapshot's history), so none is rebuilt for it."""
     warehouse = xs_clone["warehouse"]
     with closing(psycopg2.connect(xs_clone["dsn"])) as conn, conn.cursor() as cur:
-        cur.execute("select customer_id::text from crm.customer where profile_level = 'bronze' "
-                    "and signup_date < %s order by customer_id limit 1", (MONTHS[0],))
+        cur.execute(
+            "select customer_id::text from crm.customer where profile_level = 'bronze' "
+            "and signup_date < %s order by customer_id limit 1",
+            (MONTHS[0],),
+        )
         customer_id = cur.fetchone()[0]
-        cur.execute("update crm.customer set profile_level = 'diamant', updated_at = now() where customer_id = %s",
-                    (customer_id,))
+        cur.execute(
+            "update crm.customer set profile_level = 'diamant', updated_at = now() where customer_id = %s",
+            (customer_id,),
+        )
         conn.commit()
     counts = "select month_start, profile, customer_count from marts.kpi_customers_per_profile order by 1, 2"
     before = _query(warehouse, counts)
@@ -104,17 +110,23 @@ def test_profile_upgrade_is_history_not_a_rewrite(xs_clone):
     assert _query(warehouse, "select profile from marts.dim_customer where customer_id = ?", [customer_id]) == [
         ("Diamond",)
     ]
-    history = _query(warehouse, "select profile_level from snapshots.snp_customer where customer_id = ? "
-                                "order by dbt_valid_from", [customer_id])
+    history = _query(
+        warehouse,
+        "select profile_level from snapshots.snp_customer where customer_id = ? order by dbt_valid_from",
+        [customer_id],
+    )
     assert [row[0] for row in history] == ["bronze", "diamant"]
 
 
 def test_balance_correction_is_reported_by_the_balance_check(xs_clone):
     with closing(psycopg2.connect(xs_clone["dsn"])) as conn, conn.cursor() as cur:
         month_end = (dt.date.fromisoformat(MONTHS[3]) + dt.timedelta(days=40)).replace(day=1) - dt.timedelta(days=1)
-        cur.execute("update banking.balance set balance = balance + 10, updated_at = now() "
-                    "where balance_date = %s and account_id = (select account_id from banking.balance "
-                    "where balance_date = %s order by account_id limit 1)", (month_end, month_end))
+        cur.execute(
+            "update banking.balance set balance = balance + 10, updated_at = now() "
+            "where balance_date = %s and account_id = (select account_id from banking.balance "
+            "where balance_date = %s order by account_id limit 1)",
+            (month_end, month_end),
+        )
         assert cur.rowcount == 1
         conn.commit()
     report = run_pipeline(get_settings(), echo=lambda *_: None, instance=instance_with_every_month_built(MONTHS))

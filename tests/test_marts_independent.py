@@ -32,13 +32,17 @@ def test_every_month_is_built_and_no_check_failed(built):
 
 def test_statements_match(built):
     expected = built["expected"]["statements"]
-    actual = _mart(built, "select account_id, month_start, opening_balance, total_credits, total_debits, "
-                          "closing_balance from marts.fct_monthly_statement")
+    actual = _mart(
+        built,
+        "select account_id, month_start, opening_balance, total_credits, total_debits, "
+        "closing_balance from marts.fct_monthly_statement",
+    )
     assert len(actual) == len(expected)
     exp = {(r.account_id, r.month_start): (r.opening, r.credits, r.debits, r.closing) for r in expected.itertuples()}
     act = {
-        (r.account_id, r.month_start.date()): tuple(cents(v) for v in (
-            r.opening_balance, r.total_credits, r.total_debits, r.closing_balance))
+        (r.account_id, r.month_start.date()): tuple(
+            cents(v) for v in (r.opening_balance, r.total_credits, r.total_debits, r.closing_balance)
+        )
         for r in actual.itertuples()
     }
     assert act == exp
@@ -46,12 +50,21 @@ def test_statements_match(built):
 
 def test_customer_months_match(built):
     expected = built["expected"]["customer_month"]
-    actual = _mart(built, "select customer_id, month_start, month_end_balance, withdrawals, loans_outstanding, "
-                          "investments_held from marts.fct_customer_month")
-    exp = {(r.customer_id, r.month_start): (r.balance, r.withdrawals, r.loans, r.investments)
-           for r in expected.itertuples()}
-    act = {(r.customer_id, r.month_start.date()): tuple(cents(v) for v in (
-        r.month_end_balance, r.withdrawals, r.loans_outstanding, r.investments_held)) for r in actual.itertuples()}
+    actual = _mart(
+        built,
+        "select customer_id, month_start, month_end_balance, withdrawals, loans_outstanding, "
+        "investments_held from marts.fct_customer_month",
+    )
+    exp = {
+        (r.customer_id, r.month_start): (r.balance, r.withdrawals, r.loans, r.investments)
+        for r in expected.itertuples()
+    }
+    act = {
+        (r.customer_id, r.month_start.date()): tuple(
+            cents(v) for v in (r.month_end_balance, r.withdrawals, r.loans_outstanding, r.investments_held)
+        )
+        for r in actual.itertuples()
+    }
     assert act == exp
 
 
@@ -66,11 +79,21 @@ def test_advisor_lists_match(built):
     assert len(budget) > 0, "the overspending cohort must produce budget-support rows at XS"
 
     upgrade = built["expected"]["upgrade"]
-    actual = _mart(built, "select month_start, customer_id, advisor_id, high_withdrawals_months, high_loans_months, "
-                          "high_investments_months from marts.advisor_upgrade_candidates")
+    actual = _mart(
+        built,
+        "select month_start, customer_id, advisor_id, high_withdrawals_months, high_loans_months, "
+        "high_investments_months from marts.advisor_upgrade_candidates",
+    )
     assert {
-        (r.month_start.date(), r.customer_id, r.advisor_id, r.high_withdrawals_months, r.high_loans_months,
-         r.high_investments_months) for r in actual.itertuples()
+        (
+            r.month_start.date(),
+            r.customer_id,
+            r.advisor_id,
+            r.high_withdrawals_months,
+            r.high_loans_months,
+            r.high_investments_months,
+        )
+        for r in actual.itertuples()
     } == {(r.month_start, r.customer_id, r.advisor_id, r.high_w, r.high_l, r.high_i) for r in upgrade.itertuples()}
     assert len(upgrade) > 0, "the affluent cohort must produce upgrade candidates at XS"
     assert (HIGH_WITHDRAWALS, HIGH_LOANS, HIGH_INVESTMENTS) == (5000, 50000, 25000)
@@ -99,8 +122,11 @@ def test_kpis_match(built):
         for column, this, before in [
             ("new_customers_growth_pct", exp.new_customers, None if previous is None else previous.new_customers),
             ("transaction_count_growth_pct", exp["count"], None if previous is None else previous["count"]),
-            ("revenue_growth_pct", float(exp.interest + exp.fees),
-             None if previous is None else float(previous.interest + previous.fees)),
+            (
+                "revenue_growth_pct",
+                float(exp.interest + exp.fees),
+                None if previous is None else float(previous.interest + previous.fees),
+            ),
         ]:
             want = growth(this, before)
             got = getattr(row, column)
@@ -112,18 +138,22 @@ def test_kpis_match(built):
 
 def test_transactions_per_month_match(built):
     expected = built["expected"]["per_category"]
-    actual = _mart(built, "select month_start, category, transaction_count, transaction_amount "
-                          "from marts.kpi_transactions_per_month")
-    assert {(r.month_start.date(), r.category, r.transaction_count, cents(r.transaction_amount))
-            for r in actual.itertuples()} == {
-        (r.month, r.category, r.transaction_count, r.cents) for r in expected.itertuples()
-    }
+    actual = _mart(
+        built,
+        "select month_start, category, transaction_count, transaction_amount from marts.kpi_transactions_per_month",
+    )
+    assert {
+        (r.month_start.date(), r.category, r.transaction_count, cents(r.transaction_amount))
+        for r in actual.itertuples()
+    } == {(r.month, r.category, r.transaction_count, r.cents) for r in expected.itertuples()}
 
 
 def test_customers_per_profile_match(built):
     expected = built["expected"]["profiles"]
-    actual = _mart(built, "select month_start, profile, customer_count from marts.kpi_customers_per_profile "
-                          "where customer_count > 0")
+    actual = _mart(
+        built,
+        "select month_start, profile, customer_count from marts.kpi_customers_per_profile where customer_count > 0",
+    )
     assert {(r.month_start.date(), r.profile, r.customer_count) for r in actual.itertuples()} == {
         (r.month_start, r.profile, r.customer_count) for r in expected.itertuples()
     }
@@ -138,8 +168,13 @@ def test_second_run_changes_nothing(built):
     with platform_env(monkeypatch, built["dsn"], built["warehouse"]):
         report = run_pipeline(get_settings(), echo=lambda *_: None, instance=built["instance"])
         # an explicit re-run of one month rewrites it to the same rows
-        rerun = run_pipeline(get_settings(), start=MONTHS[2].isoformat()[:7], end=MONTHS[2].isoformat()[:7],
-                             echo=lambda *_: None, instance=built["instance"])
+        rerun = run_pipeline(
+            get_settings(),
+            start=MONTHS[2].isoformat()[:7],
+            end=MONTHS[2].isoformat()[:7],
+            echo=lambda *_: None,
+            instance=built["instance"],
+        )
     monkeypatch.undo()
     assert report.months == []  # nothing new in the source: no month rebuilt
     assert rerun.months == [MONTHS[2].isoformat()]

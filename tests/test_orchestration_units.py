@@ -16,7 +16,8 @@ MONTHS = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01"]
 def test_month_window_is_half_open():
     assert month_window(dt.date(2024, 12, 1)) == {"month_start": "2024-12-01", "month_end": "2025-01-01"}
     assert month_window(dt.date(2024, 1, 1), dt.date(2024, 4, 1)) == {
-        "month_start": "2024-01-01", "month_end": "2024-04-01",
+        "month_start": "2024-01-01",
+        "month_end": "2024-04-01",
     }
 
 

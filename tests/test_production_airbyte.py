@@ -280,8 +280,14 @@ def test_the_code_location_loads_with_airbyte_and_keeps_the_graph(stub, producti
         "kinds = g.get(AssetKey(['raw', 'transaction'])).kinds\n"
         "print(raw, [p.to_user_string() for p in parents], sorted(kinds), sep='\\n')\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True,
-                            timeout=300, env={**os.environ, **production_env})
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **production_env},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     raw, parents, kinds = result.stdout.strip().splitlines()[-3:]
     assert raw == str(sorted(f"raw/{t.name}" for t in SOURCE_TABLES))

@@ -79,12 +79,14 @@ class Catalogue:
         self.account, self.customer, self.open_date = first
         self.other_account = second[0]
         self.existing = _one_row(
-            con, f"select {_columns('transaction')} from raw.transaction where status = 'completed' "
-            "and sender_account_id is not null order by transaction_id limit 1"
+            con,
+            f"select {_columns('transaction')} from raw.transaction where status = 'completed' "
+            "and sender_account_id is not null order by transaction_id limit 1",
         )
         self.month_end = add_months(MONTHS[2], 1) - dt.timedelta(days=1)
         self.balance = _one_row(
-            con, f"select {_columns('balance')} from raw.balance where balance_date = ? order by account_id limit 1",
+            con,
+            f"select {_columns('balance')} from raw.balance where balance_date = ? order by account_id limit 1",
             [self.month_end],
         )
         self.quarantined: set[tuple[str, str, str]] = set()
@@ -121,43 +123,115 @@ class Catalogue:
         t("sender = receiver", "sender_is_receiver", receiver_account_id=self.account)
         t("an account that does not exist", "unknown_account", receiver_account_id=new_id(), counterparty=None)
         t("currency different from the account's", "currency_mismatch", currency="USD")
-        t("before its account opened", "before_account_opened",
-          transaction_date=noon(self.open_date - dt.timedelta(days=10)))
+        t(
+            "before its account opened",
+            "before_account_opened",
+            transaction_date=noon(self.open_date - dt.timedelta(days=10)),
+        )
         t("future-dated", "future_dated", transaction_date=NOW + dt.timedelta(days=30))
         t("NULL transaction date", "missing_transaction_date", transaction_date=None)
         # at-least-once: the same row delivered again, and an older version arriving late
         t("duplicate key delivered twice", None, **self.existing)
-        t("older version redelivered", None, **{**self.existing, "amount": Decimal("99999.00"),
-                                                "updated_at": self.existing["updated_at"] - dt.timedelta(days=3)})
+        t(
+            "older version redelivered",
+            None,
+            **{
+                **self.existing,
+                "amount": Decimal("99999.00"),
+                "updated_at": self.existing["updated_at"] - dt.timedelta(days=3),
+            },
+        )
         # an account whose customer does not exist, and a payment from it (quarantined in turn)
         orphan_account = new_id()
-        self.other("an account of an unknown customer", "account", orphan_account, "unknown_customer",
-                   account_id=orphan_account, customer_id=new_id(), account_type="normal", currency="EUR",
-                   open_date=MONTHS[0])
+        self.other(
+            "an account of an unknown customer",
+            "account",
+            orphan_account,
+            "unknown_customer",
+            account_id=orphan_account,
+            customer_id=new_id(),
+            account_type="normal",
+            currency="EUR",
+            open_date=MONTHS[0],
+        )
         t("a transaction of a quarantined account", "unknown_account", sender_account_id=orphan_account)
         customer = new_id()
-        self.other("unknown profile level", "customer", customer, "unknown_profile_level", customer_id=customer,
-                   firstname="Eve", surname="Platinum", email=f"{customer}@example.com", signup_date=MONTHS[1],
-                   profile_level="platinum")
+        self.other(
+            "unknown profile level",
+            "customer",
+            customer,
+            "unknown_profile_level",
+            customer_id=customer,
+            firstname="Eve",
+            surname="Platinum",
+            email=f"{customer}@example.com",
+            signup_date=MONTHS[1],
+            profile_level="platinum",
+        )
         customer = new_id()
-        self.other("NULL sign-up date", "customer", customer, "missing_signup_date", customer_id=customer,
-                   firstname="Nul", surname="Date", email=f"{customer}@example.com", signup_date=None,
-                   profile_level="gold")
+        self.other(
+            "NULL sign-up date",
+            "customer",
+            customer,
+            "missing_signup_date",
+            customer_id=customer,
+            firstname="Nul",
+            surname="Date",
+            email=f"{customer}@example.com",
+            signup_date=None,
+            profile_level="gold",
+        )
         loan = new_id()
-        self.other("a loan that ends before it starts", "loan", loan, "ends_before_start", loan_id=loan,
-                   customer_id=self.customer, amount=Decimal("90000"), interest_rate=Decimal("0.04"),
-                   start_date=MONTHS[2], end_date=MONTHS[1], status="active")
+        self.other(
+            "a loan that ends before it starts",
+            "loan",
+            loan,
+            "ends_before_start",
+            loan_id=loan,
+            customer_id=self.customer,
+            amount=Decimal("90000"),
+            interest_rate=Decimal("0.04"),
+            start_date=MONTHS[2],
+            end_date=MONTHS[1],
+            status="active",
+        )
         investment = new_id()
-        self.other("an investment closed before it opened", "investment", investment, "ends_before_start",
-                   investment_id=investment, customer_id=self.customer, product_name="PEA", amount=Decimal("50000"),
-                   opened_at=MONTHS[3], closed_at=MONTHS[2], status="closed")
+        self.other(
+            "an investment closed before it opened",
+            "investment",
+            investment,
+            "ends_before_start",
+            investment_id=investment,
+            customer_id=self.customer,
+            product_name="PEA",
+            amount=Decimal("50000"),
+            opened_at=MONTHS[3],
+            closed_at=MONTHS[2],
+            status="closed",
+        )
         card = new_id()
-        self.other("a card with a negative fee", "credit_card", card, "invalid_fee", card_id=card,
-                   customer_id=self.customer, amount_limit=Decimal("1000"), fee=Decimal("-4.90"),
-                   start_date=MONTHS[0], status="active")
+        self.other(
+            "a card with a negative fee",
+            "credit_card",
+            card,
+            "invalid_fee",
+            card_id=card,
+            customer_id=self.customer,
+            amount_limit=Decimal("1000"),
+            fee=Decimal("-4.90"),
+            start_date=MONTHS[0],
+            status="active",
+        )
         ghost = new_id()
-        self.other("a balance of an account that does not exist", "balance", f"{ghost}/{self.month_end}",
-                   "unknown_account", account_id=ghost, balance_date=self.month_end, balance=Decimal("10"))
+        self.other(
+            "a balance of an account that does not exist",
+            "balance",
+            f"{ghost}/{self.month_end}",
+            "unknown_account",
+            account_id=ghost,
+            balance_date=self.month_end,
+            balance=Decimal("10"),
+        )
         # a month-end balance that disagrees with the transactions: reported by balance_table_agrees
         self.rows["balance"].append({**self.balance, "balance": self.balance["balance"] + 100, "updated_at": NOW})
         self.kinds.append("a balance row that disagrees with the transactions")
@@ -218,10 +292,14 @@ def test_each_bad_row_is_quarantined_with_its_reason(bad_load):
 
 def test_the_good_row_of_the_same_load_flows(bad_load):
     warehouse, catalogue, _result = bad_load
-    assert _rows(warehouse, "select amount from marts.fct_transaction where transaction_id = ?",
-                 [catalogue.good_transaction]) == [(Decimal("42.42"),)]
-    lines = _rows(warehouse, "select account_id, direction from marts.fct_statement_line where transaction_id = ? "
-                             "order by direction", [catalogue.good_transaction])
+    assert _rows(
+        warehouse, "select amount from marts.fct_transaction where transaction_id = ?", [catalogue.good_transaction]
+    ) == [(Decimal("42.42"),)]
+    lines = _rows(
+        warehouse,
+        "select account_id, direction from marts.fct_statement_line where transaction_id = ? order by direction",
+        [catalogue.good_transaction],
+    )
     assert lines == [(catalogue.other_account, "credit"), (catalogue.account, "debit")]
 
 
@@ -241,8 +319,10 @@ def test_no_mart_holds_a_bad_row_and_the_rest_equals_a_clean_build(bad_load, xs_
         sql = f"select count(*), sum(hash(t)::hugeint) from (select * from {table} {where}) as t"
         assert _rows(warehouse, sql) == _rows(clean, sql), table
     # the statements of the two accounts moved by exactly the good transfer, from its month on
-    statement = ("select month_start, total_credits, total_debits, closing_balance from marts.fct_monthly_statement "
-                 "where account_id = ? order by month_start")
+    statement = (
+        "select month_start, total_credits, total_debits, closing_balance from marts.fct_monthly_statement "
+        "where account_id = ? order by month_start"
+    )
     for account, sign in ((catalogue.account, -1), (catalogue.other_account, 1)):
         for (month, credits, debits, closing), (_, credits0, debits0, closing0) in zip(
             _rows(warehouse, statement, [account]), _rows(clean, statement, [account]), strict=True
@@ -252,15 +332,23 @@ def test_no_mart_holds_a_bad_row_and_the_rest_equals_a_clean_build(bad_load, xs_
             assert closing - closing0 == (sign * Decimal("42.42") if month >= MONTHS[3] else 0)
     # not one bad key anywhere in the marts
     bad_keys = {key for _table, key, _reason in catalogue.quarantined}
-    for table, column in [("fct_transaction", "transaction_id"), ("fct_statement_line", "transaction_id"),
-                          ("dim_account", "account_id"), ("fct_monthly_statement", "account_id"),
-                          ("dim_customer", "customer_id"), ("fct_customer_month", "customer_id"),
-                          ("dim_product", "product_id")]:
+    for table, column in [
+        ("fct_transaction", "transaction_id"),
+        ("fct_statement_line", "transaction_id"),
+        ("dim_account", "account_id"),
+        ("fct_monthly_statement", "account_id"),
+        ("dim_customer", "customer_id"),
+        ("fct_customer_month", "customer_id"),
+        ("dim_product", "product_id"),
+    ]:
         found = _rows(warehouse, f"select distinct {column} from marts.{table}")
         assert not bad_keys & {row[0] for row in found}, table
     # the redelivered transaction counts once, at its latest amount
-    assert _rows(warehouse, "select count(*), sum(amount) from marts.fct_transaction where transaction_id = ?",
-                 [catalogue.existing["transaction_id"]]) == [(1, catalogue.existing["amount"])]
+    assert _rows(
+        warehouse,
+        "select count(*), sum(amount) from marts.fct_transaction where transaction_id = ?",
+        [catalogue.existing["transaction_id"]],
+    ) == [(1, catalogue.existing["amount"])]
 
 
 def test_the_checks_name_the_counts(bad_load):
@@ -276,16 +364,23 @@ def test_the_checks_name_the_counts(bad_load):
 
     # the corrected balance, plus the month ends that the good transfer moved (the source's balance
     # rows were not written for it): each reported, none hidden
-    moved = _rows(warehouse, "select count(*) from staging.stg_balance where account_id in (?, ?) and balance_date in "
-                             "(select cast(month_start + interval 1 month - interval 1 day as date) "
-                             "from marts.fct_monthly_statement where month_start >= ?)",
-                  [catalogue.account, catalogue.other_account, MONTHS[3]])[0][0]
+    moved = _rows(
+        warehouse,
+        "select count(*) from staging.stg_balance where account_id in (?, ?) and balance_date in "
+        "(select cast(month_start + interval 1 month - interval 1 day as date) "
+        "from marts.fct_monthly_statement where month_start >= ?)",
+        [catalogue.account, catalogue.other_account, MONTHS[3]],
+    )[0][0]
     balance = balance_table_agrees(warehouse=resource)
     assert not balance.passed and balance.description.startswith(f"{1 + moved} of ")
     assert balance.metadata["disagreements"].value == 1 + moved
     original = catalogue.balance["balance"]
-    corrected = {"account_id": catalogue.balance["account_id"], "balance_date": str(catalogue.month_end),
-                 "source_balance": str(original + 100), "computed_balance": str(original)}
+    corrected = {
+        "account_id": catalogue.balance["account_id"],
+        "balance_date": str(catalogue.month_end),
+        "source_balance": str(original + 100),
+        "computed_balance": str(original),
+    }
     assert corrected in balance.metadata["examples"].value
 
     # the money still adds up
@@ -304,7 +399,6 @@ def test_a_redelivered_key_is_one_row_for_the_raw_check(bad_load, xs_platform):
 
 def test_quarantine_description_is_readable():
     assert describe_quarantine([]) == "no row quarantined"
-    assert describe_quarantine([("loan", "ends_before_start", 1), ("transaction", "future_dated", 2),
-                                ("transaction", "unknown_status", 1)]) == (
-        "4 rows quarantined: loan 1 (ends_before_start 1); transaction 3 (future_dated 2, unknown_status 1)"
-    )
+    assert describe_quarantine(
+        [("loan", "ends_before_start", 1), ("transaction", "future_dated", 2), ("transaction", "unknown_status", 1)]
+    ) == ("4 rows quarantined: loan 1 (ends_before_start 1); transaction 3 (future_dated 2, unknown_status 1)")

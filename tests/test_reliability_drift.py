@@ -85,12 +85,30 @@ def test_drift_rules():
     assert set(declared) == {table.name for table in SOURCE_TABLES}
     assert declared["transaction"]["amount"] == "decimal(12, 2)"
     actual = {"loan": {"loan_id": "uuid", "amount": "numeric", "interest_rate": "character varying", "extra": "int"}}
-    assert drift({"loan": {"loan_id": "varchar", "amount": "decimal(12, 2)", "interest_rate": "decimal(6, 5)",
-                           "start_date": "date"}}, actual, {"loan": "product.loan"}) == [
+    assert drift(
+        {
+            "loan": {
+                "loan_id": "varchar",
+                "amount": "decimal(12, 2)",
+                "interest_rate": "decimal(6, 5)",
+                "start_date": "date",
+            }
+        },
+        actual,
+        {"loan": "product.loan"},
+    ) == [
         "product.loan.interest_rate is character varying, the models read it as decimal(6, 5)",
         "product.loan has no column start_date (the models read it as date)",
     ]
     assert drift({"gone": {"x": "date"}}, {}, {}) == ["gone does not exist"]
-    kinds = {"timestamp with time zone": "timestamp", "TIMESTAMP_TZ": "timestamp", "date": "date", "boolean": "boolean",
-             "NUMBER(12,2)": "number", "numeric": "number", "uuid": "text", "character(3)": "text"}
+    kinds = {
+        "timestamp with time zone": "timestamp",
+        "TIMESTAMP_TZ": "timestamp",
+        "date": "date",
+        "boolean": "boolean",
+        "NUMBER(12,2)": "number",
+        "numeric": "number",
+        "uuid": "text",
+        "character(3)": "text",
+    }
     assert {t: type_kind(t) for t in kinds} == kinds

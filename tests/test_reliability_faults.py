@@ -57,8 +57,9 @@ def site(xs_platform, tmp_path_factory):
     dsn = clone_source(xs_platform, "faults")
     warehouse = root / "warehouse" / "warehouse.duckdb"
     warehouse.parent.mkdir()
-    return SimpleNamespace(dsn=dsn, warehouse=warehouse, home=root / "home",
-                           env=platform_child_env(dsn, warehouse, root / "home"))
+    return SimpleNamespace(
+        dsn=dsn, warehouse=warehouse, home=root / "home", env=platform_child_env(dsn, warehouse, root / "home")
+    )
 
 
 def _built(site) -> None:
@@ -115,8 +116,9 @@ def _complete_late_transaction(dsn: str, month: str) -> tuple[str, str]:
 
 
 def _cli_run(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([FINEFINANCE, "run", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    return subprocess.Popen(
+        [FINEFINANCE, "run", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def test_a_crash_after_late_data_then_the_schedule_and_a_backfill_at_once(site, xs_platform):
@@ -164,15 +166,20 @@ def test_a_crash_after_late_data_then_the_schedule_and_a_backfill_at_once(site, 
         "marts.dim_customer": "true",
         "snapshots.snp_customer": "true",
     }
-    statement_sql = ("select month_start, total_debits, closing_balance from marts.fct_monthly_statement "
-                     "where account_id = ? order by month_start")
-    with duckdb.connect(str(site.warehouse), read_only=True) as con, \
-            duckdb.connect(str(xs_platform["warehouse"]), read_only=True) as clean:
+    statement_sql = (
+        "select month_start, total_debits, closing_balance from marts.fct_monthly_statement "
+        "where account_id = ? order by month_start"
+    )
+    with (
+        duckdb.connect(str(site.warehouse), read_only=True) as con,
+        duckdb.connect(str(xs_platform["warehouse"]), read_only=True) as clean,
+    ):
         for table, where in unchanged.items():
             sql = f"select count(*), sum(hash(t)::hugeint) from (select * from {table} where {where}) as t"
             assert con.execute(sql).fetchall() == clean.execute(sql).fetchall(), table
-        assert con.execute("select month_start, amount from marts.fct_transaction where transaction_id = ?",
-                           [late_id]).fetchall() == [(dt.date.fromisoformat(MONTHS[-1]), Decimal("77.70"))]
+        assert con.execute(
+            "select month_start, amount from marts.fct_transaction where transaction_id = ?", [late_id]
+        ).fetchall() == [(dt.date.fromisoformat(MONTHS[-1]), Decimal("77.70"))]
         rebuilt = con.execute(statement_sql, [account_id]).fetchall()
         before = clean.execute(statement_sql, [account_id]).fetchall()
     moved = Decimal("77.70")
@@ -205,8 +212,10 @@ def test_the_source_going_down_mid_ingestion_fails_clearly_and_the_next_run_reco
 
     # every transaction changes at the source: the next ingestion reads them all again
     with closing(psycopg2.connect(xs_clone["dsn"])) as conn, conn.cursor() as cur:
-        cur.execute("update banking.transaction set description = coalesce(description, '') || ' (corrected)', "
-                    "updated_at = now()")
+        cur.execute(
+            "update banking.transaction set description = coalesce(description, '') || ' (corrected)', "
+            "updated_at = now()"
+        )
         changed = cur.rowcount
         conn.commit()
     raw_before = fingerprint(xs_clone["warehouse"], schemas=("raw",))
@@ -214,8 +223,9 @@ def test_the_source_going_down_mid_ingestion_fails_clearly_and_the_next_run_reco
     port = int(xs_clone["dsn"].rsplit(":", 1)[1].split("/")[0])
     proxy, proxy_port = start_flaky_proxy(port, budget=300_000)
     try:
-        monkeypatch.setenv("FINEFINANCE_SOURCE_READER_URL",
-                           reader_dsn(xs_clone["dsn"]).replace(f":{port}/", f":{proxy_port}/"))
+        monkeypatch.setenv(
+            "FINEFINANCE_SOURCE_READER_URL", reader_dsn(xs_clone["dsn"]).replace(f":{port}/", f":{proxy_port}/")
+        )
         monkeypatch.setattr(dlt_ingestion, "SOURCE_CONNECT_ATTEMPTS", 2)
         started = time.monotonic()
         with pytest.raises(PipelineFailed) as failed:

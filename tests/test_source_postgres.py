@@ -20,8 +20,14 @@ def test_ddl_applies_twice_cleanly(source_dsn):
         )
         tables = [row[0] for row in cur.fetchall()]
     assert tables == [
-        "banking.account", "banking.balance", "banking.transaction", "crm.advisor", "crm.customer",
-        "product.credit_card", "product.investment", "product.loan",
+        "banking.account",
+        "banking.balance",
+        "banking.transaction",
+        "crm.advisor",
+        "crm.customer",
+        "product.credit_card",
+        "product.investment",
+        "product.loan",
     ]
 
 

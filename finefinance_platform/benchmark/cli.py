@@ -10,17 +10,37 @@ from finefinance_platform.benchmark.harness import SCALES
 
 
 @click.command()
-@click.option("--scale", type=click.Choice(list(SCALES)), default="S", show_default=True,
-              help="DESIGN §9 scale: XS 200x6, S 2,000x24, M 20,000x24, L 100,000x36 (customers x months)")
+@click.option(
+    "--scale",
+    type=click.Choice(list(SCALES)),
+    default="S",
+    show_default=True,
+    help="DESIGN §9 scale: XS 200x6, S 2,000x24, M 20,000x24, L 100,000x36 (customers x months)",
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--keep", is_flag=True, help="keep the benchmark's data directory (source, warehouse) afterwards")
-@click.option("--month-repeats", type=click.IntRange(min=1), default=2, show_default=True,
-              help="runs of each single month (the fastest counts)")
-@click.option("--ingest-repeats", type=click.IntRange(min=1), default=2, show_default=True,
-              help="runs of the bulk-copy baseline and of the first load (the fastest of each counts)")
+@click.option(
+    "--month-repeats",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="runs of each single month (the fastest counts)",
+)
+@click.option(
+    "--ingest-repeats",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="runs of the bulk-copy baseline and of the first load (the fastest of each counts)",
+)
 @click.option("--export-formats", type=click.Choice(["pdf", "csv", "both"]), default="both", show_default=True)
-@click.option("--instance", type=click.Choice(["local", "ephemeral"]), default="local", show_default=True,
-              help="Dagster instance of the runs: local (SQLite event log, as `finefinance run`) or in memory")
+@click.option(
+    "--instance",
+    type=click.Choice(["local", "ephemeral"]),
+    default="local",
+    show_default=True,
+    help="Dagster instance of the runs: local (SQLite event log, as `finefinance run`) or in memory",
+)
 def bench(
     scale: str, seed: int, keep: bool, month_repeats: int, ingest_repeats: int, export_formats: str, instance: str
 ) -> None:

@@ -210,8 +210,10 @@ class Benchmark:
         figures["peak_rss_mib"] = max(watch.peak_mib, figures.pop("own_peak_rss_mib"),
                                       figures.pop("child_peak_rss_mib"))  # fmt: skip
         self.postgres_peak_mib = max(self.postgres_peak_mib, watch.postgres_peak_mib)
-        self.echo(f"    done in {figures['seconds']:.1f} s ({figures['wall_seconds']:.1f} s with start-up, "
-                  f"{figures['cpu_seconds']:.1f} s CPU), peak RSS {figures['peak_rss_mib']:.0f} MiB")
+        self.echo(
+            f"    done in {figures['seconds']:.1f} s ({figures['wall_seconds']:.1f} s with start-up, "
+            f"{figures['cpu_seconds']:.1f} s CPU), peak RSS {figures['peak_rss_mib']:.0f} MiB"
+        )
         return figures
 
     # -- the run -------------------------------------------------------------------------------
@@ -310,8 +312,9 @@ class Benchmark:
         for _ in range(options.month_repeats):
             for month in (early, last):
                 months[month].append(
-                    self.run_step(f"single month {month[:7]} (marts of close_month)", "month", month=month,
-                                  instance=instance)  # fmt: skip
+                    self.run_step(
+                        f"single month {month[:7]} (marts of close_month)", "month", month=month, instance=instance
+                    )  # fmt: skip
                 )
         month_early = min(months[early], key=lambda f: f["seconds"])
         month_last = min(months[last], key=lambda f: f["seconds"])
@@ -414,8 +417,9 @@ def _machine() -> dict:
         "cpus": psutil.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 1024**3, 1),
         "python": platform.python_version(),
-        "versions": {name: version(name) for name in ("dagster", "dlt", "dbt-core", "dbt-duckdb", "duckdb",
-                                                      "connectorx")},  # fmt: skip
+        "versions": {
+            name: version(name) for name in ("dagster", "dlt", "dbt-core", "dbt-duckdb", "duckdb", "connectorx")
+        },  # fmt: skip
     }
 
 

@@ -43,18 +43,11 @@ def _source_month_sql(table: SourceTable) -> str:
         else "'all'"
     )
     amount = f"coalesce(sum({table.amount_column}), 0)" if table.amount_column else "0"
-    return (
-        f"select {month} as month, count(*), {amount}, max(updated_at) "
-        f"from {table.qualified_name} group by 1"
-    )
+    return f"select {month} as month, count(*), {amount}, max(updated_at) from {table.qualified_name} group by 1"
 
 
 def _raw_month_sql(table: SourceTable) -> str:
-    month = (
-        f"strftime(date_trunc('month', {table.month_column}), '%Y-%m-%d')"
-        if table.month_column
-        else "'all'"
-    )
+    month = f"strftime(date_trunc('month', {table.month_column}), '%Y-%m-%d')" if table.month_column else "'all'"
     amount = f"coalesce(sum({table.amount_column}), 0)" if table.amount_column else "0"
     # ingestion is at least once: a key delivered twice is one row of the source, as staging reads it
     key = ", ".join(table.primary_key)
@@ -74,8 +67,13 @@ def compare_months(source: dict, raw: dict) -> list[dict]:
         dst = raw.get(month, (0, Decimal(0)))
         if src[0] != dst[0] or Decimal(str(src[1])) != Decimal(str(dst[1])):
             mismatches.append(
-                {"month": month, "source_rows": src[0], "raw_rows": dst[0],
-                 "source_sum": str(src[1]), "raw_sum": str(dst[1])}
+                {
+                    "month": month,
+                    "source_rows": src[0],
+                    "raw_rows": dst[0],
+                    "source_sum": str(src[1]),
+                    "raw_sum": str(dst[1]),
+                }
             )
     return mismatches
 
@@ -222,8 +220,12 @@ def balance_table_agrees(warehouse: WarehouseResource) -> AssetCheckResult:
             "disagreements": len(rows),
             "examples": MetadataValue.json(
                 [
-                    {"account_id": r[0], "balance_date": str(r[1]), "source_balance": str(r[2]),
-                     "computed_balance": str(r[3])}
+                    {
+                        "account_id": r[0],
+                        "balance_date": str(r[1]),
+                        "source_balance": str(r[2]),
+                        "computed_balance": str(r[3]),
+                    }
                     for r in rows[:MAX_LISTED]
                 ]
             ),
@@ -263,8 +265,10 @@ def _months_differing(rows: list[tuple], what: str, severity: AssetCheckSeverity
         passed=not rows,
         severity=severity,
         description=f"{len(rows)} month(s) where {what}",
-        metadata={"months_differing": len(rows),
-                  "examples": MetadataValue.json([[str(v) for v in r] for r in rows[:MAX_LISTED]])},
+        metadata={
+            "months_differing": len(rows),
+            "examples": MetadataValue.json([[str(v) for v in r] for r in rows[:MAX_LISTED]]),
+        },
     )
 
 
@@ -298,5 +302,10 @@ def profiles_sum_to_signed_up(warehouse: WarehouseResource) -> AssetCheckResult:
     return _months_differing(rows, "profile counts do not add up to the customers signed up", AssetCheckSeverity.WARN)
 
 
-money_checks = [raw_matches_source, statement_reconciles, balance_table_agrees, kpis_match_transactions,
-                profiles_sum_to_signed_up]
+money_checks = [
+    raw_matches_source,
+    statement_reconciles,
+    balance_table_agrees,
+    kpis_match_transactions,
+    profiles_sum_to_signed_up,
+]

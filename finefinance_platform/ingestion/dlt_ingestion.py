@@ -5,7 +5,6 @@ primary key, so re-runs and updated rows never duplicate. ConnectorX streams Arr
 (`return_type="arrow_stream"`), so memory is bounded by the batch size, not the table size.
 """
 
-
 import time
 from collections.abc import Iterator
 
@@ -128,8 +127,12 @@ def wait_for_source(url: str, attempts: int | None = None, delay: float = 1.0, d
         + ("went down during ingestion and " if during else "")
         + f"is unreachable after {attempts} attempts: "
         f"{str(last_error).strip().splitlines()[0] if last_error else 'unknown error'}"
-        + ("; nothing of this run was loaded (the raw tables keep their last complete load): "
-           "run again once the source is back" if during else ""),
+        + (
+            "; nothing of this run was loaded (the raw tables keep their last complete load): "
+            "run again once the source is back"
+            if during
+            else ""
+        ),
         allow_retries=False,
     )
 
@@ -175,4 +178,3 @@ def raw_tables(context: AssetExecutionContext, dlt: DagsterDltResource) -> Itera
                 asset_key=result.asset_key,
                 metadata={**(result.metadata or {}), "dagster/row_count": row_count},
             )
-

@@ -86,7 +86,8 @@ def assert_source_schema(url: str) -> None:
     problems = drift(declared_columns(), source_columns(url), names)
     if problems:
         raise Failure(
-            "schema drift at the source, nothing was ingested: " + "; ".join(problems)
+            "schema drift at the source, nothing was ingested: "
+            + "; ".join(problems)
             + ". Restore the column at the source, or change its declaration in "
             "dbt_project/models/staging/__sources.yml and the models that read it.",
             allow_retries=False,

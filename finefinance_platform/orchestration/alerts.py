@@ -115,8 +115,9 @@ def _send_slack(settings: Settings, alert: Alert) -> None:
 def alert_on_run_failure(context: RunFailureSensorContext) -> None:
     run = context.dagster_run
     message = context.failure_event.message or "run failed"
-    record_alert(Alert("run_failure", "ERROR", f"run {run.run_id[:8]} ({run.job_name}) failed: {message}",
-                       run_id=run.run_id))
+    record_alert(
+        Alert("run_failure", "ERROR", f"run {run.run_id[:8]} ({run.job_name}) failed: {message}", run_id=run.run_id)
+    )
 
 
 @sensor(name="alert_on_check_failure", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
@@ -131,9 +132,7 @@ def alert_on_check_failure(context: SensorEvaluationContext):
             context.update_cursor(str(latest[0].storage_id) if latest else "0")
             return SkipReason("cursor initialised")
         records = context.instance.get_event_records(
-            EventRecordsFilter(
-                event_type=DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=int(context.cursor)
-            ),
+            EventRecordsFilter(event_type=DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=int(context.cursor)),
             ascending=True,
             limit=500,
         )
@@ -142,15 +141,17 @@ def alert_on_check_failure(context: SensorEvaluationContext):
         evaluation = record.event_log_entry.dagster_event.event_specific_data
         if not evaluation.passed:
             failed += 1
-            record_alert(Alert(
-                "check_failure",
-                evaluation.severity.value,
-                f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed"
-                + (f": {evaluation.description}" if evaluation.description else ""),
-                run_id=record.run_id,
-                asset_key=evaluation.asset_key.to_user_string(),
-                check_name=evaluation.check_name,
-            ))
+            record_alert(
+                Alert(
+                    "check_failure",
+                    evaluation.severity.value,
+                    f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed"
+                    + (f": {evaluation.description}" if evaluation.description else ""),
+                    run_id=record.run_id,
+                    asset_key=evaluation.asset_key.to_user_string(),
+                    check_name=evaluation.check_name,
+                )
+            )
     if records:
         context.update_cursor(str(records[-1].storage_id))
     if not failed:

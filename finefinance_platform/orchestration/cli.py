@@ -37,8 +37,10 @@ def run(start: str | None, end: str | None) -> None:
     ensure_source_ready()
     report = run_pipeline(settings, start, end, echo=click.echo)
     click.echo("")
-    click.echo(f"built in {time.monotonic() - started:.0f} s: {len(report.months)} month(s)"
-               + (f" {report.months[0]} .. {report.months[-1]}" if report.months else ""))
+    click.echo(
+        f"built in {time.monotonic() - started:.0f} s: {len(report.months)} month(s)"
+        + (f" {report.months[0]} .. {report.months[-1]}" if report.months else "")
+    )
     if report.failed_checks:
         click.echo(f"checks that failed ({len(report.failed_checks)}), see audit.alerts:")
         for name in report.failed_checks:
@@ -73,14 +75,26 @@ def dev(port: int) -> None:
     ensure_source_ready()
     home = ensure_dagster_home(settings)
     click.echo(f"Dagster UI on http://127.0.0.1:{port} (instance in {home}); Ctrl-C stops it")
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
-               "-h", "127.0.0.1", "-p", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(REPO_ROOT / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     # the child inherits the environment: point it at the platform's instance and warehouse, and
     # put this virtualenv first on PATH (under `dagster dev` dagster-dbt re-parses with plain `dbt`)
     venv_bin = str(Path(sys.executable).parent)
-    os.environ.update({
-        "DAGSTER_HOME": str(home),
-        **settings.dbt_environment(),
-        "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
-    })
+    os.environ.update(
+        {
+            "DAGSTER_HOME": str(home),
+            **settings.dbt_environment(),
+            "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
+        }
+    )
     raise SystemExit(subprocess.call(command, cwd=REPO_ROOT))

@@ -22,16 +22,12 @@ unpartitioned_refresh = (
     | AssetSelection.assets(dbt_unpartitioned_models)
     | AssetSelection.assets(SERVING_COPY_KEY)
 )
-monthly_close = AssetSelection.assets(dbt_monthly_models).downstream() - AssetSelection.assets(
-    dbt_unpartitioned_models
-)
+monthly_close = AssetSelection.assets(dbt_monthly_models).downstream() - AssetSelection.assets(dbt_unpartitioned_models)
 
 daily_refresh_job = define_asset_job("daily_refresh", selection=unpartitioned_refresh, tags=WAREHOUSE_WRITER_TAGS)
 close_month_job = define_asset_job(
     "close_month", selection=monthly_close, partitions_def=monthly_partitions, tags=WAREHOUSE_WRITER_TAGS
 )
 
-daily_refresh_schedule = ScheduleDefinition(
-    job=daily_refresh_job, cron_schedule="0 2 * * *", execution_timezone="UTC"
-)
+daily_refresh_schedule = ScheduleDefinition(job=daily_refresh_job, cron_schedule="0 2 * * *", execution_timezone="UTC")
 close_month_schedule = build_schedule_from_partitioned_job(close_month_job, hour_of_day=3)

@@ -29,9 +29,7 @@ def high_water_marks(con) -> dict[str, object]:
     """max(updated_at) per raw table (None when the table does not exist yet)."""
     existing = {
         row[0]
-        for row in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'raw'"
-        ).fetchall()
+        for row in con.execute("select table_name from information_schema.tables where table_schema = 'raw'").fetchall()
     }
     marks = {}
     for table in SOURCE_TABLES:
@@ -76,9 +74,7 @@ def earliest_changed_month(con, marks: dict[str, object]) -> dt.date | None:
         mark = marks.get(table)
         if mark is None:
             continue  # a table loaded for the first time: every month is built anyway
-        row = con.execute(
-            f"select min({expression}) from raw.{table} where updated_at > ?", [mark]
-        ).fetchone()
+        row = con.execute(f"select min({expression}) from raw.{table} where updated_at > ?", [mark]).fetchone()
         if row and row[0] is not None:
             month = row[0].replace(day=1)
             earliest = month if earliest is None else min(earliest, month)

@@ -95,10 +95,14 @@ def _report_failures(result: ExecuteInProcessResult, report: RunReport, settings
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
             report.failed_checks.append(f"{name} ({evaluation.severity.value})")
             record_alert(
-                Alert("check_failure", evaluation.severity.value,
-                      f"check {name} failed: {evaluation.description or ''}".strip(),
-                      run_id=result.run_id, asset_key=evaluation.asset_key.to_user_string(),
-                      check_name=evaluation.check_name),
+                Alert(
+                    "check_failure",
+                    evaluation.severity.value,
+                    f"check {name} failed: {evaluation.description or ''}".strip(),
+                    run_id=result.run_id,
+                    asset_key=evaluation.asset_key.to_user_string(),
+                    check_name=evaluation.check_name,
+                ),
                 settings,
             )
     if not result.success:
@@ -151,8 +155,13 @@ def fail_runs_left_by_a_crash(instance: DagsterInstance, echo=print) -> list[str
     """
     from dagster import DagsterRunStatus, RunsFilter
 
-    unfinished = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING,
-                  DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED]
+    unfinished = [
+        DagsterRunStatus.STARTING,
+        DagsterRunStatus.STARTED,
+        DagsterRunStatus.CANCELING,
+        DagsterRunStatus.NOT_STARTED,
+        DagsterRunStatus.QUEUED,
+    ]
     dead = instance.get_runs(filters=RunsFilter(tags=RUNNER_TAGS, statuses=unfinished))
     for run in dead:
         instance.report_run_failed(
@@ -161,8 +170,10 @@ def fail_runs_left_by_a_crash(instance: DagsterInstance, echo=print) -> list[str
         if instance.event_log_storage.supports_global_concurrency_limits:
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
     if dead:
-        echo(f"marked {len(dead)} run(s) left unfinished by a crash as failed: "
-             f"{', '.join(run.run_id[:8] for run in dead)}")
+        echo(
+            f"marked {len(dead)} run(s) left unfinished by a crash as failed: "
+            f"{', '.join(run.run_id[:8] for run in dead)}"
+        )
     return [run.run_id for run in dead]
 
 

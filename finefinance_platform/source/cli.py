@@ -87,8 +87,12 @@ def _month_option(value: str | None) -> object:
 @click.option("--customers", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--months", type=click.IntRange(min=1, max=240), default=24, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--start", "start_month", callback=lambda _c, _p, v: _month_option(v),
-              help="first month YYYY-MM (default: the period ends with the current month)")
+@click.option(
+    "--start",
+    "start_month",
+    callback=lambda _c, _p, v: _month_option(v),
+    help="first month YYYY-MM (default: the period ends with the current month)",
+)
 @click.option("--replace", is_flag=True, help="empty the source first if it already holds data")
 @click.option("--if-empty", is_flag=True, help="do nothing when the source already holds data")
 @click.option("--trickle", is_flag=True, help="keep inserting and updating rows like a live bank until stopped")
@@ -105,7 +109,5 @@ def simulate(customers, months, seed, start_month, replace, if_empty, trickle, i
     if if_empty and simulator.source_has_data(dsn):
         click.echo("source already holds data: simulation skipped (use --replace to regenerate)")
         return
-    summary = simulator.simulate(
-        dsn, customers=customers, months=months, seed=seed, start=start_month, replace=replace
-    )
+    summary = simulator.simulate(dsn, customers=customers, months=months, seed=seed, start=start_month, replace=replace)
     click.echo(summary.describe())

@@ -142,9 +142,7 @@ class EmbeddedPostgres:
         return None
 
     def _ready(self, port: int) -> bool:
-        result = subprocess.run(
-            [_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"], check=False
-        )
+        result = subprocess.run([_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"], check=False)
         return result.returncode == 0
 
     # -- public -------------------------------------------------------------------------------

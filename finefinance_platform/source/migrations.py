@@ -73,9 +73,7 @@ def apply_migrations(dsn: str, reader_password: str | None = None, ddl_dir: Path
                     applied_now.append(migration.path.name)
                 if reader_password is not None:
                     # the password comes from the settings (environment), never from the DDL files
-                    cur.execute(
-                        f"alter role {SOURCE_READER_ROLE} login password %s", (reader_password,)
-                    )
+                    cur.execute(f"alter role {SOURCE_READER_ROLE} login password %s", (reader_password,))
             finally:
                 cur.execute("select pg_advisory_unlock(%s)", (_ADVISORY_LOCK,))
     return applied_now
