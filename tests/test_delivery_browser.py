@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,7 +128,6 @@ def settle(page) -> str:
 
 def wait_until_sent(page, text: str) -> str:
     """Wait until `text` reached the browser (a table's data can follow its heading); return all sent."""
-    import time
 
     deadline = time.monotonic() + TIMEOUT_MS / 1000
     while text not in (sent := settle(page)):
@@ -238,7 +238,7 @@ def test_an_advisor_sees_only_their_own_customers(browser, dashboard, home):
 def test_a_director_sees_aggregates_and_no_customer(browser, dashboard, home):
     from playwright.sync_api import expect
 
-    base, _ = dashboard
+    base, provider = dashboard
     page = sign_in(browser, dashboard, "director")
     expect(heading(page, "Business KPI Trends")).to_be_visible()
     expect(page.get_by_text("189.90 EUR").first).to_be_visible()
@@ -262,8 +262,15 @@ def test_a_director_sees_aggregates_and_no_customer(browser, dashboard, home):
     for path in ("statement_explorer", f"statement_explorer?customer={uid('alice')}", f"?customer={uid('alice')}"):
         refused_by_url(page, base, path, "Business KPI Trends", (*CUSTOMER_NAMES, "Monthly Statement Explorer"))
     # signing out ends the session here and at the provider: back to the sign-in page, and no KPI by URL
-    page.get_by_role("button", name="Sign out").click()
+    # (wait for the whole sign-out: the app's cookie cleared, then the provider's end-session and back;
+    # leaving the page earlier would interrupt it, as it would for a person)
+    with page.expect_request(lambda request: request.url.startswith(provider.issuer())):
+        page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{base}/**")
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while any(cookie["name"].startswith("_streamlit_user") for cookie in page.context.cookies()):
+        assert time.monotonic() < deadline, "the sign-in cookie outlived the sign-out"
+        page.wait_for_timeout(100)
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     visit(page, f"{base}/kpi_trends")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
