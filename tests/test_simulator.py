@@ -59,7 +59,8 @@ def frames(xs):
     dsn, _summary = xs
     transactions = _query(
         dsn,
-        "select transaction_id, sender_account_id, receiver_account_id, transaction_date, created_at, updated_at,"
+        "select transaction_id, sender_account_id, receiver_account_id, transaction_date, booked_at, created_at,"
+        " updated_at,"
         " (amount * 100)::bigint as cents, category, status, currency from banking.transaction",
     )
     accounts = _query(dsn, "select account_id, customer_id, account_type, currency, open_date from banking.account")
@@ -76,12 +77,11 @@ def _completed_moves(transactions: pd.DataFrame, accounts: pd.DataFrame) -> pd.D
     debits = done[done.sender_account_id.notna()].assign(
         account_id=lambda d: d.sender_account_id, delta=lambda d: -d.cents
     )
-    moves = pd.concat([credits, debits])[["transaction_id", "account_id", "transaction_date", "delta", "category",
-                                          "sender_account_id", "receiver_account_id"]]  # fmt: skip
+    moves = pd.concat([credits, debits])[["transaction_id", "account_id", "transaction_date", "booked_at", "delta",
+                                          "category", "sender_account_id", "receiver_account_id"]]  # fmt: skip
     moves = moves.merge(accounts[["account_id", "customer_id"]], on="account_id")
-    moves["month_start"] = (
-        moves.transaction_date.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("M").dt.start_time
-    )
+    # a transaction counts in its booking month
+    moves["month_start"] = moves.booked_at.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("M").dt.start_time
     return moves
 
 
@@ -151,10 +151,10 @@ def test_balance_rows_agree_with_the_completed_transactions(xs, frames):
     transactions, accounts, _customers = frames
     balances = _query(dsn, "select account_id, balance_date, (balance * 100)::bigint as cents from banking.balance")
     moves = _completed_moves(transactions, accounts)
-    # independent recomputation: for every balance row, Σ credits − Σ debits up to the end of its day
+    # independent recomputation: for every balance row, Σ credits − Σ debits booked up to the end of its day
     day_end = pd.to_datetime(balances.balance_date).dt.tz_localize("UTC") + pd.Timedelta(days=1)
     rows = balances.assign(day_end=day_end).reset_index().merge(moves, on="account_id", how="left")
-    counted = rows[rows.transaction_date < rows.day_end]
+    counted = rows[rows.booked_at < rows.day_end]
     expected = counted.groupby("index").delta.sum().reindex(balances.index, fill_value=0)
     assert (balances.cents == expected).all(), balances[balances.cents != expected]
     assert (balances.cents != 0).sum() > len(balances) / 2  # not a table of zeros
@@ -197,19 +197,25 @@ def test_about_fifteen_completed_transactions_per_customer_and_month(frames):
     }  # fmt: skip
 
 
-def test_pending_failed_and_late_settled_transactions(frames):
+def test_pending_failed_and_late_booked_transactions(frames):
     transactions, _accounts, _customers = frames
     share = transactions.status.value_counts(normalize=True)
     assert 0.005 <= share["failed"] <= 0.05
     assert share["pending"] > 0 and share["pending"] + share["failed"] < 0.1
-    # still pending: dated shortly before the end of the simulation, not settled by then
+    # still pending: dated shortly before the end of the simulation, not booked by then
     pending = transactions[transactions.status == "pending"]
     assert (pending.updated_at == pending.created_at).all()
-    # settled after their month closed: dated in its last days, updated a few days into the next
+    # booked once, when completed: never while pending or failed, never before it was made
+    completed = transactions.status == "completed"
+    assert transactions.booked_at[~completed].isna().all() and transactions.booked_at[completed].notna().all()
+    assert (transactions.booked_at[completed] >= transactions.transaction_date[completed]).all()
+    assert (transactions.booked_at[completed] == transactions.updated_at[completed]).all()
+    assert (transactions.booked_at[completed] == transactions.transaction_date[completed]).mean() > 0.9  # most at once
+    # booked after their month closed: dated in its last days, booked a few days into the next
     date = transactions.transaction_date.dt.tz_convert("UTC").dt.tz_localize(None)
-    updated = transactions.updated_at.dt.tz_convert("UTC").dt.tz_localize(None)
+    updated = transactions.booked_at.dt.tz_convert("UTC").dt.tz_localize(None)
     next_month = date.dt.to_period("M").dt.start_time + pd.offsets.MonthBegin(1)
-    late = transactions[(transactions.status == "completed") & (updated >= next_month)]
+    late = transactions[completed & (updated >= next_month)]
     assert len(late) >= 20
     days_before_month_end = (next_month - date)[late.index]
     assert (days_before_month_end <= pd.Timedelta(days=40)).all()
@@ -413,32 +419,38 @@ def test_trickle_inserts_and_updates_rows_with_increasing_updated_at(make_source
     )
     assert pending_before
 
+    started = _scalar(dsn, "select now()")
     summary = simulator.trickle(dsn, seed=11, interval_seconds=0, max_batches=3)
 
     assert summary.batches == 3
     assert len(capsys.readouterr().out.strip().splitlines()) == 3
-    fresh = _query(dsn, "select transaction_id, status, created_at, updated_at from banking.transaction"
+    fresh = _query(dsn, "select transaction_id, status, booked_at, created_at, updated_at from banking.transaction"
                         " where updated_at > %s order by updated_at", (before,))  # fmt: skip
     inserted = fresh[~fresh.transaction_id.isin(pending_before) & (fresh.created_at > before)]
     settled = fresh[fresh.transaction_id.isin(pending_before)]
     assert len(inserted) >= 3 and len(settled) >= 3
     assert set(settled.status) <= {"completed", "failed"} and "completed" in set(settled.status)
+    # booked when they complete (now), not when they were made; the others not at all
+    booked = pd.concat([inserted, settled]).query("status == 'completed'")
+    assert (booked.booked_at == booked.updated_at).all() and len(booked) >= 3
+    assert fresh.query("status != 'completed'").booked_at.isna().all()
     # one commit per batch: three distinct, increasing now() values
     assert inserted.updated_at.nunique() == 3
     assert summary.inserted["banking.transaction"] == len(inserted)
 
-    # the balances still agree with the completed transactions, restatements included
+    # the balances still agree with the transactions booked by their day
     mismatches = _scalar(dsn, """
         select count(*) from banking.balance b
         where b.balance <> coalesce((
             select sum(case when t.receiver_account_id = b.account_id then t.amount else -t.amount end)
             from banking.transaction t
             where b.account_id in (t.sender_account_id, t.receiver_account_id) and t.status = 'completed'
-              and t.transaction_date < (b.balance_date + 1)::timestamp at time zone 'UTC'), 0)""")  # fmt: skip
+              and t.booked_at < (b.balance_date + 1)::timestamp at time zone 'UTC'), 0)""")  # fmt: skip
     assert mismatches == 0
+    # a booking today changes no closed month's balance
     restated = _scalar(dsn, "select count(*) from banking.balance where updated_at > %s and balance_date < %s",
-                       (before, dt.date(2025, 4, 1)))  # fmt: skip
-    assert restated >= 1
+                       (started, dt.date(2025, 4, 1)))  # fmt: skip
+    assert restated == 0
 
 
 def test_trickle_needs_a_filled_source(source_dsn):

@@ -1,6 +1,9 @@
+import uuid
 from contextlib import closing
+from decimal import Decimal
 
 import psycopg2
+import psycopg2.errors
 import pytest
 
 from finefinance_platform.settings import get_settings, load_settings
@@ -47,6 +50,74 @@ def test_existing_database_is_upgraded_not_recreated(source_dsn, tmp_path):
     with closing(psycopg2.connect(source_dsn)) as conn, conn.cursor() as cur:
         cur.execute("select count(*), count(phone) from crm.advisor")
         assert cur.fetchone() == (1, 0)
+
+
+def test_booking_date_migration_fills_existing_rows_and_restates_balances(embedded_postgres, tmp_path):
+    """A source from before 003: completed rows get booked_at by the documented rule, balances follow booking."""
+    before = tmp_path / "ddl"
+    before.mkdir()
+    for migration in discover():
+        if migration.version < "003":
+            (before / migration.path.name).write_text(migration.path.read_text())
+    settings = get_settings()
+    name = f"pre003_{uuid.uuid4().hex[:8]}"
+    with closing(psycopg2.connect(settings.source_url(database="postgres"))) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"create database {name}")
+    dsn = settings.source_url(database=name)
+    assert apply_migrations(dsn, ddl_dir=before) == ["001_operational_schema.sql", "002_ingestion_role.sql"]
+    with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
+        cur.execute("""
+            insert into crm.advisor values ('00000000-0000-4000-8000-000000000001', 'Ada', 'Lovelace', 'Lyon',
+                                            '2024-01-01');
+            insert into crm.customer values ('00000000-0000-4000-8000-000000000002', 'Bo', 'Diallo', 'b@x.io',
+                '2024-12-01', 'bronze', '00000000-0000-4000-8000-000000000001', '2024-12-01');
+            insert into banking.account (account_id, customer_id, account_type, currency, open_date, updated_at)
+            values ('00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-000000000002', 'normal',
+                    'EUR', '2024-12-01', '2024-12-01');
+            insert into banking.transaction (transaction_id, sender_account_id, receiver_account_id, counterparty,
+                transaction_date, amount, category, status, created_at, updated_at) values
+              -- made and completed at once
+              ('00000000-0000-4000-8000-0000000000b1', null, '00000000-0000-4000-8000-00000000000a', 'Employer',
+               '2025-01-10 09:00+00', 1000.00, 'salary', 'completed', '2025-01-10 09:00+00', '2025-01-10 09:00+00'),
+              -- made on 30 January, completed on 2 February
+              ('00000000-0000-4000-8000-0000000000b2', '00000000-0000-4000-8000-00000000000a', null, 'Shop',
+               '2025-01-30 18:00+00', 40.00, 'card_payment', 'completed', '2025-01-30 18:00+00',
+               '2025-02-02 08:00+00'),
+              ('00000000-0000-4000-8000-0000000000b3', '00000000-0000-4000-8000-00000000000a', null, 'Shop',
+               '2025-02-27 18:00+00', 15.00, 'card_payment', 'pending', '2025-02-27 18:00+00',
+               '2025-02-27 18:00+00');
+            -- written by transaction date, as before the booking date existed
+            insert into banking.balance (account_id, balance_date, balance, updated_at) values
+              ('00000000-0000-4000-8000-00000000000a', '2024-12-01', 0, '2024-12-01'),
+              ('00000000-0000-4000-8000-00000000000a', '2025-01-31', 960.00, '2025-02-01'),
+              ('00000000-0000-4000-8000-00000000000a', '2025-02-28', 960.00, '2025-03-01');
+        """)
+        conn.commit()
+
+    assert apply_migrations(dsn) == ["003_transaction_booked_at.sql"]
+    with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
+        cur.execute("set timezone = 'UTC'")
+        cur.execute("select right(transaction_id::text, 2), booked_at::text, updated_at > '2026-01-01'"
+                    " from banking.transaction order by 1")  # fmt: skip
+        assert cur.fetchall() == [
+            ("b1", "2025-01-10 09:00:00+00", True),
+            ("b2", "2025-02-02 08:00:00+00", True),  # greatest(transaction_date, updated_at)
+            ("b3", None, False),  # pending: not booked, untouched
+        ]
+        cur.execute("select balance_date::text, balance, updated_at > '2026-01-01' from banking.balance order by 1")
+        # January's month end no longer holds the payment booked in February; February's already did
+        assert cur.fetchall() == [
+            ("2024-12-01", Decimal("0.00"), False),
+            ("2025-01-31", Decimal("1000.00"), True),
+            ("2025-02-28", Decimal("960.00"), False),
+        ]
+        # the rule is now the source's own: a completed row without a booking date is refused
+        with pytest.raises(psycopg2.errors.CheckViolation, match="transaction_booked_when_completed"):
+            cur.execute(
+                "update banking.transaction set status = 'completed' where right(transaction_id::text, 2) = 'b3'"
+            )
 
 
 def test_ingestion_role_cannot_write(source_dsn):

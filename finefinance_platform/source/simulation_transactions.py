@@ -8,9 +8,9 @@ How a customer's month is made (all customers at once, no per-row Python):
   other customers with random weights, so each customer spends what their habits say. The
   overspending cohort's share is above 1 for months (in the red), the affluent spend or borrow big;
 - a few reimbursements and deposits from outside;
-- a few % of the payments fail, some settle days later (status `completed`, `updated_at` at the
-  settlement, which may fall into the next month), and those not settled by the end of the
-  simulation stay `pending`.
+- a few % of the payments fail, some are booked days later (status `completed`, `booked_at` and
+  `updated_at` at the booking, which may fall into the next month), and those not booked by the end
+  of the simulation stay `pending` (`booked_at` NULL).
 """
 
 from __future__ import annotations
@@ -95,26 +95,32 @@ class MonthTransactions:
     def __len__(self) -> int:
         return len(self.cents)
 
-    def net_cents(self, account_count: int) -> np.ndarray:
-        """Credits − debits of the completed transactions, per account (integer cents)."""
-        done = self.status == COMPLETED
-        weights = self.cents[done].astype(np.float64)  # exact: sums stay far below 2**53 cents
-        credits = np.bincount(np.maximum(self.receiver[done], 0), weights * (self.receiver[done] >= 0), account_count)
-        debits = np.bincount(np.maximum(self.sender[done], 0), weights * (self.sender[done] >= 0), account_count)
-        return np.rint(credits - debits).astype(np.int64)
+    @property
+    def booked_second(self) -> np.ndarray:
+        """When each completed transaction was booked (its last update); -1 while pending or failed."""
+        return np.where(self.status == COMPLETED, self.updated_second, -1)
 
-    def settled_after(self, second: int, account_count: int) -> np.ndarray:
-        """Per account, the latest settlement at or after `second` (0 when none): late restatements."""
-        late = (self.status == COMPLETED) & (self.updated_second >= second)
-        latest = np.zeros(account_count, dtype=np.int64)
-        for side in (self.sender, self.receiver):
-            rows = late & (side >= 0)
-            np.maximum.at(latest, side[rows], self.updated_second[rows])
-        return latest
+    def net_cents_by_booking_month(self, account_count: int, month_start_seconds: np.ndarray) -> np.ndarray:
+        """Credits − debits of the completed transactions per account and booking month (integer cents).
+
+        `month_start_seconds` are the first instants of the months and of the month after the last;
+        a transaction counts in the month of its booking, which may follow the month it was made in.
+        """
+        months = len(month_start_seconds) - 1
+        done = self.status == COMPLETED
+        booking_month = np.searchsorted(month_start_seconds, self.booked_second[done], side="right") - 1
+        weights = self.cents[done].astype(np.float64)  # exact: sums stay far below 2**53 cents
+        net = np.zeros(account_count * months, dtype=np.float64)
+        for side, sign in ((self.receiver[done], 1.0), (self.sender[done], -1.0)):
+            internal = side >= 0
+            cell = side[internal] * months + booking_month[internal]
+            net += sign * np.bincount(cell, weights[internal], account_count * months)
+        return np.rint(net).astype(np.int64).reshape(account_count, months)
 
     def to_arrow(self, account_ids: pa.Array) -> pa.Table:
         # currency is left to the column default ('EUR'): every simulated amount is in euros
         created = timestamps(self.date_second)
+        booked = self.booked_second
         return pa.table({
             "transaction_id": self.ids,
             "sender_account_id": take_strings(account_ids, self.sender),
@@ -125,6 +131,7 @@ class MonthTransactions:
             "description": labels(DESCRIPTIONS, self.description),
             "category": labels(CATEGORIES, self.category),
             "status": labels(STATUSES, self.status),
+            "booked_at": pa.array(booked, pa.timestamp("s"), mask=booked < 0),
             "created_at": created,
             "updated_at": timestamps(self.updated_second),
         })  # fmt: skip

@@ -1,15 +1,15 @@
 """`finefinance simulate --trickle`: a live bank, one small committed batch at a time.
 
-Each batch, in one transaction: new transactions dated now (most completed, some pending or
-failed), pending ones settling (completed, sometimes failed), now and then a new customer with an
+Each batch, in one transaction: new transactions dated now (most completed and booked at once, some
+pending or failed), pending ones completing (booked now, sometimes failed instead), now and then a new customer with an
 account, a profile upgrade, a loan, card or investment, a card expiring. Every inserted or updated
 row gets `updated_at = now()`, so incremental ingestion on `updated_at` sees each change.
 
 The balance rows stay consistent with the completed transactions, as the simulator made them:
-- a pending transaction that settles adds its amount to the balance rows dated on or after its
-  transaction day (a restatement of a closed month, when it was dated in one);
+- a pending transaction that completes is booked today, so it moves only balance rows dated today
+  or later (never a closed month's);
 - when a month has closed since the last batch, its month-end rows are written from the
-  completed transactions (core banking's month-end run);
+  transactions booked by then (core banking's month-end run);
 - transactions dated now only use accounts opened before today, so no existing row changes.
 """
 
@@ -194,7 +194,7 @@ def _write_month_end(cur, month_end: dt.date) -> int:
                    from banking.transaction t
                    where (t.receiver_account_id = a.account_id or t.sender_account_id = a.account_id)
                      and t.status = 'completed'
-                     and t.transaction_date < (%(day)s::date + 1)::timestamp at time zone 'UTC'
+                     and t.booked_at < (%(day)s::date + 1)::timestamp at time zone 'UTC'
                ), 0), a.currency, now()
         from banking.account a
         where a.open_date <= %(day)s
@@ -207,7 +207,7 @@ def _write_month_end(cur, month_end: dt.date) -> int:
 
 
 def _settle_pending(cur, rng: np.random.Generator, bank: _Bank) -> tuple[int, int]:
-    """Settle a few pending transactions (oldest first, a few fail) and restate the balances."""
+    """Complete a few pending transactions (oldest first, a few fail instead): booked now."""
     count = min(len(bank.pending), int(rng.integers(1, 2 * PENDING_SETTLED_PER_BATCH)))
     if not count:
         return 0, 0
@@ -220,14 +220,15 @@ def _settle_pending(cur, rng: np.random.Generator, bank: _Bank) -> tuple[int, in
         (failing,),
     )
     failed = cur.rowcount
-    # the settled amounts move every balance row dated on or after the transaction's day
+    # the booked amounts move the balance rows dated on or after the booking day (an account opened
+    # today has one)
     cur.execute(
         """
         with settled as (
-            update banking.transaction set status = 'completed', updated_at = now()
+            update banking.transaction set status = 'completed', booked_at = now(), updated_at = now()
             where transaction_id = any(%s::uuid[]) and status = 'pending'
             returning sender_account_id, receiver_account_id, amount,
-                      (transaction_date at time zone 'UTC')::date as day
+                      (booked_at at time zone 'UTC')::date as day
         ), moves as (
             select receiver_account_id as account_id, amount as delta, day from settled
             where receiver_account_id is not null
@@ -290,15 +291,17 @@ def _new_transactions(cur, rng: np.random.Generator, bank: _Bank, usable: list[i
         if status == "pending":
             bank.pending.append(transaction_id)
         amount = max(round(float(cents)), 100) / 100
-        rows.append((transaction_id, sender, receiver, counterparty, amount, description, str(kind), str(status)))
+        rows.append((transaction_id, sender, receiver, counterparty, amount, description, str(kind), str(status),
+                     status == "completed"))  # fmt: skip
     execute_values(
         cur,
         "insert into banking.transaction (transaction_id, sender_account_id, receiver_account_id, counterparty,"
-        " amount, description, category, status, transaction_date, created_at, updated_at) values %s",
+        " amount, description, category, status, booked_at, transaction_date, created_at, updated_at) values %s",
         rows,
-        template="(%s, %s, %s, %s, %s, %s, %s, %s, now(), now(), now())",
+        # a completed one is booked at once
+        template="(%s, %s, %s, %s, %s, %s, %s, %s, case when %s then now() end, now(), now(), now())",
     )
-    return len(rows), sum(1 for row in rows if row[-1] == "pending")
+    return len(rows), sum(1 for row in rows if row[7] == "pending")
 
 
 def _new_customer(cur, rng: np.random.Generator, bank: _Bank, today: dt.date) -> None:

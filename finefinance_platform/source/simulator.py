@@ -8,8 +8,8 @@ period ends with the current month, which is filled up to the start of today (UT
 
 What the bank does is described in `simulation_population` (who) and `simulation_transactions`
 (what happens each month); `simulation_load` bulk-loads it; `simulation_trickle` keeps it alive.
-Month-end balances (`banking.balance`) are computed here from the completed transactions with
-integer-cent cumulative sums, so they agree with the transactions by construction.
+Month-end balances (`banking.balance`) are computed here from the completed transactions, by booking
+month, with integer-cent cumulative sums, so they agree with the transactions by construction.
 """
 
 from __future__ import annotations
@@ -92,21 +92,17 @@ def _has_data(cursor) -> bool:
 
 
 class BalanceBook:
-    """Net completed movements per account and month, turned into end-of-day balance rows."""
+    """Net completed movements per account and booking month, turned into end-of-day balance rows."""
 
     def __init__(self, population: Population) -> None:
         self.population = population
-        shape = (population.account_count, population.period.months)
-        self.net_cents = np.zeros(shape, dtype=np.int64)
-        self.restated_second = np.zeros(shape, dtype=np.int64)
+        self.net_cents = np.zeros((population.account_count, population.period.months), dtype=np.int64)
 
-    def record(self, month_index: int, month: MonthTransactions) -> None:
-        accounts = self.population.account_count
-        next_month = int(self.population.period.month_starts[month_index + 1]) * DAY
-        self.net_cents[:, month_index] = month.net_cents(accounts)
-        # a payment settled after the month closed restates that month's balance: its row is
-        # updated then, so incremental ingestion picks up the corrected balance
-        self.restated_second[:, month_index] = month.settled_after(next_month, accounts)
+    def record(self, month: MonthTransactions) -> None:
+        # a transaction made in one month and booked in the next counts in the next: the month-end
+        # balance of the month it was made in never includes it, so no closed month is restated
+        month_start_seconds = self.population.period.month_starts.astype(np.int64) * DAY
+        self.net_cents += month.net_cents_by_booking_month(self.population.account_count, month_start_seconds)
 
     def table(self) -> pa.Table:
         pop, period = self.population, self.population.period
@@ -120,7 +116,7 @@ class BalanceBook:
             "account": account,
             "day": month_end[month],
             "cents": closing_cents[account, month],
-            "updated": np.maximum(written, self.restated_second[account, month]),
+            "updated": written,
         }
         # the row written when the account opened (0); a month-end row on that day says the same
         opening = np.flatnonzero(~np.isin(open_day, month_end))
@@ -210,7 +206,7 @@ def _fill(conn, period: Period, *, customers: int, seed: int, replace: bool) -> 
             progress = tqdm(range(period.months), desc="transactions", unit="month", file=sys.stderr)
             for month_index in progress:
                 month = generate_month(np.random.default_rng([seed, 1, month_index]), population, month_index)
-                book.record(month_index, month)
+                book.record(month)
                 table = month.to_arrow(population.account_ids)
                 if waiting is not None:
                     rows["banking.transaction"] += waiting.result()
