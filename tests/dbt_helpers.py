@@ -71,6 +71,7 @@ RAW_TABLES: dict[str, dict[str, str]] = {
         "description": "varchar",
         "category": "varchar",
         "status": "varchar",
+        "booked_at": "timestamptz",
         "created_at": "timestamptz",
         "updated_at": "timestamptz",
     },

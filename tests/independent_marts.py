@@ -1,4 +1,4 @@
-"""The marts of DESIGN §5 computed independently, in pandas, straight from the source database.
+"""The marts of docs/business-definitions.md computed independently, in pandas, straight from the source database.
 
 Written from the business definitions, not from the dbt SQL, so a test comparing the two catches a
 wrong model as well as a wrong expectation.
@@ -23,7 +23,7 @@ def read_source(dsn: str) -> dict[str, pd.DataFrame]:
         "account": "select account_id::text, customer_id::text, open_date, closed_date from banking.account",
         "transaction": (
             "select transaction_id::text, sender_account_id::text, receiver_account_id::text, "
-            "(transaction_date at time zone 'UTC') as ts, amount, category, status from banking.transaction"
+            "(booked_at at time zone 'UTC') as booked, amount, category, status from banking.transaction"
         ),
         "loan": "select customer_id::text, amount, interest_rate, start_date, end_date from product.loan",
         "investment": "select customer_id::text, amount, opened_at as start_date, closed_at as end_date "
@@ -56,7 +56,8 @@ def compute(dsn: str, months: list[dt.date]) -> dict[str, pd.DataFrame]:
     src = read_source(dsn)
     txn = src["transaction"]
     txn = txn[txn.status == "completed"].copy()
-    txn["month"] = txn.ts.map(lambda t: t.date().replace(day=1))
+    # a completed transaction counts in its booking month (docs/business-definitions.md#booking-month)
+    txn["month"] = txn.booked.map(lambda t: t.date().replace(day=1))
     txn["cents"] = txn.amount.map(cents)
     owner = dict(zip(src["account"].account_id, src["account"].customer_id))
 

@@ -105,7 +105,8 @@ TRANSACTIONS = [
     ("t22", at("2025-04-16 10:00"), "withdrawal", "300.00", "acc-c1", None, "ATM", "failed"),
     ("t23", at("2025-04-20 10:00"), "card_payment", "200.00", "acc-c5", None, "Shop", "completed"),
     # May
-    ("t24", at("2025-05-02 09:00"), "salary", "100.00", None, "acc-c1", "Acme Corp", "completed"),
+    # made on 30 April, booked on 2 May: a May transaction (its booking month)
+    ("t24", at("2025-04-30 18:00"), "salary", "100.00", None, "acc-c1", "Acme Corp", "completed"),
     ("t25", at("2025-05-05 10:00"), "withdrawal", "100.00", "acc-c2-current", None, "ATM", "completed"),
     ("t26", at("2025-05-06 10:00"), "transfer", "1000.00", "acc-c2-savings", "acc-c2-current", None, "completed"),
     ("t27", at("2025-05-08 10:00"), "reimbursement", "50.00", None, "acc-c3", "Insurer", "completed"),
@@ -114,8 +115,17 @@ TRANSACTIONS = [
 ]
 
 
+# completed transactions booked later than they were made (the others are booked at once)
+BOOKED_LATER = {
+    "t03": at("2025-01-21 10:00"),  # after t05 (made 01-20): January's lines follow booking order
+    "t24": at("2025-05-02 09:00"),
+}
+
+
 def transaction_row(t, status=None, updated_at=None):
     transaction_id, when, category, amount, sender, receiver, counterparty, default_status = t
+    status = status or default_status
+    booked_at = BOOKED_LATER.get(transaction_id, when) if status == "completed" else None
     return {
         "transaction_id": transaction_id,
         "transaction_date": when,
@@ -125,9 +135,10 @@ def transaction_row(t, status=None, updated_at=None):
         "receiver_account_id": receiver,
         "counterparty": counterparty,
         "description": f"{category} {transaction_id}",
-        "status": status or default_status,
+        "status": status,
+        "booked_at": booked_at if updated_at is None or booked_at is None else max(booked_at, updated_at),
         "created_at": when,
-        "updated_at": updated_at or when,
+        "updated_at": updated_at or booked_at or when,
     }
 
 
@@ -328,7 +339,7 @@ def warehouses(tmp_path_factory):
         DbtStep(dbs["full"], everything),
         CopyStep(dbs["monthly"], dbs["emptied"]),
         # every May transaction disappears from the source (reversed, say)
-        SqlStep(dbs["emptied"], "delete from raw.transaction where transaction_date >= '2025-05-01'"),
+        SqlStep(dbs["emptied"], "delete from raw.transaction where booked_at >= '2025-05-01'"),
         # as the platform does after an ingestion: the daily refresh (staging), then the month
         DbtStep(dbs["emptied"], ("build", "--exclude", MONTHLY, "--exclude-resource-type", "unit_test")),
         DbtStep(dbs["emptied"], monthly_only, month_vars("2025-05-01")),
@@ -533,10 +544,11 @@ def test_statement_lines_run_to_the_closing_balance(warehouses):
             if row["account_id"] == account and str(row["month_start"]) == month
         ]
 
+    # in booking order: t03, made before t05, was booked after it
     assert statement("acc-c2-current", "2025-01-01") == [
         ("t02", "credit", money(20000), money(20000)),
-        ("t03", "debit", money(6000), money(14000)),
-        ("t05", "debit", money(1000), money(13000)),
+        ("t05", "debit", money(1000), money(19000)),
+        ("t03", "debit", money(6000), money(13000)),
     ]
     assert statement("acc-c2-savings", "2025-01-01") == [("t03", "credit", money(6000), money(6000))]
     # opening 200, then -500 and +200 from C2
@@ -549,7 +561,11 @@ def test_statement_lines_run_to_the_closing_balance(warehouses):
         ("t10", "debit", money(100), money(400)),
     ]
     t10 = next(row for row in lines if row["transaction_id"] == "t10")
-    assert t10["transaction_date"] == dt.datetime(2025, 2, 28, 22, 30)
+    assert t10["transaction_date"] == t10["booked_at"] == dt.datetime(2025, 2, 28, 22, 30)
+    # made in April, booked in May: on May's statement only, with both dates
+    t24 = [(str(row["month_start"]), row["transaction_date"], row["booked_at"]) for row in lines
+           if row["transaction_id"] == "t24"]  # fmt: skip
+    assert t24 == [("2025-05-01", dt.datetime(2025, 4, 30, 18), dt.datetime(2025, 5, 2, 9))]
     t09_lines = {row["account_id"]: row for row in lines if row["transaction_id"] == "t09"}
     assert t09_lines["acc-c2-current"]["counterparty_account_id"] == "acc-c1"
     assert t09_lines["acc-c1"]["counterparty_account_id"] == "acc-c2-current"

@@ -50,8 +50,9 @@ def _fill_source(dsn: str) -> list[str]:
         ]
         cur.executemany(
             "insert into banking.transaction (transaction_id, sender_account_id, receiver_account_id, counterparty,"
-            " transaction_date, amount, category, status) values (%s, %s, %s, %s, %s, %s, %s, %s)",
-            rows,
+            " transaction_date, amount, category, status, booked_at)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, case when %s = 'completed' then %s::timestamptz end)",
+            [(*row, row[7], row[4]) for row in rows],
         )
         cur.execute("insert into banking.balance values (%s, '2024-01-31', 1986.51, 'EUR')", (ACCOUNT,))
         cur.execute(
@@ -105,7 +106,8 @@ def test_raw_equals_source_and_updates_merge(source_dsn, tmp_path, monkeypatch):
         # the pending card payment completes: it must arrive as an update, not as a second row
         with closing(psycopg2.connect(source_dsn)) as conn, conn.cursor() as cur:
             cur.execute(
-                "update banking.transaction set status = 'completed', updated_at = now() where transaction_id = %s",
+                "update banking.transaction set status = 'completed', booked_at = now(), updated_at = now()"
+                " where transaction_id = %s",
                 (transaction_ids[3],),
             )
             conn.commit()

@@ -1,7 +1,8 @@
-"""Late and changed data (issue 7): a pending transaction completed after its month closed, a
-balance correction, a profile upgrade. The next ingestion rebuilds the months they touch, from the
-earliest to the last, and the statements, KPIs and advisor lists follow; untouched months are not
-rebuilt."""
+"""Late and changed data: only a change whose business date falls in a closed month rebuilds it (a
+booking that reached the warehouse late, a correction at the source, a corrected balance), from that
+month to the last, and the statements, KPIs and advisor lists follow. A day of ordinary activity
+(bookings today, pending transactions completing today, a card expiring, a profile upgrade) rebuilds
+no closed month (docs/business-definitions.md#what-can-still-change-a-closed-month)."""
 
 import datetime as dt
 from contextlib import closing
@@ -25,8 +26,9 @@ def _query(warehouse, sql, params=()):
         return con.execute(sql, list(params)).fetchall()
 
 
-def _complete_a_pending_transaction(dsn: str, month: str) -> tuple[str, str, Decimal]:
-    """Complete (now) a card payment of `month` that was still pending; returns (id, account, amount)."""
+def _booking_arriving_late(dsn: str, month: str) -> tuple[str, str, Decimal]:
+    """A card payment made and booked in `month` that reaches the source only now (a core banking
+    system catching up); returns (id, account, amount)."""
     with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
         cur.execute(
             "select transaction_id::text, sender_account_id::text, amount from banking.transaction "
@@ -36,13 +38,13 @@ def _complete_a_pending_transaction(dsn: str, month: str) -> tuple[str, str, Dec
             (month, month),
         )
         transaction_id, account_id, amount = cur.fetchone()
-        # a fresh pending payment dated in that closed month, then completed now
         cur.execute(
             "insert into banking.transaction (transaction_id, sender_account_id, counterparty, transaction_date,"
-            " amount, currency, description, category, status, created_at, updated_at)"
-            " values (gen_random_uuid(), %s, 'Late shop', %s::date + interval '20 days', 123.45, 'EUR',"
-            " 'late card payment', 'card_payment', 'completed', now(), now()) returning transaction_id::text",
-            (account_id, month),
+            " booked_at, amount, currency, description, category, status, created_at, updated_at)"
+            " values (gen_random_uuid(), %s, 'Late shop', %s::date + interval '20 days',"
+            " %s::date + interval '20 days', 123.45, 'EUR', 'late card payment', 'card_payment', 'completed',"
+            " now(), now()) returning transaction_id::text",
+            (account_id, month, month),
         )
         late_id = cur.fetchone()[0]
         conn.commit()
@@ -57,7 +59,7 @@ def test_late_transaction_rebuilds_its_month_and_the_later_ones(xs_clone):
         "where account_id = ? order by month_start"
     )
     count_sql = "select transaction_count, transaction_amount from marts.kpi_monthly_growth where month_start = ?"
-    late_id, account_id, amount = _complete_a_pending_transaction(xs_clone["dsn"], late_month)
+    late_id, account_id, amount = _booking_arriving_late(xs_clone["dsn"], late_month)
     before = _query(warehouse, statement_sql, [account_id])
     kpi_before = _query(warehouse, count_sql, [late_month])[0]
 
@@ -141,7 +143,16 @@ def test_sensor_requests_the_touched_range_only(xs_clone):
     warehouse = xs_clone["warehouse"]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         cursor = _encode(high_water_marks(con))
-    _complete_a_pending_transaction(xs_clone["dsn"], MONTHS[4])
+    # a correction at the source: an amount booked in that closed month was wrong
+    with closing(psycopg2.connect(xs_clone["dsn"])) as conn, conn.cursor() as cur:
+        cur.execute(
+            "update banking.transaction set amount = amount + 1, updated_at = now() where transaction_id = ("
+            " select transaction_id from banking.transaction where status = 'completed'"
+            " and booked_at >= %s and booked_at < %s::date + interval '1 month' order by transaction_id limit 1)",
+            (MONTHS[4], MONTHS[4]),
+        )
+        assert cur.rowcount == 1
+        conn.commit()
     # ingest only (the sensor acts on what ingestion brought, once staged)
     from dagster import materialize
     from dagster_dlt import DagsterDltResource
@@ -165,3 +176,35 @@ def test_sensor_requests_the_touched_range_only(xs_clone):
     # the next tick, with nothing new, asks for nothing
     again = late_data_sensor(build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=context.cursor))
     assert not hasattr(again, "tags")
+
+
+def test_a_day_of_live_activity_rebuilds_no_closed_month(xs_clone):
+    """A day of trickle: new bookings, pending transactions of closed months completing (booked
+    today), sign-ups, upgrades, products opening and cards expiring today. Nothing of it has a
+    business date in a closed month, so the next run rebuilds none and every statement stays."""
+    from finefinance_platform.source.simulator import trickle
+
+    warehouse = xs_clone["warehouse"]
+    statements = "select * from marts.fct_monthly_statement order by account_id, month_start"
+    lines = "select * from marts.fct_statement_line order by account_id, month_start, line_number"
+    before = _query(warehouse, statements), _query(warehouse, lines)
+    with closing(psycopg2.connect(xs_clone["dsn"])) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from banking.transaction where status = 'pending' and transaction_date < %s",
+                    (add_months(dt.date.fromisoformat(MONTHS[-1]), 1),))  # fmt: skip
+        pending_in_closed_months = cur.fetchone()[0]
+    assert pending_in_closed_months > 0
+
+    summary = trickle(xs_clone["dsn"], seed=3, interval_seconds=0, max_batches=120)
+    with closing(psycopg2.connect(xs_clone["dsn"])) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select count(*) from banking.transaction where status = 'completed' and transaction_date < %s"
+            " and booked_at >= current_date",
+            (add_months(dt.date.fromisoformat(MONTHS[-1]), 1),),
+        )
+        completed_today = cur.fetchone()[0]
+    assert completed_today > 0  # made in a closed month, booked today
+    assert summary.updated.get("product.credit_card", 0) + summary.inserted.get("crm.customer", 0) > 0
+
+    report = run_pipeline(get_settings(), echo=lambda *_: None, instance=instance_with_every_month_built(MONTHS))
+    assert report.months == []
+    assert (_query(warehouse, statements), _query(warehouse, lines)) == before

@@ -100,6 +100,8 @@ class Catalogue:
             "amount": Decimal("19.99"), "category": "card_payment", "status": "completed",
         }  # fmt: skip
         values.update(row)
+        if "booked_at" not in row:  # booked when made, once completed
+            values["booked_at"] = values["transaction_date"] if values["status"] == "completed" else None
         self.rows.setdefault("transaction", []).append(values)
         self.kinds.append(kind)
         if reason:
@@ -130,6 +132,9 @@ class Catalogue:
         )
         t("future-dated", "future_dated", transaction_date=NOW + dt.timedelta(days=30))
         t("NULL transaction date", "missing_transaction_date", transaction_date=None)
+        t("completed but never booked", "completed_not_booked", booked_at=None)
+        t("pending but booked", "booked_not_completed", status="pending", booked_at=NOW - dt.timedelta(days=1))
+        t("booked before it was made", "booked_before_made", booked_at=noon(MONTHS[3]))
         # at-least-once: the same row delivered again, and an older version arriving late
         t("duplicate key delivered twice", None, **self.existing)
         t(
@@ -241,6 +246,7 @@ class Catalogue:
             "receiver_account_id": self.other_account, "counterparty": None,
             "transaction_date": noon(MONTHS[3] + dt.timedelta(days=6)), "amount": Decimal("42.42"),
             "category": "transfer", "status": "completed",
+            "booked_at": noon(MONTHS[3] + dt.timedelta(days=6)),
         })  # fmt: skip
         return self.rows
 
@@ -359,7 +365,7 @@ def test_the_checks_name_the_counts(bad_load):
     assert not quarantine.passed and quarantine.severity == AssetCheckSeverity.WARN
     total = len(catalogue.quarantined)
     assert quarantine.description.startswith(f"{total} rows quarantined: ")
-    assert "transaction 13 (" in quarantine.description and "loan 1 (ends_before_start 1)" in quarantine.description
+    assert "transaction 16 (" in quarantine.description and "loan 1 (ends_before_start 1)" in quarantine.description
     assert quarantine.metadata["quarantined_rows"].value == total
 
     # the corrected balance, plus the month ends that the good transfer moved (the source's balance

@@ -105,10 +105,10 @@ def _complete_late_transaction(dsn: str, month: str) -> tuple[str, str]:
         account_id = cur.fetchone()[0]
         cur.execute(
             "insert into banking.transaction (transaction_id, sender_account_id, counterparty, transaction_date,"
-            " amount, currency, description, category, status) values (gen_random_uuid(), %s, 'Late shop',"
-            " %s::date + interval '20 days', 77.70, 'EUR', 'late card payment', 'card_payment', 'completed')"
-            " returning transaction_id::text",
-            (account_id, month),
+            " booked_at, amount, currency, description, category, status) values (gen_random_uuid(), %s,"
+            " 'Late shop', %s::date + interval '20 days', %s::date + interval '20 days', 77.70, 'EUR',"
+            " 'late card payment', 'card_payment', 'completed') returning transaction_id::text",
+            (account_id, month, month),
         )
         transaction_id = cur.fetchone()[0]
         conn.commit()

@@ -80,7 +80,7 @@
 {%- endmacro %}
 
 {#-
-  True when the source has transactions dated before the window. A model that cannot carry the
+  True when the source has transactions booked before the window. A model that cannot carry the
   previous month's state recomputes from the start of the data; when no transaction precedes the
   window (the first backfill of the whole history, a full build), the window's transactions are
   all it needs, and it reads them from fct_transaction, built first in the same run, instead of
@@ -93,21 +93,22 @@
         {{ return(false) }}
     {%- endif -%}
     {%- set found = run_query(
-        "select cast(" ~ to_utc_timestamp('min(transaction_date)') ~ " as date) < " ~ date_literal(window.start)
+        "select cast(" ~ to_utc_timestamp('min(booked_at)') ~ " as date) < " ~ date_literal(window.start)
         ~ " from (" ~ calendar_transactions() ~ ") as calendar") -%}
     {{ return(found.columns[0].values()[0] == true) }}
 {%- endmacro %}
 
-{#- Transactions that can place a month on the calendar: dated, not in the future, not before the
-    first account opened (so a quarantined row cannot stretch it). Read from raw with those checks
-    only, on the raw column: a scan of tens of milliseconds at scale M, where the checked
-    stg_transaction costs a deduplication and joins (seconds). Whatever the status: the bounds need
-    no deduplication. Callers convert the min or max to UTC (one value, not every row). -#}
+{#- Bookings that can place a month on the calendar (a transaction counts in its booking month):
+    booked, not in the future, not before the first account opened (so a quarantined row cannot
+    stretch it). Read from raw with those checks only, on the raw column: a scan of tens of
+    milliseconds at scale M, where the checked stg_transaction costs a deduplication and joins
+    (seconds). A row booked once stays booked: the bounds need no deduplication. Callers convert
+    the min or max to UTC (one value, not every row). -#}
 {% macro calendar_transactions() -%}
-    select transaction_date
+    select booked_at
     from {{ source('raw', 'transaction') }}
-    where transaction_date <= current_timestamp + interval '1 day'
-        and transaction_date >= (select min(open_date) from {{ ref('stg_account') }})
+    where booked_at <= current_timestamp + interval '1 day'
+        and booked_at >= (select min(open_date) from {{ ref('stg_account') }})
 {%- endmacro %}
 
 {#- First month holding any data: accounts opened, customers signed up, transactions -#}
@@ -118,7 +119,7 @@
             union all
             select min(cast(date_trunc('month', signup_date) as date)) from {{ ref('stg_customer') }}
             union all
-            select cast(date_trunc('month', {{ to_utc_timestamp('min(transaction_date)') }}) as date)
+            select cast(date_trunc('month', {{ to_utc_timestamp('min(booked_at)') }}) as date)
             from ({{ calendar_transactions() }}) as calendar
         ) as firsts
     )
@@ -131,7 +132,7 @@
             union all
             select max(cast(date_trunc('month', signup_date) as date)) from {{ ref('stg_customer') }}
             union all
-            select cast(date_trunc('month', {{ to_utc_timestamp('max(transaction_date)') }}) as date)
+            select cast(date_trunc('month', {{ to_utc_timestamp('max(booked_at)') }}) as date)
             from ({{ calendar_transactions() }}) as calendar
         ) as lasts
     )

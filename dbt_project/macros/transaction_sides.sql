@@ -13,6 +13,7 @@
     select
         transaction_id,
         transaction_date,
+        booked_at,
         month_start,
         case when {{ is_debit }} then sender_account_id else receiver_account_id end as account_id,
         case when {{ is_debit }} then sender_customer_id else receiver_customer_id end as customer_id,

@@ -1,9 +1,11 @@
 """Which months must be (re)built after an ingestion.
 
-A balance carries into every later month, so a change dated in month M (a pending transaction
-completed late, a corrected balance, a loan or card starting) affects M and every month after it.
-Before ingesting we note each raw table's high-water mark (max updated_at); afterwards the rows
-above it tell the earliest month they touch.
+A balance carries into every later month, so a change whose business date falls in month M affects
+M and every month after it. Before ingesting we note each raw table's high-water mark (max
+updated_at); afterwards the rows above it are placed by the date each changes things from
+(docs/business-definitions.md#what-can-still-change-a-closed-month), and the earliest such month is
+rebuilt with the months after it. A day of ordinary activity (bookings today, a card expiring today,
+a customer upgraded today) places nothing in a closed month, so it rebuilds none.
 """
 
 import datetime as dt
@@ -11,18 +13,36 @@ import json
 
 from finefinance_platform.source.tables import SOURCE_TABLES
 
-# The business date that places a changed row in a month. A customer row changes when they sign up
-# or change profile: both count from the moment recorded in updated_at (the profile held at a
-# month's end comes from the snapshot history, so an upgrade today leaves closed months alone).
-_AFFECTED_MONTH_SQL = {
-    "customer": "cast(updated_at as date)",
-    "transaction": "cast(transaction_date as date)",
-    "balance": "cast(balance_date as date)",
-    "account": "cast(open_date as date)",
-    "loan": "cast(start_date as date)",
-    "investment": "cast(opened_at as date)",
-    "credit_card": "cast(start_date as date)",
+
+def _utc_date(column: str) -> str:
+    return f"cast(timezone('UTC', {column}) as date)"
+
+
+def _ended_or_started(end: str, start: str) -> str:
+    return f"cast(case when {end} <= current_date then {end} else {start} end as date)"
+
+
+# Per raw table, the first day each changed row (`r`, above the mark) can change a month from:
+# - customer: the change itself (a sign-up, a profile change: the profile held at a month's end comes
+#   from the snapshot history, so an upgrade today leaves closed months alone);
+# - account and products: one that has ended (closed, expired: its end date is past) changes things
+#   from its end date, one still running from its start (a new product, or a correction to one; a
+#   loan's end date is known from the start, so "ended" is an end date today or earlier);
+# - transaction: its booking date, and the booking date the marts hold for it, when a correction
+#   moved or removed the booking (a completed transaction corrected to failed has no booked_at left).
+# - balance: its date (a month-end row written, or corrected: the balance check of that month reads it).
+_CHANGED_FROM_SQL = {
+    "customer": _utc_date("r.updated_at"),
+    "account": _ended_or_started("r.closed_date", "r.open_date"),
+    "loan": _ended_or_started("r.end_date", "r.start_date"),
+    "investment": _ended_or_started("r.closed_at", "r.opened_at"),
+    "credit_card": _ended_or_started("r.end_date", "r.start_date"),
+    "balance": "cast(r.balance_date as date)",
+    "transaction": f"least({_utc_date('r.booked_at')}, cast(booked.booked_at as date))",
 }
+_BOOKED_IN_MARTS = (
+    "left join marts.fct_transaction as booked on booked.transaction_id = cast(r.transaction_id as varchar)"
+)
 
 
 def high_water_marks(con) -> dict[str, object]:
@@ -69,12 +89,22 @@ def staging_behind_raw(con) -> bool:
 
 def earliest_changed_month(con, marks: dict[str, object]) -> dt.date | None:
     """The first month touched by rows that arrived above the marks (None: nothing changed)."""
+    marts_have_bookings = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'fct_transaction'"
+    ).fetchone()[0]
     earliest = None
-    for table, expression in _AFFECTED_MONTH_SQL.items():
+    for table, expression in _CHANGED_FROM_SQL.items():
         mark = marks.get(table)
         if mark is None:
             continue  # a table loaded for the first time: every month is built anyway
-        row = con.execute(f"select min({expression}) from raw.{table} where updated_at > ?", [mark]).fetchone()
+        join = ""
+        if table == "transaction":
+            join = _BOOKED_IN_MARTS
+            if not marts_have_bookings:
+                expression, join = _utc_date("r.booked_at"), ""
+        row = con.execute(
+            f"select min({expression}) from raw.{table} as r {join} where r.updated_at > ?", [mark]
+        ).fetchone()
         if row and row[0] is not None:
             month = row[0].replace(day=1)
             earliest = month if earliest is None else min(earliest, month)

@@ -1,5 +1,5 @@
--- Completed transactions (the only ones that move money), with their UTC month and the customer
--- on each internal side (stg_transaction brings the owners from its account checks). Complete
+-- Completed transactions (the only ones that move money), with their booking month (the calendar
+-- month of booked_at in UTC, docs/business-definitions.md#booking-month) and the customer on each internal side (stg_transaction brings the owners from its account checks). Complete
 -- history: month-grain marts read their window from fct_transaction and fall back to this view
 -- for months before it.
 with transactions as (
@@ -10,7 +10,8 @@ with transactions as (
 select
     transaction_id,
     transaction_date,
-    cast(date_trunc('month', transaction_date) as date) as month_start,
+    booked_at,
+    cast(date_trunc('month', booked_at) as date) as month_start,
     amount,
     currency,
     category,

@@ -11,6 +11,7 @@ select
     description,
     category,
     status,
+    booked_at,
     created_at,
     updated_at,
     sender_customer_id,

@@ -1,7 +1,8 @@
 -- One line per completed transaction and internal side of the window: a transfer between two of
 -- our accounts is a debit line on the sender's statement and a credit line on the receiver's.
--- running_balance starts from the statement's opening balance and, in (transaction_date,
--- transaction_id) order, ends at its closing balance.
+-- Lines are in booking order, (booked_at, transaction_id), as a bank prints them; each shows when
+-- the transaction was made and when it was booked. running_balance starts from the statement's
+-- opening balance and ends at its closing balance.
 with transactions as (
     select * from {{ ref('fct_transaction') }}
     where {{ month_window_filter('month_start') }}
@@ -22,11 +23,11 @@ lines as (
         sides.*,
         row_number() over (
             partition by sides.account_id, sides.month_start
-            order by sides.transaction_date, sides.transaction_id
+            order by sides.booked_at, sides.transaction_id
         ) as line_number,
         statements.opening_balance + sum(sides.signed_amount) over (
             partition by sides.account_id, sides.month_start
-            order by sides.transaction_date, sides.transaction_id
+            order by sides.booked_at, sides.transaction_id
             rows between unbounded preceding and current row
         ) as running_balance
     from sides
@@ -42,6 +43,7 @@ select
     cast(line_number as bigint) as line_number,
     cast(transaction_id as varchar) as transaction_id,
     cast(transaction_date as timestamp) as transaction_date,
+    cast(booked_at as timestamp) as booked_at,
     cast(description as varchar) as description,
     cast(category as varchar) as category,
     cast(direction as varchar) as direction,

@@ -1,13 +1,14 @@
--- Completed transactions of the run's window, one row each (incremental per month). The other
--- month-grain marts read their window from here.
+-- Completed transactions booked in the run's window, one row each (incremental per month): a
+-- transaction belongs to its booking month. The other month-grain marts read their window from here.
 with transactions as (
     select * from {{ ref('int_completed_transactions') }}
-    where {{ month_window_filter('transaction_date') }}
+    where {{ month_window_filter('booked_at') }}
 )
 
 select
     cast(transaction_id as varchar) as transaction_id,
     cast(transaction_date as timestamp) as transaction_date,
+    cast(booked_at as timestamp) as booked_at,
     cast(month_start as date) as month_start,
     cast(amount as decimal(18, 2)) as amount,
     cast(currency as varchar) as currency,

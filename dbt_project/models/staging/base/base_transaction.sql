@@ -1,7 +1,8 @@
 -- Every transaction of raw.transaction at its latest version, typed, with the reason it cannot be
 -- used (NULL when it can): the source's own constraints (positive amount, known category and
--- status, at least one internal side, two different sides) and what it must agree with (accounts
--- that exist, in the transaction's currency, open on its date; not dated in the future).
+-- status, at least one internal side, two different sides, booked exactly when completed and not
+-- before it was made) and what it must agree with (accounts that exist, in the transaction's
+-- currency, open on its date; neither made nor booked in the future).
 -- stg_transaction keeps the good rows; quarantined_rows lists the others.
 -- A table, rebuilt by every daily refresh, where the other base_ models are views: the per-key
 -- deduplication reads all of raw and no month filter can go through it, so as a view every
@@ -26,8 +27,10 @@ typed as (
         cast(sender_account_id as varchar) as sender_account_id,
         cast(receiver_account_id as varchar) as receiver_account_id,
         cast(counterparty as varchar) as counterparty,
-        -- the month of a transaction is the calendar month of its date in UTC
         {{ to_utc_timestamp('transaction_date') }} as transaction_date,
+        -- a completed transaction counts in the calendar month (UTC) of its booking
+        -- (docs/business-definitions.md#booking-month)
+        {{ to_utc_timestamp('booked_at') }} as booked_at,
         cast(amount as decimal(12, 2)) as amount,
         trim(cast(currency as varchar)) as currency,
         cast(description as varchar) as description,
@@ -57,6 +60,9 @@ select
         when typed.amount is null or typed.amount <= 0 then 'amount_not_positive'
         when categories.category is null then 'unknown_category'
         when typed.status is null or typed.status not in ('pending', 'completed', 'failed') then 'unknown_status'
+        when typed.status = 'completed' and typed.booked_at is null then 'completed_not_booked'
+        when typed.status <> 'completed' and typed.booked_at is not null then 'booked_not_completed'
+        when typed.booked_at < typed.transaction_date then 'booked_before_made'
         when typed.sender_account_id is null and typed.receiver_account_id is null then 'no_internal_account'
         when typed.sender_account_id = typed.receiver_account_id then 'sender_is_receiver'
         when
@@ -73,7 +79,9 @@ select
             or cast(typed.transaction_date as date) < receivers.open_date
             then 'before_account_opened'
         -- a day's grace: the source's clock and ours may differ by hours, not by days
-        when typed.transaction_date > {{ to_utc_timestamp('current_timestamp') }} + interval '1 day'
+        when
+            typed.transaction_date > {{ to_utc_timestamp('current_timestamp') }} + interval '1 day'
+            or typed.booked_at > {{ to_utc_timestamp('current_timestamp') }} + interval '1 day'
             then 'future_dated'
     end as quarantine_reason
 from typed
