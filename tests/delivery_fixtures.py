@@ -1,8 +1,10 @@
 """A small bank, hand-made, turned into `marts.*` tables of the DESIGN §4 contract.
 
 The delivery tests run against this DuckDB file, not against the dbt marts: the marts here are
-computed in plain Python from the business definitions of DESIGN §5, from a list of transactions
-small enough to check by hand. The three closed months before the current one (plus one before
+computed in plain Python from the business definitions of DESIGN §5 (a completed transaction counts
+in its booking month, the month of `booked_at`), from a list of transactions small enough to check
+by hand. `make_delivery_home` also issues every month's statements (delivery.statement_issues), on
+the 1st of the next month, as the monthly close does. The three closed months before the current one (plus one before
 them, so balances carry over) keep every month inside the Dagster partitions and "closed".
 
 The small bank (`small_bank()`):
@@ -10,7 +12,9 @@ The small bank (`small_bank()`):
   Livret A every month (an internal transfer: not a withdrawal), 120.50 sent to Bruno; a 30,000
   life insurance (high investments) and a card with a 9.90 fee.
 - Bruno Petit (Bronze, Claire): salary 1,800.00, a card payment at 23:30 UTC on the month's last day,
-  a 15.00 reimbursement; a pending and a failed transaction that must not show.
+  a 15.00 reimbursement; a pending and a failed transaction that must not show. Once, a 64.90 card
+  payment made on the 30th of the third month (`LATE_BOOKING`) that the bank books on the 2nd of the
+  fourth: it is on the fourth month's statement only, with both dates.
 - Chloé Moreau (Diamond, advisor Hugo): salary 9,000.00, a 6,000.00 cash withdrawal every month (high
   withdrawals) and a 60,000 loan at 3.6 % (high loans).
 - Didier Lefèvre (Bronze, Hugo): 1,500.00 in, 1,900.00 out each month: in the red from the first month.
@@ -94,11 +98,13 @@ class Bank:
         )
         return uid(key)
 
-    def txn(self, key, when, sender, receiver, amount, description, category, status="completed"):
+    def txn(self, key, when, sender, receiver, amount, description, category, status="completed", booked=None):
+        """A transaction made at `when`; a completed one is booked at `booked` (default: at once)."""
         self.transactions.append(
             {
                 "transaction_id": uid(key),
                 "transaction_date": when,
+                "booked_at": (booked or when) if status == "completed" else None,
                 "sender_account_id": sender,
                 "receiver_account_id": receiver,
                 "amount": D(amount),
@@ -112,6 +118,19 @@ class Bank:
 
 def at(month: dt.date, day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
     return dt.datetime(month.year, month.month, day, hour, minute, tzinfo=dt.UTC)
+
+
+# Bruno's card payment made late in the third month (index 2) and booked on the 2nd of the fourth
+LATE_BOOKING = "bruno-late-card"
+LATE_AMOUNT = D("64.90")
+
+
+def late_booking_made(months: list[dt.date]) -> dt.datetime:
+    return at(months[2], min(30, month_end(months[2]).day), 18)
+
+
+def late_booking_booked(months: list[dt.date]) -> dt.datetime:
+    return at(months[3], 2, 6)
 
 
 def small_bank(months: list[dt.date] | None = None) -> Bank:
@@ -172,6 +191,11 @@ def small_bank(months: list[dt.date] | None = None) -> Bank:
         if i >= 2:
             bank.txn(f"emma-deposit-{i}", at(m, 15), None, emma_cur, "300.00", "Cash deposit", "deposit")
             bank.txn(f"emma-card-{i}", at(m, 16), emma_cur, None, "80.25", "Bookshop", "card_payment")
+    if len(months) >= 4:
+        bank.txn(
+            LATE_BOOKING, late_booking_made(months), bruno_cur, None, str(LATE_AMOUNT), "Concert tickets",
+            "card_payment", booked=late_booking_booked(months),
+        )  # fmt: skip
 
     bank.loans.append(
         {
@@ -254,13 +278,19 @@ def _streak(flags: list[bool]) -> list[int]:
     return out
 
 
+def booking_month(t: dict) -> dt.date:
+    """A completed transaction's month: the calendar month (UTC) of its booking (DESIGN §5)."""
+    return t["booked_at"].astimezone(dt.UTC).date().replace(day=1)
+
+
 def compute_marts(bank: Bank) -> dict[str, list[dict]]:
     months = bank.months
     month_of = {m: m for m in months}
     owner = {a["account_id"]: a["customer_id"] for a in bank.accounts}
+    # booking order: the running balances accumulate as the bank books
     completed = sorted(
         (t for t in bank.transactions if t["status"] == "completed"),
-        key=lambda t: (t["transaction_date"], t["transaction_id"]),
+        key=lambda t: (t["booked_at"], t["transaction_id"]),
     )
     fct_transaction = [
         {
@@ -269,13 +299,14 @@ def compute_marts(bank: Bank) -> dict[str, list[dict]]:
                 for k in (
                     "transaction_id",
                     "transaction_date",
+                    "booked_at",
                     "amount",
                     "category",
                     "sender_account_id",
                     "receiver_account_id",
                 )
             },
-            "month_start": t["transaction_date"].date().replace(day=1),
+            "month_start": booking_month(t),
         }
         for t in completed
     ]
@@ -283,7 +314,7 @@ def compute_marts(bank: Bank) -> dict[str, list[dict]]:
     balance = defaultdict(lambda: D("0.00"))
     lines, per_account_month = [], defaultdict(lambda: {"credits": D("0.00"), "debits": D("0.00"), "count": 0})
     for t in completed:
-        m = month_of[t["transaction_date"].date().replace(day=1)]
+        m = month_of[booking_month(t)]
         for account_id, direction in ((t["receiver_account_id"], "credit"), (t["sender_account_id"], "debit")):
             if account_id is None:
                 continue
@@ -295,6 +326,7 @@ def compute_marts(bank: Bank) -> dict[str, list[dict]]:
                     "month_start": m,
                     "transaction_id": t["transaction_id"],
                     "transaction_date": t["transaction_date"],
+                    "booked_at": t["booked_at"],
                     "description": t["description"],
                     "category": t["category"],
                     "direction": direction,
@@ -335,7 +367,7 @@ def compute_marts(bank: Bank) -> dict[str, list[dict]]:
         sender, receiver = t["sender_account_id"], t["receiver_account_id"]
         if sender is None or (receiver is not None and owner[receiver] == owner[sender]):
             continue
-        withdrawals[(owner[sender], t["transaction_date"].date().replace(day=1))] += t["amount"]
+        withdrawals[(owner[sender], booking_month(t))] += t["amount"]
 
     customer_months, upgrade, budget = [], [], []
     advisor_of = {c["customer_id"]: c["advisor_id"] for c in bank.customers}
@@ -522,6 +554,7 @@ _TYPES = {
     "high_loans_months": "bigint",
     "high_investments_months": "bigint",
     "transaction_date": "timestamptz",
+    "booked_at": "timestamptz",
     "end_date": "date",
     "sender_account_id": "varchar",
     "receiver_account_id": "varchar",
@@ -529,13 +562,14 @@ _TYPES = {
 
 
 def write_marts(path: Path, bank: Bank) -> Path:
-    """Create (or replace) `path` with a `marts` schema holding the bank's marts."""
+    """Create `path`, or rebuild its `marts` schema, with the bank's marts; other schemas (the issued
+    statements in `delivery`) stay, as in the warehouse when dbt rebuilds the marts."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
     tables = compute_marts(bank)
     with duckdb.connect(str(path)) as con:
         con.execute("set TimeZone = 'UTC'")
+        con.execute("drop schema if exists marts cascade")
         con.execute("create schema marts")
         for name, rows in tables.items():
             columns = list(rows[0]) if rows else []
@@ -603,15 +637,46 @@ def identity_provider(home: DeliveryHome) -> Iterator:
         provider.stop()
 
 
-def make_delivery_home(root: Path, bank: Bank | None = None, publish: bool = True) -> DeliveryHome:
-    """A home with the small bank's marts in its warehouse and, unless told, a published serving copy."""
-    from finefinance_platform.delivery.serving import publish_serving_copy
-    from finefinance_platform.settings import load_settings
+def issue_time(month: dt.date) -> dt.datetime:
+    """When the fixture issues a month's statements: the 1st of the next month, 03:00 UTC (the close)."""
+    return dt.datetime.combine(add_months(month, 1), dt.time(3))
 
+
+def issue_months(home: DeliveryHome, months: list[dt.date] | None = None, now: dt.datetime | None = None) -> list:
+    """Issue the statements of `months` (default: all) in the home's warehouse; their IssueCounts."""
+    from finefinance_platform.delivery.issues import issue_month
+
+    with duckdb.connect(str(home.warehouse)) as con:
+        return [issue_month(con, month, now or issue_time(month)) for month in months or home.months]
+
+
+def publish_copy(home: DeliveryHome) -> None:
+    """Publish the serving copy the readers (CLI, service, dashboards) use."""
+    from finefinance_platform.delivery.serving import publish_serving_copy
+
+    publish_serving_copy(home.warehouse, home.settings())
+
+
+def correct_booking(home: DeliveryHome, key: str, amount: str, now: dt.datetime | None = None) -> list:
+    """A correction at the source: transaction `key` gets `amount`. The marts are rebuilt, every month
+    is issued again (only a statement that changed gets a new version) and the copy republished."""
+    (transaction,) = [t for t in home.bank.transactions if t["transaction_id"] == uid(key)]
+    transaction["amount"] = D(amount)
+    write_marts(home.warehouse, home.bank)
+    counts = issue_months(home, now=now or dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    publish_copy(home)
+    return counts
+
+
+def make_delivery_home(root: Path, bank: Bank | None = None, publish: bool = True, issue: bool = True) -> DeliveryHome:
+    """A home with the small bank's marts in its warehouse, every month's statements issued and,
+    unless told, a published serving copy."""
     home = DeliveryHome(Path(root), bank or small_bank())
     write_marts(home.warehouse, home.bank)
+    if issue:
+        issue_months(home)
     if publish:
-        publish_serving_copy(home.warehouse, load_settings(home.env()))
+        publish_copy(home)
     return home
 
 

@@ -22,7 +22,9 @@ def finefinance(*args: str, env: dict | None = None) -> subprocess.CompletedProc
     )
 
 
-@pytest.mark.parametrize("command", [[], ["source"], ["simulate"], ["run"], ["source", "start"]])
+@pytest.mark.parametrize(
+    "command", [[], ["source"], ["simulate"], ["run"], ["source", "start"], ["statement", "verify"]]
+)
 def test_every_command_has_help(command):
     result = finefinance(*command, "--help")
     assert result.returncode == 0

@@ -4,7 +4,7 @@ partitions on the month-grain marts, freshness policies on every asset, and the 
 import subprocess
 import sys
 
-from dagster import AssetKey
+from dagster import AssetCheckKey, AssetKey
 
 from finefinance_platform.settings import REPO_ROOT
 from finefinance_platform.source.tables import SOURCE_TABLES
@@ -83,6 +83,18 @@ def test_money_checks_are_blocking():
     assert not checks[("kpi_customers_per_profile", "profiles_sum_to_signed_up")].blocking
     # dbt tests arrived as checks too
     assert any(name.startswith(("unique", "not_null")) for (_, name) in checks)
+
+
+def test_statements_are_issued_after_the_marts_and_before_their_documents():
+    defs, graph = _graph()
+    issues = AssetKey(["delivery", "statement_issues"])
+    assert AssetKey(["marts", "fct_statement_line"]) in graph.get(issues).parent_keys
+    assert graph.get(issues).partitions_def is not None
+    for downstream in ("statement_documents", "serving_copy"):
+        assert issues in graph.get(AssetKey(["delivery", downstream])).parent_keys
+    assert graph.get_check_spec(AssetCheckKey(issues, "issued_statements_match_the_marts")).blocking
+    # the monthly close issues them, with the months it builds
+    assert issues in defs.resolve_job_def("close_month").asset_layer.selected_asset_keys
 
 
 def test_dagster_validates_the_code_location():

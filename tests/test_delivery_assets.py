@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, materialize
 from dagster_duckdb import DuckDBResource
-from delivery_fixtures import make_delivery_home, uid
+from delivery_fixtures import make_delivery_home, uid, write_marts
 
 from finefinance_platform.delivery.assets import (
     MART_KEYS,
     SERVING_COPY_KEY,
     STATEMENT_DOCUMENTS_KEY,
+    STATEMENT_ISSUES_KEY,
+    STATEMENT_MART_KEYS,
     build_serving_copy_asset,
     delivery_assets,
     delivery_checks,
     every_customer_has_a_statement,
+    issued_statements_match_the_marts,
     statement_documents,
+    statement_issues,
 )
 from finefinance_platform.delivery.serving import open_marts, serving_tables
 from finefinance_platform.settings import load_settings
@@ -42,14 +47,22 @@ def check_evaluation(result):
 
 
 def test_lineage_and_partitions():
-    assert {asset.key for asset in delivery_assets} == {STATEMENT_DOCUMENTS_KEY, SERVING_COPY_KEY}
-    assert delivery_checks == [every_customer_has_a_statement]
-    assert set(statement_documents.asset_deps[STATEMENT_DOCUMENTS_KEY]) == {
-        AssetKey(["marts", "fct_monthly_statement"]),
-        AssetKey(["marts", "fct_statement_line"]),
-        AssetKey(["marts", "dim_customer"]),
-    }
-    assert statement_documents.partitions_def is not None
+    assert {asset.key for asset in delivery_assets} == {STATEMENT_ISSUES_KEY, STATEMENT_DOCUMENTS_KEY, SERVING_COPY_KEY}
+    assert delivery_checks == [issued_statements_match_the_marts, every_customer_has_a_statement]
+    # marts -> issued statements -> documents and serving copy
+    assert (
+        set(statement_issues.asset_deps[STATEMENT_ISSUES_KEY])
+        == {
+            AssetKey(["marts", "fct_monthly_statement"]),
+            AssetKey(["marts", "fct_statement_line"]),
+            AssetKey(["marts", "dim_customer"]),
+        }
+        == set(STATEMENT_MART_KEYS)
+    )
+    assert set(statement_documents.asset_deps[STATEMENT_DOCUMENTS_KEY]) == {STATEMENT_ISSUES_KEY}
+    for asset in (statement_issues, statement_documents):
+        assert asset.partitions_def is not None and asset.backfill_policy.max_partitions_per_run is None
+    assert STATEMENT_ISSUES_KEY in build_serving_copy_asset().asset_deps[SERVING_COPY_KEY]
     serving = build_serving_copy_asset([AssetKey(["marts", "dim_customer"])])
     assert set(serving.asset_deps[SERVING_COPY_KEY]) == {AssetKey(["marts", "dim_customer"])}
     assert len(MART_KEYS) == 14
@@ -116,6 +129,48 @@ def test_a_range_of_months_is_one_run(home):
     for month in (first, last):
         assert len(list((home.home / "statements" / f"{month:%Y-%m}").glob("*.pdf"))) == 4
     assert check_evaluation(result).passed
+
+
+def test_statements_are_issued_checked_and_corrections_alert_operations(tmp_path, monkeypatch):
+    home = make_delivery_home(tmp_path / "home", publish=False, issue=False)
+    for name, value in home.env().items():
+        monkeypatch.setenv(name, value)
+    defs = [statement_issues, issued_statements_match_the_marts]
+    months = month_range_tags(home.months[0], home.months[-1])
+
+    def check_on_its_own():
+        result = materialize(
+            defs, resources=resources(home), selection=AssetSelection.checks(defs[1]), raise_on_error=False
+        )
+        (evaluation,) = result.get_asset_check_evaluations()
+        return evaluation
+
+    first = materialize(defs, tags=months, resources=resources(home))
+    materialization = first.asset_materializations_for_node(statement_issues.node_def.name)[0]  # one per month
+    assert materialization.metadata["first_issues"].value == 4 + 4 + 5 + 5  # Emma from the third month
+    assert materialization.metadata["corrections"].value == 0
+    assert [e.passed for e in first.get_asset_check_evaluations()] == [True]
+
+    # a correction at the source reaches the marts, and nothing is issued: the check fails
+    (subscription,) = [t for t in home.bank.transactions if t["transaction_id"] == uid("alice-sub-2")]
+    subscription["amount"] = subscription["amount"] + 4
+    write_marts(home.warehouse, home.bank)
+    evaluation = check_on_its_own()
+    assert not evaluation.passed and evaluation.metadata["problems"].value == 2  # Alice's third and fourth
+    assert "the marts changed since version 1 was issued" in evaluation.metadata["problem_sample"].value
+
+    second = materialize(defs, tags=months, resources=resources(home))
+    materialization = second.asset_materializations_for_node(statement_issues.node_def.name)[0]
+    assert (materialization.metadata["corrections"].value, materialization.metadata["unchanged"].value) == (2, 16)
+    assert check_on_its_own().passed
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        alerts = con.execute("select kind, severity, run_id, message from audit.alerts").fetchall()
+    assert [(kind, severity, run_id) for kind, severity, run_id, _ in alerts] == [
+        ("statement_corrections", "WARN", second.run_id)
+    ]
+    assert alerts[0][3].startswith(
+        f"2 corrected statement(s) issued ({home.months[2]:%Y-%m}: 1, {home.months[3]:%Y-%m}: 1)"
+    )
 
 
 def test_serving_copy_asset_publishes_every_mart(home):

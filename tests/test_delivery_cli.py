@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pypdf
 import pytest
-from delivery_fixtures import make_delivery_home, uid
+from delivery_fixtures import correct_booking, issue_time, make_delivery_home, uid
 
 from finefinance_platform.cli import main
 from finefinance_platform.delivery import export
@@ -54,7 +53,10 @@ def test_statement_pdf_and_csv(home, tmp_path, capsys):
         "--output", str(pdf_path),
     )  # fmt: skip
     assert (code, err) == (0, "")
-    assert f"wrote {pdf_path} (Alice Durand, {month:%Y-%m}: 2 account(s), 5 transaction(s))" in out
+    assert (
+        f"wrote {pdf_path} (Alice Durand, {month:%Y-%m} version 1 issued on {issue_time(month).date()}: "
+        "2 account(s), 5 transaction(s))"
+    ) in out
     text = pypdf.PdfReader(pdf_path).pages[0].extract_text()
     assert "Customer: Alice Durand" in text and "9,334.04 EUR" in text  # 4 x 2,333.51
 
@@ -160,15 +162,54 @@ def test_installed_entry_point_reports_errors_on_one_line(home):
 
 
 def test_export_in_a_process_pool_writes_the_same_files(home, tmp_path, monkeypatch):
-    month, generated_on = home.months[1], dt.date(2030, 1, 1)
+    month = home.months[1]
     monkeypatch.setattr(export, "PARALLEL_THRESHOLD", 1)  # the pool even for the small bank
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        alone = export.export_month(con, month, folder=tmp_path / "alone", workers=1, generated_on=generated_on)
-        pooled = export.export_month(con, month, folder=tmp_path / "pool", workers=2, generated_on=generated_on)
+        alone = export.export_month(con, month, folder=tmp_path / "alone", workers=1)
+        pooled = export.export_month(con, month, folder=tmp_path / "pool", workers=2)
     assert (alone.customers, alone.files) == (pooled.customers, pooled.files) == (4, 8)
     for path in sorted((tmp_path / "alone").iterdir()):
-        other = tmp_path / "pool" / path.name
-        if path.suffix == ".csv":
-            assert other.read_bytes() == path.read_bytes()
-        else:
-            assert pypdf.PdfReader(other).pages[0].extract_text() == pypdf.PdfReader(path).pages[0].extract_text()
+        # issued versions render to the same bytes, whoever renders them
+        assert (tmp_path / "pool" / path.name).read_bytes() == path.read_bytes()
+
+
+def test_every_version_is_downloadable_and_verifiable(home, tmp_path, capsys):
+    """Emma's bookshop payment of the third month was 82.25, not 80.25: a correction at the source.
+    (Last in this module: it issues Emma's version 2 of the third and fourth months.)"""
+    month = home.months[2]
+    correct_booking(home, "emma-card-2", "82.25")
+    customer = ("statement", "--customer-id", uid("emma"), "--month", f"{month:%Y-%m}")
+    files = {}
+    for version, fmt in ((1, "pdf"), (2, "pdf"), (1, "csv"), (None, "csv")):
+        files[(version, fmt)] = tmp_path / f"emma-v{version}.{fmt}"
+        chosen = ("--version", str(version)) if version else ()
+        code, out, err = run_cli(capsys, *customer, *chosen, "--format", fmt, "--output", str(files[(version, fmt)]))
+        assert (code, err) == (0, ""), err
+    assert "version 2 issued on" in out and "corrects version 1" in out  # the latest by default
+
+    first, second = (pypdf.PdfReader(files[(v, "pdf")]).pages[0].extract_text() for v in (1, 2))
+    # Emma's third month: 300.00 in, the bookshop out
+    assert "80.25" in first and "Closing balance on" in first and "219.75 EUR" in first
+    assert "82.25" in second and "217.75 EUR" in second
+    assert f"Version: 2 - corrects the statement issued on {issue_time(month).date()}" in second
+    latest_csv = list(csv.DictReader(io.StringIO(files[(None, "csv")].read_text())))
+    assert [row["amount"] for row in latest_csv] == ["300.00", "82.25"]
+
+    described = f"of the statement of customer {uid('emma')} for {month:%Y-%m}"
+    code, out, _ = run_cli(capsys, "statement", "verify", str(files[(1, "pdf")]))
+    assert code == 0 and f"authentic: version 1 {described}" in out and "replaced by version 2" in out
+    code, out, _ = run_cli(capsys, "statement", "verify", str(files[(1, "csv")]))
+    assert code == 0 and f"authentic: version 1 {described}" in out
+    code, out, _ = run_cli(capsys, "statement", "verify", str(files[(2, "pdf")]))
+    assert code == 0 and out.strip().endswith("it is the latest version")
+
+    edited = tmp_path / "edited.csv"
+    edited.write_text(files[(None, "csv")].read_text().replace(",82.25,", ",8.25,"))
+    code, out, err = run_cli(capsys, "statement", "verify", str(edited))
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: {edited}: not authentic: the CSV matches no issued version {described}")
+    assert err.count("\n") == 1
+
+    code, _, err = run_cli(capsys, *customer, "--version", "3", "--output", str(tmp_path / "v3.pdf"))
+    assert code == 1 and f"error: no version 3 {described}: versions 1 to 2 were issued" in err
+    assert not (tmp_path / "v3.pdf").exists()

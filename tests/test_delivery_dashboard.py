@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 import pytest
-from delivery_fixtures import make_delivery_home, signed_in, uid
+from delivery_fixtures import correct_booking, issue_time, make_delivery_home, signed_in, uid
 from streamlit.testing.v1 import AppTest
 
 from finefinance_platform.delivery.dashboard import APP
@@ -83,7 +83,9 @@ def test_statement_explorer_shows_and_offers_the_statement(app, home):
     assert ("Closing balance", "2,000.00 EUR") in shown  # the Livret A: 4 x 500
     assert [button.label for button in app.get("download_button")] == ["Download PDF", "Download CSV"]
     assert len(app.dataframe) == 2
+    assert f"Version 1, issued on {issue_time(last).date()}." in texts(app.caption)
     lines = app.dataframe[0].value
+    assert list(lines.columns) == ["Date", "Booked", "Description", "Category", "Credit", "Debit", "Balance"]
     assert list(lines["Description"]) == ["Salary ACME SA", "Streaming subscription", "Monthly savings", "Dinner share"]
     assert list(lines["Balance"]) == ["10,000.53", "9,954.54", "9,454.54", "9,334.04"]
 
@@ -261,7 +263,7 @@ def test_kpi_page(director, home):
     shown = metrics(app)
     # last month: 60,000 x 3.6 % / 12 = 180.00 interest + Alice's 9.90 card fee
     assert shown["Revenue"] == "189.90 EUR"
-    assert shown["Transactions"] == "14"
+    assert shown["Transactions"] == "15"  # 14 made this month, and Bruno's booked on the 2nd
     charts = app.get("vega_lite_chart")
     assert len(charts) == 7
     # revenue bars: interest + card fees; Didier's 4.90 card ends after the second month
@@ -284,3 +286,25 @@ def test_pages_say_clearly_when_there_are_no_marts(tmp_path, monkeypatch):
     app.run()
     assert not app.exception
     assert "no marts to read" in app.error[0].value
+
+
+def test_a_corrected_month_shows_its_versions_and_offers_each(app, home):
+    """Emma's bookshop payment of the third month was 82.25, not 80.25. (Last in this module: it
+    issues Emma's version 2 of the third and fourth months.)"""
+    month = home.months[2]
+    correct_booking(home, "emma-card-2", "82.25")
+    app.run()
+    app.selectbox(key="customer").select(uid("emma")).run()
+    app.selectbox(key="statement_month").select(f"{month:%Y-%m}").run()
+    assert not app.exception
+    [notice] = app.info
+    assert notice.value.startswith("Corrected statement: version 2, issued on ")
+    assert notice.value.endswith(f"corrects the statement issued on {issue_time(month).date()}.")
+    assert ("Closing balance", "217.75 EUR") in [(m.label, m.value) for m in app.metric]  # 300.00 - 82.25
+    assert [button.label for button in app.get("download_button")] == [
+        "Download PDF", "Download CSV", "Version 1 PDF", "Version 1 CSV",
+    ]  # fmt: skip
+    versions = app.dataframe[0].value
+    assert list(versions["Version"]) == [1, 2]
+    assert list(versions["Closing after"]) == ["219.75", "217.75"]
+    assert versions["Reason"][0] == "first issue" and "1 changed" in versions["Reason"][1]

@@ -18,6 +18,8 @@ import httpx
 import pypdf
 import pytest
 from delivery_fixtures import (
+    LATE_AMOUNT,
+    correct_booking,
     customer_token,
     identity_provider,
     make_delivery_home,
@@ -86,7 +88,11 @@ def test_a_customer_lists_their_own_statements(client, home, tokens):
     assert body["customer_id"] == uid("alice")
     assert [entry["month"] for entry in body["statements"]] == [f"{m:%Y-%m}" for m in reversed(home.months)]
     assert all(set(entry["accounts"]) == {uid("alice-cur"), uid("alice-la")} for entry in body["statements"])
-    assert body["statements"][0]["pdf"] == f"/statements/{home.months[-1]:%Y-%m}.pdf"
+    latest = body["statements"][0]
+    assert latest["pdf"] == f"/statements/{home.months[-1]:%Y-%m}.pdf"
+    assert [(v["version"], v["replaces_version"], v["pdf"]) for v in latest["versions"]] == [
+        (1, None, f"/statements/{home.months[-1]:%Y-%m}.pdf?version=1")
+    ]
     [row] = watch.new()
     assert (row.subject, row.role, row.action, row.customer_id, row.outcome, row.channel) == (
         customer_username(uid("alice")), "customer", "list_statements", uid("alice"), "allowed", "http",
@@ -99,7 +105,7 @@ def test_a_customer_downloads_their_pdf_and_csv(client, home, tokens):
     pdf = client.get(f"/statements/{month:%Y-%m}.pdf", headers=bearer(tokens["alice"]))
     assert pdf.status_code == 200
     assert pdf.headers["content-type"] == "application/pdf"
-    assert pdf.headers["content-disposition"] == f'attachment; filename="statement-{month:%Y-%m}.pdf"'
+    assert pdf.headers["content-disposition"] == f'attachment; filename="statement-{month:%Y-%m}-v1.pdf"'
     assert pdf.headers["cache-control"] == "no-store"
     text = pypdf.PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
     assert "Customer: Alice Durand" in text and "9,334.04 EUR" in text
@@ -108,7 +114,8 @@ def test_a_customer_downloads_their_pdf_and_csv(client, home, tokens):
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert {row["account_id"] for row in rows} == {uid("bruno-cur")}  # nobody else's lines
-    assert Decimal(rows[-1]["running_balance"]) == Decimal("1705.10") * 4
+    # four months of 1,705.10 net, and the card payment made last month and booked this month
+    assert Decimal(rows[-1]["running_balance"]) == Decimal("1705.10") * 4 - LATE_AMOUNT
     assert [(r.action, r.customer_id, r.month_start, r.outcome) for r in watch.new()] == [
         ("download_pdf", uid("alice"), month.isoformat(), "allowed"),
         ("download_csv", uid("bruno"), month.isoformat(), "allowed"),
@@ -331,3 +338,51 @@ def test_path_tricks_are_404_and_logged(client, home, provider, tokens, raw_path
     secrets = provider.state()
     assert secrets["api_client_secret"] not in response.text and "root:" not in response.text
     assert [row.outcome for row in watch.new()] == ["denied"]
+
+
+def test_versions_are_served_and_files_verified(client, home, provider):
+    """Emma's bookshop payment of the third month was 82.25, not 80.25. (Last in this module: it
+    issues Emma's version 2 of the third and fourth months.)"""
+    month = f"{home.months[2]:%Y-%m}"
+    correct_booking(home, "emma-card-2", "82.25")
+    emma, alice = bearer(customer_token(provider, "emma")), bearer(customer_token(provider, "alice"))
+    listed = client.get("/statements", headers=emma).json()["statements"]
+    third = next(entry for entry in listed if entry["month"] == month)
+    assert [(v["version"], v["replaces_version"]) for v in third["versions"]] == [(1, None), (2, 1)]
+
+    watch = LogWatch(home)
+    first = client.get(f"/statements/{month}.csv?version=1", headers=emma)
+    latest = client.get(f"/statements/{month}.csv", headers=emma)
+    assert (first.headers["x-statement-version"], latest.headers["x-statement-version"]) == ("1", "2")
+    assert [r["amount"] for r in csv.DictReader(io.StringIO(first.text))] == ["300.00", "80.25"]
+    assert [r["running_balance"] for r in csv.DictReader(io.StringIO(latest.text))] == ["300.00", "217.75"]
+    old_pdf = client.get(f"/statements/{month}.pdf?version=1", headers=emma)
+    assert "219.75 EUR" in pypdf.PdfReader(io.BytesIO(old_pdf.content)).pages[0].extract_text()
+    for bad in ("3", "0", "abc", "1.0"):
+        assert client.get(f"/statements/{month}.pdf?version={bad}", headers=emma).status_code == 404
+    assert [(r.action, r.outcome, r.detail) for r in watch.new()][:3] == [
+        ("download_csv", "allowed", "version 1"),
+        ("download_csv", "allowed", "version 2"),
+        ("download_pdf", "allowed", "version 1"),
+    ]
+
+    verified = client.post("/statements/verify", headers=emma, content=old_pdf.content).json()
+    assert (verified["authentic"], verified["version"], verified["latest_version"], verified["replaced"]) == (
+        True, 1, 2, True,
+    )  # fmt: skip
+    assert verified["message"].startswith(f"authentic: version 1 of the statement of customer {uid('emma')}")
+    edited = latest.text.replace(",82.25,", ",2.25,").encode()
+    assert client.post("/statements/verify", headers=emma, content=edited).json()["authentic"] is False
+    assert client.post("/statements/verify", headers=emma, content=latest.content).json()["replaced"] is False
+
+    # someone else's statement: the same 404 as every refusal, logged
+    watch = LogWatch(home)
+    alices = client.get(f"/statements/{month}.pdf", headers=alice).content
+    refused = client.post("/statements/verify", headers=emma, content=alices)
+    assert (refused.status_code, refused.json()) == (404, {"detail": "statement not found"})
+    assert client.post("/statements/verify", content=alices).status_code == 401
+    rows = watch.new()
+    assert [(r.action, r.outcome, r.customer_id) for r in rows[1:]] == [
+        ("view_statement", "denied", uid("emma")),
+        ("view_statement", "denied", None),
+    ]

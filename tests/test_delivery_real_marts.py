@@ -21,7 +21,9 @@ from finefinance_platform.access.policy import CustomerScope
 from finefinance_platform.delivery.assets import (
     build_serving_copy_asset,
     every_customer_has_a_statement,
+    issued_statements_match_the_marts,
     statement_documents,
+    statement_issues,
 )
 from finefinance_platform.delivery.dashboard import APP, queries
 from finefinance_platform.delivery.statement import load_month_statements, render_csv
@@ -158,7 +160,13 @@ def test_asset_check_and_pages_on_the_real_marts(homes, monkeypatch):
         monkeypatch.setenv(key, value)
     first, last = real.months[0], real.months[-1]
     result = materialize(
-        [statement_documents, every_customer_has_a_statement, build_serving_copy_asset()],
+        [
+            statement_issues,
+            issued_statements_match_the_marts,
+            statement_documents,
+            every_customer_has_a_statement,
+            build_serving_copy_asset(),
+        ],
         tags={
             "dagster/asset_partition_range_start": first.isoformat(),
             "dagster/asset_partition_range_end": last.isoformat(),
@@ -166,8 +174,10 @@ def test_asset_check_and_pages_on_the_real_marts(homes, monkeypatch):
         resources={"duckdb": DuckDBResource(database=str(real.warehouse))},
     )
     assert result.success
-    (evaluation,) = result.get_asset_check_evaluations()
-    assert evaluation.passed and evaluation.metadata["customers_expected"].value == 4 + 4 + 5 + 5
+    checks = {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
+    issued, documents = checks["issued_statements_match_the_marts"], checks["every_customer_has_a_statement"]
+    assert issued.passed and issued.metadata["months_checked"].value == 4
+    assert documents.passed and documents.metadata["customers_expected"].value == 4 + 4 + 5 + 5
     assert (real.home / "serving" / "marts.duckdb").exists()
 
     # every page of every role renders on the dbt marts

@@ -69,11 +69,14 @@ def test_copy_has_every_mart_and_when_it_was_published(home):
             ).fetchall()
         )
         warehouse_counts = counts(warehouse)
-    assert len(expected) == 14
+        issues = warehouse.execute("select * from delivery.statement_issues order by all").fetchall()
+    assert len(expected) == 14 and len(issues) == 4 + 4 + 5 + 5
     assert serving_tables(path) == expected
     with open_marts(settings) as con:
         assert counts(con) == warehouse_counts
         assert published_at(con) is not None
+        # the issued statements travel with the marts: readers serve their versions
+        assert con.execute("select * from delivery.statement_issues order by all").fetchall() == issues
     assert not list(path.parent.glob(".*tmp*")), "no temporary file left behind"
 
 

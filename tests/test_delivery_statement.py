@@ -16,7 +16,15 @@ from decimal import Decimal
 import duckdb
 import pypdf
 import pytest
-from delivery_fixtures import make_delivery_home, month_end, uid
+from delivery_fixtures import (
+    LATE_AMOUNT,
+    LATE_BOOKING,
+    late_booking_booked,
+    late_booking_made,
+    make_delivery_home,
+    month_end,
+    uid,
+)
 
 from finefinance_platform.delivery.pdf import render_pdf
 from finefinance_platform.delivery.statement import (
@@ -58,7 +66,8 @@ def pdf_text(data: bytes) -> str:
 
 
 def alice_expected_lines(month: dt.date, index: int) -> list[tuple[str, str, str, str, str]]:
-    """(date, description, category, amount, running balance) of Alice's current account in month `index`."""
+    """(date, description, category, amount, running balance) of Alice's current account in month `index`
+    (each booked when it is made: the booking date is the date)."""
     balance = ALICE_NET_PER_MONTH * index
     lines = []
     for day, description, category, signed in (
@@ -95,7 +104,7 @@ def test_alice_pdf_has_what_a_bank_sends(home, con):
 
     pdf_lines = text.splitlines()
     for date, description, category, amount, balance in alice_expected_lines(month, index):
-        assert f"{date} {description} {category} {format_amount(amount)} {format_amount(balance)}" in pdf_lines
+        assert f"{date} {date} {description} {category} {format_amount(amount)} {format_amount(balance)}" in pdf_lines
     assert f"FineFinance - statement {month:%Y-%m} - Alice Durand - page 1/1" in text
 
 
@@ -103,7 +112,7 @@ def test_pdf_lists_every_marts_line_of_the_customer(home, con):
     month = home.months[2]
     rows = con.execute(
         """
-        select l.transaction_date::date, l.description, l.amount, l.running_balance
+        select l.transaction_date::date, l.booked_at::date, l.description, l.amount, l.running_balance
         from marts.fct_statement_line l join marts.dim_account a using (account_id)
         where a.customer_id = ? and l.month_start = ?
         """,
@@ -111,8 +120,12 @@ def test_pdf_lists_every_marts_line_of_the_customer(home, con):
     ).fetchall()
     assert len(rows) == 4
     text = pdf_text(render_pdf(load_statement(con, uid("bruno"), month), generated_on=GENERATED_ON))
-    for date, description, amount, running in rows:
-        line = next(line for line in text.splitlines() if line.startswith(f"{date.isoformat()} {description}"))
+    for date, booked, description, amount, running in rows:
+        line = next(
+            line
+            for line in text.splitlines()
+            if line.startswith(f"{date.isoformat()} {booked.isoformat()} {description}")
+        )
         assert line.endswith(f"{format_amount(amount)} {format_amount(running)}")
 
 
@@ -127,6 +140,43 @@ def test_month_boundaries_and_only_completed_transactions(home, con):
     assert "Pending purchase" not in descriptions and "Failed purchase" not in descriptions
     assert account.opening_balance == BRUNO_NET_PER_MONTH
     assert account.closing_balance == BRUNO_NET_PER_MONTH * 2
+
+
+def test_a_transaction_is_on_the_statement_of_its_booking_month_with_both_dates(home, con):
+    """Made on the 30th of the third month, booked on the 2nd of the fourth: on the fourth only."""
+    made, booked = late_booking_made(home.months), late_booking_booked(home.months)
+    assert (made.date().replace(day=1), booked.date()) == (home.months[2], home.months[3].replace(day=2))
+    assert made.day >= 28  # the 30th, or February's last day
+    third = load_statement(con, uid("bruno"), home.months[2])
+    assert uid(LATE_BOOKING) not in {line.transaction_id for line in third.accounts[0].lines}
+    assert third.accounts[0].closing_balance == BRUNO_NET_PER_MONTH * 3
+
+    fourth = load_statement(con, uid("bruno"), home.months[3])
+    (account,) = fourth.accounts
+    # booking order: the salary of the 1st, then the late payment booked on the 2nd, then the month
+    opening = BRUNO_NET_PER_MONTH * 3
+    expected = [
+        ("Salary Petit & Co", opening + D("1800.00")),
+        ("Concert tickets", opening + D("1800.00") - LATE_AMOUNT),
+        ("Dinner share", opening + D("1800.00") - LATE_AMOUNT + D("120.50")),
+        ("Refund", opening + D("1800.00") - LATE_AMOUNT + D("120.50") + D("15.00")),
+        ("Grocery store", BRUNO_NET_PER_MONTH * 4 - LATE_AMOUNT),
+    ]
+    assert [(line.description, line.running_balance) for line in account.lines] == expected
+    assert account.closing_balance == BRUNO_NET_PER_MONTH * 4 - LATE_AMOUNT == D("6755.50")
+    late = account.lines[1]
+    assert late.transaction_id == uid(LATE_BOOKING)
+    assert (late.transaction_date, late.booked_at) == (made.replace(tzinfo=None), booked.replace(tzinfo=None))
+
+    text = pdf_text(render_pdf(fourth, generated_on=GENERATED_ON))
+    assert (
+        f"{made.date().isoformat()} {booked.date().isoformat()} Concert tickets Card payment 64.90 "
+        f"{format_amount(expected[1][1])}"
+    ) in text.splitlines()
+    rows = list(csv.DictReader(io.StringIO(render_csv(fourth).decode("utf-8"))))
+    assert [(r["date"], r["booking_date"], r["amount"]) for r in rows if r["description"] == "Concert tickets"] == [
+        (made.date().isoformat(), booked.date().isoformat(), "64.90")
+    ]
 
 
 def test_account_without_transactions_still_has_its_section(home, con):
@@ -160,9 +210,10 @@ def test_csv_has_one_row_per_statement_line(home, con):
 
     current = [r for r in rows if r["account_id"] == uid("alice-cur")]
     expected = alice_expected_lines(month, index)
-    assert [(r["date"], r["description"], D(r["amount"]), D(r["running_balance"])) for r in current] == [
-        (date, description, amount, balance) for date, description, _, amount, balance in expected
-    ]
+    assert [(r["date"], r["booking_date"], r["description"], D(r["amount"]), D(r["running_balance"]))
+            for r in current] == [
+        (date, date, description, amount, balance) for date, description, _, amount, balance in expected
+    ]  # fmt: skip
     net = sum(D(r["amount"]) * (1 if r["direction"] == "credit" else -1) for r in current)
     assert net == ALICE_NET_PER_MONTH
 
@@ -212,17 +263,17 @@ def test_long_statements_run_over_pages_with_every_line():
     for n in range(130):
         amount = D(f"{n + 1}.25")
         balance += amount
+        made = dt.datetime(2024, 5, 1 + n % 28, 12)
         lines.append(
-            StatementLine(f"t{n}", dt.datetime(2024, 5, 1 + n % 28, 12), f"Payment number {n} " + "x" * 80,
-                          "deposit", "credit", amount, balance)
-        )  # fmt: skip
+            StatementLine(f"t{n}", made, made, f"Payment number {n} " + "x" * 80, "deposit", "credit", amount, balance)
+        )
     account = AccountStatement("acc-1", "normal", "EUR", D("0.00"), balance, D("0.00"), balance, 130, tuple(lines))
     statement = Statement("cust-1", "Zoë", "Ünal ☃", month, (account,))
     reader = pypdf.PdfReader(io.BytesIO(render_pdf(statement, generated_on=GENERATED_ON)))
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert len(reader.pages) >= 3
     for page in reader.pages[1:]:
-        assert "Date Description Category Credit Debit Balance" in page.extract_text()  # headings repeated
+        assert "Date Booked Description Category Credit Debit Balance" in page.extract_text()  # headings repeated
     assert f"page {len(reader.pages)}/{len(reader.pages)}" in text
     for line in lines:
         assert format_amount(line.running_balance) in text

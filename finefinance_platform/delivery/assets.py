@@ -1,6 +1,10 @@
-"""Dagster assets of the delivery layer: statement documents per month, the readers' serving copy.
+"""Dagster assets of the delivery layer: issued statements and their documents per month, the
+readers' serving copy.
 
-`delivery_assets` and `delivery_checks` are what `definitions.py` adds. Both assets read the
+marts -> `delivery/statement_issues` (versions recorded in delivery.statement_issues) ->
+`delivery/statement_documents` (the latest versions as files) and `delivery/serving_copy`.
+
+`delivery_assets` and `delivery_checks` are what `definitions.py` adds. The assets read the
 warehouse through the `duckdb` resource (dagster-duckdb's `DuckDBResource`).
 """
 
@@ -24,11 +28,14 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from finefinance_platform.delivery.export import export_month, statement_file, statements_folder, statements_root
+from finefinance_platform.delivery.issues import count_corrections, issue_month, issue_problems, issued_months
 from finefinance_platform.delivery.serving import publish_serving_copy, serving_tables
 from finefinance_platform.delivery.statement import FORMATS, NoStatementError
+from finefinance_platform.orchestration.alerts import Alert, record_alert
 from finefinance_platform.orchestration.partitions import monthly_partitions
 from finefinance_platform.settings import add_months, current_month, parse_month
 
+STATEMENT_ISSUES_KEY = AssetKey(["delivery", "statement_issues"])
 STATEMENT_DOCUMENTS_KEY = AssetKey(["delivery", "statement_documents"])
 SERVING_COPY_KEY = AssetKey(["delivery", "serving_copy"])
 
@@ -64,15 +71,101 @@ def _months(context) -> list[dt.date]:
 
 
 @asset(
-    key=STATEMENT_DOCUMENTS_KEY,
+    key=STATEMENT_ISSUES_KEY,
     deps=STATEMENT_MART_KEYS,
+    partitions_def=monthly_partitions,
+    # a backfill of many months is one run, like the marts it follows
+    backfill_policy=BackfillPolicy.single_run(),
+    group_name="delivery",
+    kinds={"duckdb"},
+    description=(
+        "Issued statements are records (delivery.statement_issues): version 1 of every statement of a "
+        "month when it is first built; version N+1, with the reason and what changed, of each statement "
+        "a rebuild changed; nothing for the others. Corrections alert operations."
+    ),
+)
+def statement_issues(context: AssetExecutionContext, duckdb: DuckDBResource) -> MaterializeResult:
+    months = sorted(_months(context))  # in order: a correction of a month carries into the next ones
+    cause = f"run {context.run.run_id[:8]}"
+    with duckdb.get_connection() as con:
+        counts = [issue_month(con, month, cause=cause) for month in months]
+    for count in counts:
+        context.log.info(
+            f"{count.month:%Y-%m}: {count.first_issues} issued, {count.corrections} corrected, "
+            f"{count.unchanged} unchanged" + (f", {count.vanished} no longer in the marts" if count.vanished else "")
+        )
+    corrections = count_corrections(counts)
+    if corrections:
+        # after the warehouse connection is closed: the alert path writes audit.alerts in the warehouse
+        alert_corrections(corrections, context.run.run_id)
+    return MaterializeResult(
+        metadata={
+            "first_issues": sum(c.first_issues for c in counts),
+            "corrections": sum(corrections.values()),
+            "unchanged": sum(c.unchanged for c in counts),
+            "no_longer_in_marts": sum(c.vanished for c in counts),
+            "months": ", ".join(f"{month:%Y-%m}" for month in months),
+        }
+    )
+
+
+def alert_corrections(corrections: dict[str, int], run_id: str | None = None) -> None:
+    """Tell operations how many corrected statements were issued (log, audit.alerts, Slack)."""
+    total = sum(corrections.values())
+    per_month = ", ".join(f"{month}: {count}" for month, count in sorted(corrections.items()))
+    record_alert(
+        Alert(
+            "statement_corrections",
+            "WARN",
+            f"{total} corrected statement(s) issued ({per_month}): customers now download the new versions; "
+            "see delivery.statement_issues for the reasons",
+            run_id=run_id,
+            asset_key=STATEMENT_ISSUES_KEY.to_user_string(),
+        )
+    )
+
+
+@asset_check(
+    asset=statement_issues,
+    blocking=True,
+    description=(
+        "Every statement of the marts is issued, and its latest issued version has its content (else the "
+        "marts changed without a new version); every stored content matches its recorded SHA-256."
+    ),
+)
+def issued_statements_match_the_marts(context: AssetCheckExecutionContext, duckdb: DuckDBResource) -> AssetCheckResult:
+    total, sample = 0, []
+    with duckdb.get_connection() as con:
+        months = _checked_months(context, con)
+        if not (context.has_partition_key_range or context.has_partition_key):
+            # on its own: also the months issued earlier that the marts no longer have
+            months = sorted(set(months) | set(issued_months(con)))
+        for month in months:
+            count, problems = issue_problems(con, month)
+            total += count
+            sample += problems[: max(0, 10 - len(sample))]
+    return AssetCheckResult(
+        passed=total == 0,
+        severity=AssetCheckSeverity.ERROR,
+        description=(f"{total} problem(s): " + "; ".join(sample)) if total else None,
+        metadata={
+            "months_checked": len(months),
+            "problems": total,
+            "problem_sample": "; ".join(sample) or "none",
+        },
+    )
+
+
+@asset(
+    key=STATEMENT_DOCUMENTS_KEY,
+    deps=[STATEMENT_ISSUES_KEY],
     partitions_def=monthly_partitions,
     # a backfill of many months is one run, like the marts it follows
     backfill_policy=BackfillPolicy.single_run(),
     group_name="delivery",
     kinds={"pdf", "csv"},
     description=(
-        "Every customer's monthly statement, PDF and CSV, rendered from the statement marts into "
+        "Every customer's monthly statement, PDF and CSV: the latest issued version, rendered into "
         "<FINEFINANCE_HOME>/statements/YYYY-MM/<customer_id>.pdf|.csv."
     ),
 )
@@ -165,8 +258,8 @@ def every_customer_has_a_statement(context: AssetCheckExecutionContext, duckdb: 
     )
 
 
-def build_serving_copy_asset(deps: Sequence[AssetKey] = MART_KEYS) -> AssetsDefinition:
-    """The serving copy downstream of `deps` (the marts the readers use)."""
+def build_serving_copy_asset(deps: Sequence[AssetKey] = (*MART_KEYS, STATEMENT_ISSUES_KEY)) -> AssetsDefinition:
+    """The serving copy downstream of `deps` (the marts and the issued statements the readers use)."""
 
     @asset(
         key=SERVING_COPY_KEY,
@@ -174,7 +267,8 @@ def build_serving_copy_asset(deps: Sequence[AssetKey] = MART_KEYS) -> AssetsDefi
         group_name="delivery",
         kinds={"duckdb"},
         description=(
-            "Read-only copy of the marts schema at <FINEFINANCE_HOME>/serving/marts.duckdb, published "
+            "Read-only copy of the marts schema (and delivery.statement_issues) at "
+            "<FINEFINANCE_HOME>/serving/marts.duckdb, published "
             "atomically (new file + rename): the dashboards and the statement service read it, so they "
             "never hold a lock on the warehouse."
         ),
@@ -194,5 +288,5 @@ def build_serving_copy_asset(deps: Sequence[AssetKey] = MART_KEYS) -> AssetsDefi
     return serving_copy
 
 
-delivery_assets = [statement_documents, build_serving_copy_asset()]
-delivery_checks = [every_customer_has_a_statement]
+delivery_assets = [statement_issues, statement_documents, build_serving_copy_asset()]
+delivery_checks = [issued_statements_match_the_marts, every_customer_has_a_statement]

@@ -25,40 +25,87 @@ def operator():
     return Principal(subject=f"os:{getpass.getuser()}", role=Role.OPERATIONS)
 
 
-@click.command()
-@click.option("--customer-id", required=True, help="The customer's id (marts.dim_customer.customer_id).")
-@click.option("--month", "month_text", required=True, metavar="YYYY-MM", help="A closed month.")
+@click.group(invoke_without_command=True)
+@click.option("--customer-id", help="The customer's id (marts.dim_customer.customer_id).")
+@click.option("--month", "month_text", metavar="YYYY-MM", help="A closed month.")
 @click.option("--format", "fmt", type=click.Choice(["pdf", "csv"]), default="pdf", show_default=True)
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    help="An issued version of the statement (default: the latest).",
+)
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="File to write (default: statement-<YYYY-MM>-<customer id>.<format> in the current folder).",
+    help="File to write (default: statement-<YYYY-MM>-<customer id>-v<version>.<format> in the current folder).",
 )
-def statement(customer_id: str, month_text: str, fmt: str, output: Path | None) -> None:
-    """Write one customer's monthly statement as PDF or CSV."""
+@click.pass_context
+def statement(
+    ctx: click.Context,
+    customer_id: str | None,
+    month_text: str | None,
+    fmt: str,
+    version: int | None,
+    output: Path | None,
+) -> None:
+    """Write one customer's monthly statement (an issued version) as PDF or CSV.
+
+    `finefinance statement verify FILE` tells whether a downloaded statement is authentic.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not customer_id or not month_text:
+        raise click.UsageError("--customer-id and --month are required (or: statement verify FILE)")
     from finefinance_platform.access import access_log
     from finefinance_platform.access.policy import Action
+    from finefinance_platform.delivery.issues import load_issued_statement
     from finefinance_platform.delivery.serving import open_marts
-    from finefinance_platform.delivery.statement import load_statement, render, write_atomically
+    from finefinance_platform.delivery.statement import render, write_atomically
 
     month = _month(month_text)
     customer_id = customer_id.strip()
     action = Action.DOWNLOAD_PDF if fmt == "pdf" else Action.DOWNLOAD_CSV
     try:
         with open_marts() as con:
-            loaded = load_statement(con, customer_id, month)
+            loaded = load_issued_statement(con, customer_id, month, version)
     except FineFinanceError as exc:
         access_log.record(operator(), action, "denied", channel="cli", customer_id=customer_id, month_start=month,
                           detail=str(exc))  # fmt: skip
         raise
-    access_log.record(operator(), action, "allowed", channel="cli", customer_id=customer_id, month_start=month)
-    output = output or Path(f"statement-{month:%Y-%m}-{loaded.customer_id}.{fmt}")
+    issue = loaded.issue
+    access_log.record(operator(), action, "allowed", channel="cli", customer_id=customer_id, month_start=month,
+                      detail=f"version {issue.version}")  # fmt: skip
+    output = output or Path(f"statement-{month:%Y-%m}-{loaded.customer_id}-v{issue.version}.{fmt}")
     write_atomically(output, render(loaded, fmt))
     lines = sum(len(account.lines) for account in loaded.accounts)
+    corrects = f", corrects version {issue.replaces_version}" if issue.is_correction else ""
     click.echo(
-        f"wrote {output} ({loaded.customer_name}, {month:%Y-%m}: "
-        f"{len(loaded.accounts)} account(s), {lines} transaction(s))"
+        f"wrote {output} ({loaded.customer_name}, {month:%Y-%m} version {issue.version} issued on "
+        f"{issue.issued_at.date().isoformat()}{corrects}: {len(loaded.accounts)} account(s), {lines} transaction(s))"
     )
+
+
+@statement.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def verify(file: Path) -> None:
+    """Tell whether FILE (a statement PDF or CSV) is an authentic issued version, and which.
+
+    Exits 0 for an authentic file (saying whether a newer version replaces it), 1 otherwise.
+    """
+    from finefinance_platform.access import access_log
+    from finefinance_platform.access.policy import Action
+    from finefinance_platform.delivery.serving import open_marts
+    from finefinance_platform.delivery.verify import verify_document
+
+    with open_marts() as con:
+        result = verify_document(con, file.read_bytes())
+    # verifying shows which customer's statement a file is: logged as viewing it
+    access_log.record(operator(), Action.VIEW_STATEMENT, "allowed", channel="cli", customer_id=result.customer_id,
+                      month_start=result.month, detail=f"verify: {result.message}"[:500])  # fmt: skip
+    if not result.authentic:
+        raise FineFinanceError(f"{file}: {result.message}")
+    click.echo(f"{file}: {result.message}")
 
 
 @click.group()

@@ -1,8 +1,10 @@
 """Every customer's statements of one month, as files: `<FINEFINANCE_HOME>/statements/YYYY-MM/<customer_id>.pdf|csv`.
 
-Used by `finefinance statements export` and by the `delivery/statement_documents` asset. The month
-is read in three queries; rendering (the slow part, fpdf2 is pure Python) runs in a small process
-pool once there are enough statements to repay starting it.
+Used by `finefinance statements export` and by the `delivery/statement_documents` asset. The files
+are the latest issued version of each statement (delivery.statement_issues, read in one query), so
+they are what the customer downloads and render to the same bytes each time. Rendering (the slow
+part, fpdf2 is pure Python) runs in a small process pool once there are enough statements to repay
+starting it.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from finefinance_platform.delivery.issues import load_issued_month
 from finefinance_platform.delivery.statement import (
     FORMATS,
     NoStatementError,
     Statement,
     StatementError,
-    load_month_statements,
     render,
     write_atomically,
 )
@@ -70,10 +72,10 @@ def parse_formats(value: str) -> tuple[str, ...]:
     raise StatementError(f"format {value!r} is not one of pdf, csv, both")
 
 
-def _render_and_write(job: tuple[Statement, Path, tuple[str, ...], dt.date]) -> int:
-    statement, folder, formats, generated_on = job
+def _render_and_write(job: tuple[Statement, Path, tuple[str, ...]]) -> int:
+    statement, folder, formats = job
     for fmt in formats:
-        write_atomically(statement_file(folder, statement.customer_id, fmt), render(statement, fmt, generated_on))
+        write_atomically(statement_file(folder, statement.customer_id, fmt), render(statement, fmt))
     return len(formats)
 
 
@@ -84,17 +86,18 @@ def export_month(
     folder: Path | None = None,
     workers: int = DEFAULT_WORKERS,
     progress: bool = True,
-    generated_on: dt.date | None = None,
     settings: Settings | None = None,
 ) -> ExportResult:
     started = time.perf_counter()
     folder = folder or statements_folder(month, settings)
-    generated_on = generated_on or dt.datetime.now(dt.UTC).date()
-    statements = load_month_statements(con, month)
+    statements = load_issued_month(con, month)
     if not statements:
-        raise NoStatementError(f"no statements for {month:%Y-%m}: marts.fct_monthly_statement has no row for it")
+        raise NoStatementError(
+            f"no issued statements for {month:%Y-%m}: delivery.statement_issues has no row for it "
+            "(materialize delivery/statement_issues for that month)"
+        )
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(statement, folder, tuple(formats), generated_on) for statement in statements]
+    jobs = [(statement, folder, tuple(formats)) for statement in statements]
     bar = tqdm(total=len(jobs), desc=f"statements {month:%Y-%m}", unit="stmt", disable=not progress)
     files = 0
     with bar:

@@ -2,11 +2,17 @@
 
 fpdf2's core fonts need no font files (CI and a new machine render the same PDF) but only cover
 Latin-1: characters outside it (rare in names and descriptions) print as '?'.
+
+An issued version (`Statement.issue`) says on its face which version it is, and is dated with its
+issue date, not today: rendering it again gives the same bytes, which is how `statement verify`
+recognises an authentic file. Its identity (customer, month, version) is also in the PDF's
+metadata (`Keywords`), so a file can be matched to its version without reading its text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -20,10 +26,28 @@ from finefinance_platform.delivery.statement import (
 BANK_NAME = "FineFinance"
 FONT = "Helvetica"
 # column widths in mm of the transaction table (A4 portrait, 15 mm margins: 180 mm)
-COLUMNS = (("Date", 22), ("Description", 58), ("Category", 28), ("Credit", 24), ("Debit", 24), ("Balance", 24))
+# "Date" is when the customer made the transaction, "Booked" when the bank booked it (its month)
+COLUMNS = (
+    ("Date", 18),
+    ("Booked", 18),
+    ("Description", 50),
+    ("Category", 22),
+    ("Credit", 24),
+    ("Debit", 24),
+    ("Balance", 24),
+)
+AMOUNTS_FROM = 4  # the index of the first amount column (right-aligned)
+DESCRIPTION = 2  # the only free-text column: shortened when too long
 SUMMARY_COLUMNS = (("Account", 60), ("Opening", 30), ("Credits", 30), ("Debits", 30), ("Closing", 30))
 ROW_HEIGHT = 5.5
 CELL_PADDING = 1.0
+# the identity of an issued version in the PDF's Keywords: ids are uuids (or plain text without ;)
+IDENTITY_PREFIX = "finefinance-statement:"
+IDENTITY_PATTERN = re.compile(rb"finefinance-statement:customer=([^;()\\\s]+);month=(\d{4}-\d{2});version=(\d+)")
+
+
+def identity_keywords(customer_id: str, month_label: str, version: int) -> str:
+    return f"{IDENTITY_PREFIX}customer={customer_id};month={month_label};version={version}"
 
 
 def latin1(text: str) -> str:
@@ -39,6 +63,22 @@ def period_label(statement: Statement) -> str:
     return f"{start.day} {start:%B %Y} to {end.day} {end:%B %Y}"
 
 
+def replaced_on(statement: Statement) -> str:
+    """The issue date of the version a correction replaces."""
+    issued_at = statement.issue.replaces_issued_at if statement.issue else None
+    return issued_at.date().isoformat() if issued_at else "an earlier date"
+
+
+def version_label(statement: Statement) -> str | None:
+    """'2', or '2 - corrects the statement issued on 2026-11-01'; None for a statement not issued."""
+    issue = statement.issue
+    if issue is None:
+        return None
+    if issue.is_correction:
+        return f"{issue.version} - corrects the statement issued on {replaced_on(statement)}"
+    return str(issue.version)
+
+
 class _StatementPDF(FPDF):
     def __init__(self, statement: Statement, generated_on: dt.date):
         super().__init__(orientation="P", unit="mm", format="A4")
@@ -49,16 +89,23 @@ class _StatementPDF(FPDF):
         self.set_title(f"{BANK_NAME} statement {statement.month_label} - {latin1(statement.customer_name)}")
         self.set_author(BANK_NAME)
         self.set_creation_date(dt.datetime.combine(generated_on, dt.time(), tzinfo=dt.UTC))
+        if statement.issue is not None:
+            self.set_subject(
+                f"Statement {statement.month_label} of customer {statement.customer_id}, "
+                f"version {statement.issue.version}"
+            )
+            self.set_keywords(identity_keywords(statement.customer_id, statement.month_label, statement.issue.version))
 
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font(FONT, size=7)
         self.set_text_color(110)
+        version = f" - version {self.statement.issue.version}" if self.statement.issue else ""
         self.cell(
             0,
             4,
             latin1(
-                f"{BANK_NAME} - statement {self.statement.month_label} - "
+                f"{BANK_NAME} - statement {self.statement.month_label}{version} - "
                 f"{self.statement.customer_name} - page {self.page_no()}/{{nb}}"
             ),
             align="C",
@@ -105,6 +152,9 @@ def _fit(pdf: FPDF, text: str, width: float) -> str:
 
 
 def render_pdf(statement: Statement, generated_on: dt.date | None = None) -> bytes:
+    """The PDF of `statement`; an issued version is dated with its issue date (`generated_on` ignored)."""
+    if statement.issue is not None:
+        generated_on = statement.issue.issued_at.date()
     generated_on = generated_on or dt.datetime.now(dt.UTC).date()
     pdf = _StatementPDF(statement, generated_on)
     pdf.add_page()
@@ -116,16 +166,31 @@ def render_pdf(statement: Statement, generated_on: dt.date | None = None) -> byt
     pdf.cell(0, 8, "Account statement", align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(2)
     pdf.set_font(FONT, size=9)
-    for label, value in (
+    header = [
         ("Customer", statement.customer_name),
         ("Customer ID", statement.customer_id),
         ("Period", period_label(statement)),
-        ("Generated on", generated_on.isoformat()),
-    ):
+    ]
+    if statement.issue is None:
+        header.append(("Generated on", generated_on.isoformat()))
+    else:
+        header += [("Issued on", generated_on.isoformat()), ("Version", version_label(statement))]
+    for label, value in header:
         pdf.set_font(FONT, style="B", size=9)
         pdf.cell(28, 5, f"{label}:")
         pdf.set_font(FONT, size=9)
         pdf.cell(0, 5, latin1(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if statement.issue is not None and statement.issue.is_correction:
+        pdf.ln(1)
+        pdf.set_font(FONT, style="B", size=9)
+        pdf.multi_cell(
+            0,
+            5,
+            f"Corrected statement: this version {statement.issue.version} replaces the statement issued on "
+            f"{replaced_on(statement)}, which should no longer be used.",
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
     pdf.ln(4)
 
     # -- summary of all accounts -------------------------------------------------------------------
@@ -168,7 +233,7 @@ def render_pdf(statement: Statement, generated_on: dt.date | None = None) -> byt
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
         )
-        _row(pdf, [name for name, _ in COLUMNS], widths, bold=True, fill=True, amounts_from=3)
+        _row(pdf, [name for name, _ in COLUMNS], widths, bold=True, fill=True, amounts_from=AMOUNTS_FROM)
         if not account.lines:
             pdf.set_font(FONT, style="I", size=8)
             pdf.cell(0, ROW_HEIGHT, "No completed transactions this month.", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -176,11 +241,12 @@ def render_pdf(statement: Statement, generated_on: dt.date | None = None) -> byt
             if pdf.will_page_break(ROW_HEIGHT):
                 # a long account goes on over pages: each one starts with the column names again
                 pdf.add_page()
-                _row(pdf, [name for name, _ in COLUMNS], widths, bold=True, fill=True, amounts_from=3)
+                _row(pdf, [name for name, _ in COLUMNS], widths, bold=True, fill=True, amounts_from=AMOUNTS_FROM)
             _row(
                 pdf,
                 [
                     line.transaction_date.date().isoformat(),
+                    line.booked_at.date().isoformat(),
                     line.description,
                     category_label(line.category),
                     format_amount(line.credit),
@@ -188,12 +254,14 @@ def render_pdf(statement: Statement, generated_on: dt.date | None = None) -> byt
                     format_amount(line.running_balance),
                 ],
                 widths,
-                amounts_from=3,
+                amounts_from=AMOUNTS_FROM,
+                fit=DESCRIPTION,
             )
         _row(
             pdf,
             [
                 "Totals",
+                "",
                 f"{account.transaction_count} transaction{'' if account.transaction_count == 1 else 's'}",
                 "",
                 format_amount(account.total_credits),
@@ -202,7 +270,8 @@ def render_pdf(statement: Statement, generated_on: dt.date | None = None) -> byt
             ],
             widths,
             bold=True,
-            amounts_from=3,
+            amounts_from=AMOUNTS_FROM,
+            fit=DESCRIPTION,
         )
         pdf.set_font(FONT, style="B", size=9)
         pdf.cell(

@@ -7,6 +7,9 @@ and renames it over `<FINEFINANCE_HOME>/serving/marts.duckdb`. The rename is ato
 opens mid-publish gets the old file or the new one, never half of one; a reader that already has
 the old file open keeps reading it (the old inode lives until it closes); the writer never touches
 a file a reader has open.
+
+Beside the marts, the copy holds `delivery.statement_issues` (the issued versions of statements),
+so every reader serves the versions the pipeline issued.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ SERVING_FILE = "marts.duckdb"
 # so readers attach the file under this alias instead of opening it directly.
 READER_CATALOG = "serving"
 METADATA_TABLE = "serving_meta.publication"
+# tables outside `marts` that readers need, copied when the warehouse has them
+EXTRA_TABLES = (("delivery", "statement_issues"),)
 
 
 class MartsUnavailableError(FineFinanceError):
@@ -41,7 +46,8 @@ def _quote_path(path: Path) -> str:
 
 
 def publish_serving_copy(con_or_path, settings: Settings | None = None) -> Path:
-    """Copy every table and view of the `marts` schema into a new file, then rename it into place.
+    """Copy every table and view of the `marts` schema (and EXTRA_TABLES) into a new file, then
+    rename it into place.
 
     `con_or_path` is an open DuckDB connection on the warehouse (the pipeline's own, read-write or
     read-only) or the warehouse's path (opened read-only for the copy).
@@ -82,6 +88,18 @@ def publish_serving_copy(con_or_path, settings: Settings | None = None) -> Path:
             con.execute(f"create schema {alias}.marts")
             for table in tables:
                 con.execute(f'create table {alias}.marts."{table}" as select * from "{source_catalog}".marts."{table}"')
+            for schema, table in EXTRA_TABLES:
+                present = con.execute(
+                    "select count(*) from information_schema.tables "
+                    "where table_catalog = ? and table_schema = ? and table_name = ?",
+                    [source_catalog, schema, table],
+                ).fetchone()[0]
+                if present:
+                    con.execute(f'create schema if not exists {alias}."{schema}"')
+                    con.execute(
+                        f'create table {alias}."{schema}"."{table}" as '
+                        f'select * from "{source_catalog}"."{schema}"."{table}"'
+                    )
             con.execute(f"create schema {alias}.serving_meta")
             con.execute(
                 f"create table {alias}.{METADATA_TABLE} as "

@@ -36,6 +36,7 @@ CSV_COLUMNS = (
     "month",
     "transaction_id",
     "date",
+    "booking_date",
     "description",
     "category",
     "direction",
@@ -65,13 +66,18 @@ class StatementIntegrityError(StatementError):
     """The marts disagree with themselves: a bank must not send a statement that does not add up."""
 
 
+class NotIssuedError(NoStatementError):
+    """The marts have the statement, but it was never issued (no row in delivery.statement_issues)."""
+
+
 # -- model ------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class StatementLine:
     transaction_id: str
-    transaction_date: dt.datetime
+    transaction_date: dt.datetime  # when the customer made it (UTC)
+    booked_at: dt.datetime  # when the bank booked it (UTC): this decides the statement's month
     description: str
     category: str
     direction: str  # credit | debit
@@ -105,12 +111,31 @@ class AccountStatement:
 
 
 @dataclass(frozen=True)
+class Issue:
+    """Which issued version a statement is (delivery.statement_issues): printed on its face.
+
+    Only what never changes once issued belongs here, so a version renders the same bytes forever.
+    """
+
+    version: int
+    issued_at: dt.datetime  # UTC
+    content_sha256: str
+    replaces_version: int | None = None
+    replaces_issued_at: dt.datetime | None = None  # when the version it corrects was issued
+
+    @property
+    def is_correction(self) -> bool:
+        return self.replaces_version is not None
+
+
+@dataclass(frozen=True)
 class Statement:
     customer_id: str
     firstname: str
     surname: str
     month: dt.date
     accounts: tuple[AccountStatement, ...]
+    issue: Issue | None = None  # None: read from the marts, not (yet) an issued version
 
     @property
     def customer_name(self) -> str:
@@ -187,12 +212,13 @@ where s.month_start = ? {customer_filter}
 
 _LINES_SQL = """
 select cast(l.account_id as varchar), cast(l.transaction_id as varchar),
-       cast(l.transaction_date as timestamp), l.description, l.category, l.direction, l.amount,
-       l.running_balance
+       cast(l.transaction_date as timestamp), cast(l.booked_at as timestamp), l.description, l.category,
+       l.direction, l.amount, l.running_balance
 from marts.fct_statement_line l
 {customer_join}
 where l.month_start = ? {customer_filter}
-order by l.account_id, l.transaction_date, l.transaction_id
+-- booking order, as the running balance accumulates (DESIGN §5)
+order by l.account_id, l.booked_at, l.transaction_id
 """
 
 _CUSTOMER_SQL = """
@@ -201,7 +227,7 @@ select cast(customer_id as varchar), firstname, surname from marts.dim_customer 
 
 
 def _utc(con) -> None:
-    # transaction_date may be TIMESTAMPTZ: casting it to TIMESTAMP must give UTC (DESIGN §5)
+    # transaction_date and booked_at may be TIMESTAMPTZ: casting them to TIMESTAMP must give UTC (DESIGN §5)
     con.execute("set TimeZone = 'UTC'")
 
 
@@ -264,11 +290,12 @@ def statement_months(con, customer_id: str, today: dt.date | None = None) -> lis
 
 def _assemble(customers: Iterable, headers: Iterable, lines: Iterable, month: dt.date) -> list[Statement]:
     lines_by_account: dict[str, list[StatementLine]] = defaultdict(list)
-    for account_id, txn_id, txn_date, description, category, direction, amount, running in lines:
+    for account_id, txn_id, txn_date, booked_at, description, category, direction, amount, running in lines:
         lines_by_account[account_id].append(
             StatementLine(
                 transaction_id=txn_id,
                 transaction_date=txn_date,
+                booked_at=booked_at,
                 description=description or "",
                 category=category or "",
                 direction=direction,
@@ -352,6 +379,7 @@ def render_csv(statement: Statement) -> bytes:
                     statement.month_label,
                     line.transaction_id,
                     line.transaction_date.date().isoformat(),
+                    line.booked_at.date().isoformat(),
                     line.description,
                     line.category,
                     line.direction,

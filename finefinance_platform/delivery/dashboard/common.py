@@ -11,8 +11,9 @@ import streamlit as st
 from finefinance_platform.access import access_log
 from finefinance_platform.access.policy import Action, Page, Principal, decide
 from finefinance_platform.delivery.dashboard import queries
+from finefinance_platform.delivery.issues import load_issued_statement
 from finefinance_platform.delivery.serving import MartsUnavailableError, open_marts, published_at, serving_path
-from finefinance_platform.delivery.statement import Statement, load_statement
+from finefinance_platform.delivery.statement import Statement
 from finefinance_platform.settings import FineFinanceError, get_settings
 
 
@@ -67,9 +68,9 @@ def _cached_query(name: str, version: tuple[str, int], args: tuple) -> pd.DataFr
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def _cached_statement(customer_id: str, month: dt.date, version: tuple[str, int]) -> Statement:
+def _cached_statement(customer_id: str, month: dt.date, issued: int | None, version: tuple[str, int]) -> Statement:
     with open_marts() as con:
-        return load_statement(con, customer_id, month)
+        return load_issued_statement(con, customer_id, month, issued)
 
 
 def query(name: str, *args):
@@ -82,9 +83,10 @@ def query(name: str, *args):
         st.stop()
 
 
-def statement(customer_id: str, month: dt.date) -> Statement | None:
+def statement(customer_id: str, month: dt.date, issued: int | None = None) -> Statement | None:
+    """An issued version of the statement (the latest by default), or None with a warning shown."""
     try:
-        return _cached_statement(customer_id, month, data_version())
+        return _cached_statement(customer_id, month, issued, data_version())
     except FineFinanceError as exc:
         st.warning(str(exc))
         return None

@@ -243,3 +243,10 @@ def customer_statement_months(con, customer_id: str) -> list[dict]:
     from finefinance_platform.delivery.statement import statement_months
 
     return statement_months(con, customer_id)
+
+
+def statement_versions(con, customer_id: str, month: dt.date) -> list:
+    """The issued versions of a customer's statement of a month, oldest first (delivery.statement_issues)."""
+    from finefinance_platform.delivery.issues import issued_versions
+
+    return issued_versions(con, customer_id, month)

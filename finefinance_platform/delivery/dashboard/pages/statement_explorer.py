@@ -1,5 +1,8 @@
 """Monthly Statement Explorer: a customer reads their own statements; an advisor their customers'.
 
+The statement shown is the latest issued version (delivery.statement_issues); when a month was
+corrected, every version is listed with its reason and can be downloaded.
+
 The customers offered are those of the reader's scope only (access/policy.py): another advisor's
 customer is not in the select box, and asking for one by URL (`?customer=ID&month=YYYY-MM`) is
 refused like an unknown one, and logged.
@@ -10,7 +13,7 @@ import streamlit as st
 
 from finefinance_platform.access.policy import Action, Page, Role, customer_scope
 from finefinance_platform.delivery.dashboard import common
-from finefinance_platform.delivery.pdf import category_label, period_label
+from finefinance_platform.delivery.pdf import category_label, period_label, replaced_on
 from finefinance_platform.delivery.statement import format_amount, render
 
 MAX_OPTIONS = 500  # a select box of every customer of a large book would not be usable anyway
@@ -20,7 +23,7 @@ principal = common.page_principal(Page.STATEMENTS)
 scope = customer_scope(principal)
 
 st.title("Monthly Statement Explorer")
-st.caption("The statement exactly as the customer receives it, from the statement marts.")
+st.caption("The statement exactly as the customer receives it: its latest issued version.")
 
 asked_customer = st.query_params.get("customer")
 if asked_customer is not None:
@@ -82,21 +85,67 @@ if statement is None:
 common.log(principal, Action.VIEW_STATEMENT, "allowed", customer_id=customer_id, month_start=month)
 
 
-def log_download(action: Action) -> None:
-    common.log(principal, action, "allowed", customer_id=customer_id, month_start=month)
+def log_download(action: Action, version: int) -> None:
+    common.log(principal, action, "allowed", customer_id=customer_id, month_start=month, detail=f"version {version}")
 
 
+def file_stem(version: int) -> str:
+    return f"statement-{month:%Y-%m}-{customer_id}-v{version}"
+
+
+issue = statement.issue
 st.subheader(f"{statement.customer_name} · {period_label(statement)}")
+if issue.is_correction:
+    st.info(
+        f"Corrected statement: version {issue.version}, issued on {issue.issued_at:%Y-%m-%d}, corrects the "
+        f"statement issued on {replaced_on(statement)}."
+    )
+else:
+    st.caption(f"Version {issue.version}, issued on {issue.issued_at:%Y-%m-%d}.")
 pdf_col, csv_col, _ = st.columns([1, 1, 4])
-stem = f"statement-{statement.month_label}-{statement.customer_id}"
 pdf_col.download_button(
-    "Download PDF", render(statement, "pdf"), f"{stem}.pdf", "application/pdf", key="pdf",
-    on_click=log_download, args=(Action.DOWNLOAD_PDF,),
+    "Download PDF", render(statement, "pdf"), f"{file_stem(issue.version)}.pdf", "application/pdf", key="pdf",
+    on_click=log_download, args=(Action.DOWNLOAD_PDF, issue.version),
 )  # fmt: skip
 csv_col.download_button(
-    "Download CSV", render(statement, "csv"), f"{stem}.csv", "text/csv", key="csv",
-    on_click=log_download, args=(Action.DOWNLOAD_CSV,),
+    "Download CSV", render(statement, "csv"), f"{file_stem(issue.version)}.csv", "text/csv", key="csv",
+    on_click=log_download, args=(Action.DOWNLOAD_CSV, issue.version),
 )  # fmt: skip
+
+versions = common.query("statement_versions", customer_id, month)
+if len(versions) > 1:
+    st.markdown(f"#### Versions of this statement ({len(versions)})")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Version": [record.version for record in versions],
+                "Issued on": [record.issued_at.date() for record in versions],
+                "Replaces": [record.replaces_version for record in versions],
+                "Closing before": [format_amount(record.closing_before) for record in versions],
+                "Closing after": [format_amount(record.closing_after) for record in versions],
+                "Reason": [record.reason or "first issue" for record in versions],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        key="versions",
+    )
+    for record in reversed(versions[:-1]):  # the latest is the one above
+        earlier = common.statement(customer_id, month, record.version)
+        if earlier is None:
+            continue
+        label, pdf_col, csv_col = st.columns([2, 1, 1])
+        label.markdown(f"Version {record.version}, issued on {record.issued_at:%Y-%m-%d} (replaced)")
+        pdf_col.download_button(
+            f"Version {record.version} PDF", render(earlier, "pdf"), f"{file_stem(record.version)}.pdf",
+            "application/pdf", key=f"pdf-v{record.version}",
+            on_click=log_download, args=(Action.DOWNLOAD_PDF, record.version),
+        )  # fmt: skip
+        csv_col.download_button(
+            f"Version {record.version} CSV", render(earlier, "csv"), f"{file_stem(record.version)}.csv",
+            "text/csv", key=f"csv-v{record.version}",
+            on_click=log_download, args=(Action.DOWNLOAD_CSV, record.version),
+        )  # fmt: skip
 
 for account in statement.accounts:
     st.markdown(f"#### {account.label} · `{account.account_id}`")
@@ -112,6 +161,7 @@ for account in statement.accounts:
         pd.DataFrame(
             {
                 "Date": [line.transaction_date.date() for line in account.lines],
+                "Booked": [line.booked_at.date() for line in account.lines],
                 "Description": [line.description for line in account.lines],
                 "Category": [category_label(line.category) for line in account.lines],
                 "Credit": [format_amount(line.credit) for line in account.lines],
