@@ -1,11 +1,12 @@
-"""A small bank, hand-made, turned into `marts.*` tables of the DESIGN §4 contract.
+"""A small bank, hand-made, turned into the `marts.*` tables of the warehouse contract.
 
 The delivery tests run against this DuckDB file, not against the dbt marts: the marts here are
-computed in plain Python from the business definitions of DESIGN §5 (a completed transaction counts
-in its booking month, the month of `booked_at`), from a list of transactions small enough to check
-by hand. `make_delivery_home` also issues every month's statements (delivery.statement_issues), on
-the 1st of the next month, as the monthly close does. The three closed months before the current one (plus one before
-them, so balances carry over) keep every month inside the Dagster partitions and "closed".
+computed in plain Python from docs/business-definitions.md (a completed transaction counts in its
+booking month, the month of `booked_at`), from a list of transactions small enough to check by
+hand. The three closed months before the current one (plus one before them, so balances carry
+over) keep every month inside the Dagster partitions and "closed". `make_delivery_home` also issues
+every month's statements (delivery.statement_issues) on the 1st of the next month, as the monthly
+close does.
 
 The small bank (`small_bank()`):
 - Alice Durand (Gold, advisor Claire): salary 3,000.00, a subscription, 500.00 moved to her own
@@ -263,7 +264,7 @@ def bulk_bank(customer_count: int, months: list[dt.date] | None = None) -> Bank:
     return bank
 
 
-# -- the marts, from DESIGN §5 ----------------------------------------------------------------------
+# -- the marts, from docs/business-definitions.md ---------------------------------------------------
 
 
 def _active(product: dict, month: dt.date) -> bool:
@@ -279,7 +280,8 @@ def _streak(flags: list[bool]) -> list[int]:
 
 
 def booking_month(t: dict) -> dt.date:
-    """A completed transaction's month: the calendar month (UTC) of its booking (DESIGN §5)."""
+    """A completed transaction's month: the calendar month (UTC) of its booking
+    (docs/business-definitions.md#booking-month)."""
     return t["booked_at"].astimezone(dt.UTC).date().replace(day=1)
 
 

@@ -1,9 +1,9 @@
 """End to end on the real marts: the small bank's rows go into `raw.*`, the real dbt project builds
 the marts, and delivery must give exactly what it gives on the hand-computed fixture marts.
 
-This ties the fixture the other delivery tests use to the dbt models (if either drifts from the
-DESIGN §5 definitions, the two disagree here), and runs the statement asset, its check, the
-serving copy and every dashboard page on marts with dbt's own column types.
+This ties the fixture the other delivery tests use to the dbt models (if either drifts from
+docs/business-definitions.md, the two disagree here), and runs the statement assets, their checks,
+the serving copy and every dashboard page on marts with dbt's own column types.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ STATEMENT_MART_KEYS = [
     AssetKey(["marts", "fct_statement_line"]),
     AssetKey(["marts", "dim_customer"]),
 ]
-# every mart of the DESIGN §4 contract: the serving copy is republished when any of them changes
+# every mart of the contract (docs/business-definitions.md#warehouse-tables): the serving copy is
+# republished when any of them changes
 MART_KEYS = [
     AssetKey(["marts", name])
     for name in (

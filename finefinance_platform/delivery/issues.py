@@ -1,4 +1,5 @@
-"""Issued statements are records (DESIGN §6): the table `delivery.statement_issues`.
+"""Issued statements are records: the table `delivery.statement_issues`
+(docs/business-definitions.md#issued-statements-are-records).
 
 When a closed month is issued, each customer's statement becomes version 1, stored with its
 canonical content (the lines and totals of every account, as JSON) and the SHA-256 of that content.
@@ -361,7 +362,8 @@ def issue_month(
             if previous_sha == sha:
                 unchanged += 1
                 continue
-            changes = compare(load_issued_statement(con, statement.customer_id, month, previous_version), statement)
+            issued = load_issued_statement(con, statement.customer_id, month, previous_version, today)
+            changes = compare(issued, statement)
             because = f"correction after a rebuild of the marts{f' ({cause})' if cause else ''}"
             rows.append(
                 {

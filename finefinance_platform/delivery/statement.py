@@ -2,7 +2,9 @@
 
 Loading turns `fct_monthly_statement` + `fct_statement_line` (+ `dim_customer`, `dim_account`) into a
 `Statement`; rendering is pure (a `Statement` in, bytes out), so the same code serves the CLI, the
-bulk export, the Dagster asset, the HTTP service and the dashboard download button.
+bulk export, the Dagster asset, the HTTP service and the dashboard download button. What people
+receive is an issued version of a statement (issues.py), loaded from its stored content; loading
+from the marts is what issuing reads.
 """
 
 from __future__ import annotations
@@ -217,7 +219,7 @@ select cast(l.account_id as varchar), cast(l.transaction_id as varchar),
 from marts.fct_statement_line l
 {customer_join}
 where l.month_start = ? {customer_filter}
--- booking order, as the running balance accumulates (DESIGN §5)
+-- booking order, as the running balance accumulates (docs/business-definitions.md#booking-month)
 order by l.account_id, l.booked_at, l.transaction_id
 """
 
@@ -227,7 +229,8 @@ select cast(customer_id as varchar), firstname, surname from marts.dim_customer 
 
 
 def _utc(con) -> None:
-    # transaction_date and booked_at may be TIMESTAMPTZ: casting them to TIMESTAMP must give UTC (DESIGN §5)
+    # transaction_date and booked_at may be TIMESTAMPTZ: cast to TIMESTAMP they must be UTC
+    # (docs/business-definitions.md#months)
     con.execute("set TimeZone = 'UTC'")
 
 
@@ -335,7 +338,8 @@ def _assemble(customers: Iterable, headers: Iterable, lines: Iterable, month: dt
 
 
 def check_account(account: AccountStatement, month: dt.date) -> None:
-    """The statement arithmetic of DESIGN §5, checked before anything is printed."""
+    """The statement arithmetic (docs/business-definitions.md#opening-and-closing-balance), checked
+    before anything is printed or issued."""
     where = f"account {account.account_id} in {month:%Y-%m}"
     credits = sum((line.amount for line in account.lines if line.direction == "credit"), Decimal("0.00"))
     debits = sum((line.amount for line in account.lines if line.direction == "debit"), Decimal("0.00"))
@@ -392,6 +396,7 @@ def render_csv(statement: Statement) -> bytes:
 
 
 def render(statement: Statement, fmt: str, generated_on: dt.date | None = None) -> bytes:
+    """The file of `statement`; an issued version always renders to the same bytes (dated when issued)."""
     if fmt == "pdf":
         from finefinance_platform.delivery.pdf import render_pdf  # fpdf2 only when a PDF is asked for
 
