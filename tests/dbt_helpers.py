@@ -1,7 +1,7 @@
 """Helpers to run the dbt project on a hand-made DuckDB warehouse.
 
 - `create_raw_tables(db)` makes the eight `raw.<table>` tables as ingestion leaves them (the source
-  columns of DESIGN §3 plus dlt's `_dlt_load_id`, `_dlt_id`; uuids as VARCHAR, timestamptz columns
+  columns of the source (sql/postgres/) plus dlt's `_dlt_load_id`, `_dlt_id`; uuids as VARCHAR, timestamptz columns
   as TIMESTAMP WITH TIME ZONE);
 - `insert_raw(db, table, rows)` appends rows given as dicts (missing columns get defaults);
 - `run_dbt(db, "build", vars=...)` runs the real dbt CLI in a subprocess, as Dagster does;

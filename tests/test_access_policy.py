@@ -1,4 +1,4 @@
-"""The access policy on the whole role x resource matrix (DESIGN's "who sees what", docs/access.md)."""
+"""The access policy on the whole role x resource matrix (docs/access.md, "who sees what")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Issue 3 at scale XS: the real pipeline (simulator → dlt → dbt → Dagster) against an independent
-pandas computation of every mart from the source, following DESIGN §5 to the letter."""
+pandas computation of every mart from the source, following docs/business-definitions.md to the letter."""
 
 from __future__ import annotations
 

@@ -239,6 +239,6 @@ def test_masking_statements_name_every_personal_column(built_warehouses):
     statements = [line for line in built.masking_output.splitlines() if line.startswith("alter table")]
     columns, _rows = _snowflake_table(built.emulator, built.private_key, "dim_customer")
     personal = [f'"{c.upper()}"' for c in columns if c in PERSONAL_COLUMNS]
-    assert len(personal) >= 2  # firstname, surname (DESIGN §4)
+    assert len(personal) >= 2  # firstname, surname (docs/business-definitions.md#warehouse-tables)
     assert [s.split(" modify column ")[1].split()[0] for s in statements] == personal
     assert all(f"set masking policy {DATABASE}.governance.mask_" in s and s.endswith(" force") for s in statements)

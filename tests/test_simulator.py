@@ -1,7 +1,7 @@
 """The simulator at scale XS against a real PostgreSQL: deterministic, consistent, every behaviour.
 
 The business numbers (balances, streaks in the red, "high" months) are recomputed here from the
-raw rows with pandas, following DESIGN §5, independently of how the simulator computed them.
+raw rows with pandas, following docs/business-definitions.md, independently of how the simulator computed them.
 """
 
 from __future__ import annotations
@@ -304,7 +304,7 @@ def test_loans_investments_and_cards(xs):
     assert repayers and repayers <= set(loans.customer_id)
 
 
-# -- the cohorts, by the DESIGN §5 definitions -------------------------------------------------
+# -- the cohorts, by the definitions of docs/business-definitions.md -------------------------------------------------
 
 
 def test_an_overspending_cohort_stays_in_the_red_for_months(frames):

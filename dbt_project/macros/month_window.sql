@@ -168,7 +168,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- A loan, card or investment is active in the month starting `month_start` (DESIGN §5) -#}
+{#- A loan, card or investment is active in the month starting `month_start` (docs/business-definitions.md) -#}
 {% macro active_in_month(start_column, end_column, month_start) -%}
     ({{ start_column }} < {{ add_months(month_start, 1) }}
         and ({{ end_column }} is null or {{ end_column }} >= {{ month_start }}))

@@ -1,5 +1,5 @@
 {#-
-  The internal sides of completed transactions (DESIGN §5): a transaction is a debit for its
+  The internal sides of completed transactions (docs/business-definitions.md): a transaction is a debit for its
   sender account and a credit for its receiver account, when that side is one of our accounts
   (NULL means an outside party). `transactions` (a relation or CTE name) has the columns of
   int_completed_transactions.

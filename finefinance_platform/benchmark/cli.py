@@ -15,7 +15,7 @@ from finefinance_platform.benchmark.harness import SCALES
     type=click.Choice(list(SCALES)),
     default="S",
     show_default=True,
-    help="DESIGN §9 scale: XS 200x6, S 2,000x24, M 20,000x24, L 100,000x36 (customers x months)",
+    help="Scale (docs/benchmarks.md): XS 200x6, S 2,000x24, M 20,000x24, L 100,000x36 (customers x months)",
 )
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--keep", is_flag=True, help="keep the benchmark's data directory (source, warehouse) afterwards")

@@ -1,10 +1,10 @@
--- The transformation floor: the month-grain marts of DESIGN §4 computed straight from raw.* with
+-- The transformation floor: the month-grain marts of docs/business-definitions.md computed straight from raw.* with
 -- hand-written DuckDB SQL, every month in one pass, into schema bench_floor (scratch; the
 -- benchmark drops it). It is what a person who knows DuckDB would write for a one-off: no
 -- staging views, no incremental windows, no tests, no per-model round trips. The benchmark
 -- compares dbt's backfill of the same marts against its time.
 --
--- Business rules (DESIGN §5): only completed transactions move money; a transaction is a debit
+-- Business rules (docs/business-definitions.md): only completed transactions move money; a transaction is a debit
 -- for its sender account and a credit for its receiver account when that side is internal; its
 -- month is the calendar month of transaction_date in UTC; balances are cumulative sums from 0.
 --

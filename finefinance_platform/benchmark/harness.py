@@ -52,7 +52,7 @@ class Scale:
     months: int
 
 
-# DESIGN §9
+# the scales of docs/benchmarks.md
 SCALES = {
     "XS": Scale(200, 6),
     "S": Scale(2_000, 24),
@@ -424,7 +424,7 @@ def _machine() -> dict:
 
 
 def evaluate_targets(figures: dict) -> list[dict]:
-    """Each figure against its target (set for scale M, DESIGN §9 and issue 6)."""
+    """Each figure against its target (set for scale M, docs/benchmarks.md)."""
     ingestion, transformation = figures["ingestion"], figures["transformation"]
 
     def target(name: str, value: float, limit: float, unit: str) -> dict:

@@ -30,7 +30,7 @@ INVESTMENT_PRODUCTS = ("PEA", "life insurance")
 INVESTMENT_STATUSES = ("active", "closed")
 CARD_STATUSES = ("active", "expired")
 
-# affluent kinds: how a customer of the affluent cohort is "high" (DESIGN §5)
+# affluent kinds: how a customer of the affluent cohort is "high" (docs/business-definitions.md)
 NOT_AFFLUENT, HIGH_WITHDRAWALS, HIGH_LOAN, HIGH_INVESTMENT = 0, 1, 2, 3
 
 FIRSTNAMES = (

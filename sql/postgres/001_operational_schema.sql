@@ -1,4 +1,4 @@
--- FineFinance operational source (DESIGN §3). Applied once by finefinance_platform.source.migrations,
+-- FineFinance operational source. Applied once by finefinance_platform.source.migrations,
 -- which records the version in public.schema_migrations: never edit an applied file, add a new one.
 
 create schema if not exists crm;

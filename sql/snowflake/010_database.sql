@@ -1,4 +1,4 @@
--- FineFinance warehouse: database, schemas and one warehouse per workload (DESIGN §4).
+-- FineFinance warehouse: database, schemas and one warehouse per workload (docs/business-definitions.md#warehouse-tables).
 -- Applied by `finefinance snowflake setup`; every statement is idempotent, so the whole
 -- directory is re-run after any change. The Jinja placeholders are filled from the settings
 -- (object names and public keys, never a secret).
@@ -11,7 +11,7 @@ create schema if not exists {{ database }}.raw comment = 'ingested copies of the
 create schema if not exists {{ database }}.staging comment = 'dbt: stg_ views over raw';
 create schema if not exists {{ database }}.intermediate comment = 'dbt: reusable int_ models';
 create schema if not exists {{ database }}.snapshots comment = 'dbt: snapshots (customer profile history)';
-create schema if not exists {{ database }}.marts comment = 'dbt: the public marts (DESIGN §4)';
+create schema if not exists {{ database }}.marts comment = 'dbt: the public marts (docs/business-definitions.md#warehouse-tables)';
 -- the platform's alert audit trail (orchestration/alerts.py), written by transformation
 create schema if not exists {{ database }}.audit comment = 'alerts on failed runs and checks';
 -- masking policies live apart from the data they protect

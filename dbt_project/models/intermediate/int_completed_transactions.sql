@@ -21,6 +21,6 @@ select
     sender_customer_id,
     receiver_account_id,
     receiver_customer_id,
-    -- a transfer between two accounts of the same customer is not a withdrawal (DESIGN §5)
+    -- a transfer between two accounts of the same customer is not a withdrawal (docs/business-definitions.md)
     coalesce(sender_customer_id = receiver_customer_id, false) as is_own_transfer
 from transactions

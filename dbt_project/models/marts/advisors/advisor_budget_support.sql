@@ -1,5 +1,5 @@
 -- For each month: every customer in the red at the end of that month and of each month before it
--- for at least `alert_streak_months` (3) consecutive months, with their advisor (DESIGN §5).
+-- for at least `alert_streak_months` (3) consecutive months, with their advisor (docs/business-definitions.md).
 with customer_months as (
     select * from {{ ref('fct_customer_month') }}
     where {{ month_window_filter('month_start') }}

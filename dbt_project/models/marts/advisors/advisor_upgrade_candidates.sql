@@ -1,5 +1,5 @@
 -- For each month: every customer for whom at least one criterion has been high in that month and
--- each month before it, for at least `alert_streak_months` (3) consecutive months (DESIGN §5):
+-- each month before it, for at least `alert_streak_months` (3) consecutive months (docs/business-definitions.md):
 -- withdrawals >= high_withdrawals_threshold, loans outstanding >= high_loans_threshold,
 -- investments held >= high_investments_threshold. The *_months columns are the streaks.
 with customer_months as (

@@ -1,4 +1,4 @@
--- One row per customer signed up by the month's last day, per month (DESIGN §5): month-end
+-- One row per customer signed up by the month's last day, per month (docs/business-definitions.md): month-end
 -- balance (sum of the closing balances of all their accounts), withdrawals (debits excluding
 -- transfers between two of their own accounts), loans outstanding and investments held (products
 -- active in the month), and the streaks the advisor lists need (consecutive months ending in this

@@ -1,4 +1,4 @@
--- One statement per account and month (DESIGN §5): every account open during the month, with or
+-- One statement per account and month (docs/business-definitions.md): every account open during the month, with or
 -- without transactions, plus any account with transactions or a non-zero balance that month.
 -- closing = opening + credits - debits; opening = previous month's closing (accounts open at 0).
 --

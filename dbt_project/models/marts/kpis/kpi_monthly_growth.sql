@@ -1,4 +1,4 @@
--- Monthly business KPIs and their month-over-month growth (DESIGN §5):
+-- Monthly business KPIs and their month-over-month growth (docs/business-definitions.md):
 --   revenue = interest_income + card_fee_income
 --   interest_income = sum over loans active in M of amount * interest_rate / 12, rounded once per
 --                     month to 4 decimals (1/100 of a cent)
