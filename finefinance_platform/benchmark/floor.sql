@@ -6,7 +6,7 @@
 --
 -- Business rules (docs/business-definitions.md): only completed transactions move money; a transaction is a debit
 -- for its sender account and a credit for its receiver account when that side is internal; its
--- month is the calendar month of transaction_date in UTC; balances are cumulative sums from 0.
+-- month is the calendar month of booked_at in UTC (its booking month); balances are cumulative sums from 0.
 --
 -- Inputs: the variables first_month and last_month (SET VARIABLE ..., DATE), the partitions' range.
 -- Differences from the marts, on purpose: raw is read as is (ingestion merges on the keys, so
@@ -21,7 +21,7 @@ with bounds as (
     select least(
         (select min(date_trunc('month', open_date)) from raw.account),
         (select min(date_trunc('month', signup_date)) from raw.customer),
-        (select min(date_trunc('month', timezone('UTC', transaction_date))) from raw."transaction"
+        (select min(date_trunc('month', timezone('UTC', booked_at))) from raw."transaction"
          where status = 'completed')
     )::date as first_data_month
 )
@@ -33,7 +33,8 @@ with completed as (
     select
         t.transaction_id,
         timezone('UTC', t.transaction_date) as transaction_date,
-        date_trunc('month', timezone('UTC', t.transaction_date))::date as month_start,
+        timezone('UTC', t.booked_at) as booked_at,
+        date_trunc('month', timezone('UTC', t.booked_at))::date as month_start,
         t.amount::decimal(18, 2) as amount,
         t.category,
         t.description,
@@ -47,14 +48,14 @@ with completed as (
     left join raw.account as s on t.sender_account_id = s.account_id
     left join raw.account as r on t.receiver_account_id = r.account_id
     where t.status = 'completed'
-        and t.transaction_date < getvariable('last_month') + interval 1 month
+        and t.booked_at < getvariable('last_month') + interval 1 month
 )
-select transaction_id, transaction_date, month_start, sender_account_id as account_id,
+select transaction_id, transaction_date, booked_at, month_start, sender_account_id as account_id,
     sender_customer_id as customer_id, 'debit' as direction, amount, -amount as signed_amount,
     category, description, is_own_transfer
 from completed where sender_account_id is not null
 union all
-select transaction_id, transaction_date, month_start, receiver_account_id, receiver_customer_id,
+select transaction_id, transaction_date, booked_at, month_start, receiver_account_id, receiver_customer_id,
     'credit', amount, amount, category, description, is_own_transfer
 from completed where receiver_account_id is not null;
 
@@ -94,18 +95,18 @@ where month_start >= getvariable('first_month')
         or closing_balance - total_credits + total_debits <> 0
     );
 
--- fct_statement_line: a running balance from the statement's opening, in (date, id) order
+-- fct_statement_line: a running balance from the statement's opening, in (booking time, id) order
 create table bench_floor.fct_statement_line as
 select s.account_id, s.customer_id, s.month_start,
     row_number() over w as line_number,
-    s.transaction_id, s.transaction_date, s.description, s.category, s.direction, s.amount,
+    s.transaction_id, s.transaction_date, s.booked_at, s.description, s.category, s.direction, s.amount,
     (st.opening_balance + sum(s.signed_amount) over (w rows between unbounded preceding and current row))
         ::decimal(18, 2) as running_balance
 from bench_floor.sides as s
 left join bench_floor.fct_monthly_statement as st
     on st.account_id = s.account_id and st.month_start = s.month_start
 where s.month_start >= getvariable('first_month')
-window w as (partition by s.account_id, s.month_start order by s.transaction_date, s.transaction_id);
+window w as (partition by s.account_id, s.month_start order by s.booked_at, s.transaction_id);
 
 -- fct_customer_month: balances, withdrawals, products and the streaks the advisor lists need
 create table bench_floor.fct_customer_month as
@@ -194,7 +195,7 @@ with categories(category) as (
         ('reimbursement'), ('deposit')
 ),
 totals as (
-    select date_trunc('month', timezone('UTC', transaction_date))::date as month_start, category,
+    select date_trunc('month', timezone('UTC', booked_at))::date as month_start, category,
         count(*) as transaction_count, sum(amount::decimal(18, 2)) as transaction_amount
     from raw."transaction"
     where status = 'completed'
