@@ -99,15 +99,16 @@
 {%- endmacro %}
 
 {#- Bookings that can place a month on the calendar (a transaction counts in its booking month):
-    booked, not in the future, not before the first account opened (so a quarantined row cannot
-    stretch it). Read from raw with those checks only, on the raw column: a scan of tens of
+    completed and booked, not in the future, not before the first account opened (so a quarantined
+    row cannot stretch it). Read from raw with those checks only, on the raw column: a scan of tens of
     milliseconds at scale M, where the checked stg_transaction costs a deduplication and joins
     (seconds). A row booked once stays booked: the bounds need no deduplication. Callers convert
     the min or max to UTC (one value, not every row). -#}
 {% macro calendar_transactions() -%}
     select booked_at
     from {{ source('raw', 'transaction') }}
-    where booked_at <= current_timestamp + interval '1 day'
+    where status = 'completed'
+        and booked_at <= current_timestamp + interval '1 day'
         and booked_at >= (select min(open_date) from {{ ref('stg_account') }})
 {%- endmacro %}
 

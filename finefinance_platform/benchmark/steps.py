@@ -361,11 +361,16 @@ def _floor_agreement(con) -> dict[str, bool]:
 @step
 def export(month: str, formats: list[str]) -> dict:
     from finefinance_platform.delivery.export import export_month
+    from finefinance_platform.delivery.issues import issue_month
     from finefinance_platform.warehouse import connect_duckdb
 
     settings = get_settings()
-    con = connect_duckdb(str(settings.duckdb_path), read_only=True)
+    con = connect_duckdb(str(settings.duckdb_path), read_only=False)
     try:
+        # the files are rendered from the issued statements: the backfill built the marts only
+        started = time.monotonic()
+        issued = issue_month(con, dt.date.fromisoformat(month))
+        issue_seconds = time.monotonic() - started
         result = export_month(
             con,
             dt.date.fromisoformat(month),
@@ -378,6 +383,8 @@ def export(month: str, formats: list[str]) -> dict:
         con.close()
     return {
         "seconds": result.seconds,
+        "issue_seconds": round(issue_seconds, 2),
+        "issued": issued.issued,
         "statements": result.customers,
         "files": result.files,
         "formats": formats,
