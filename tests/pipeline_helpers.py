@@ -45,11 +45,10 @@ def clone_source(xs_platform: dict, prefix: str = "rel") -> str:
 
 
 def instance_with_every_month_built(months: list[str]) -> DagsterInstance:
-    """A Dagster instance that has seen every month's statements built: a run then rebuilds only
-    the months late data calls for."""
+    """A Dagster instance that has seen every month's statements built and issued: a run then
+    rebuilds only the months late data calls for."""
     instance = DagsterInstance.ephemeral()
     for month in months:
-        instance.report_runless_asset_event(
-            AssetMaterialization(AssetKey(["marts", "fct_monthly_statement"]), partition=month)
-        )
+        for key in (["marts", "fct_monthly_statement"], ["delivery", "statement_issues"]):
+            instance.report_runless_asset_event(AssetMaterialization(AssetKey(key), partition=month))
     return instance

@@ -251,7 +251,9 @@ def _run_pipeline(
         con.close()
 
     all_months = monthly_partitions.get_partition_keys()
-    materialized = instance.get_materialized_partitions(_monthly_probe_key())
+    # a month is built when its statements are built and issued (a warehouse from before issuing
+    # existed gets each month issued once)
+    materialized = set.intersection(*(instance.get_materialized_partitions(key) for key in _monthly_probe_keys()))
     months = months_to_build(all_months, materialized, earliest, start_month, end_month)
     # the months the late data calls for: once they are built, the kept marks have done their job
     needed = set(months_to_build(all_months, materialized, earliest, None, None))
@@ -285,11 +287,12 @@ def _run_pipeline(
     return report
 
 
-def _monthly_probe_key():
+def _monthly_probe_keys():
     from dagster import AssetKey
 
-    # the statement fact is built for every month: its partitions tell which months exist
-    return AssetKey(["marts", "fct_monthly_statement"])
+    # the statement fact and the issued statements exist for every month: their partitions tell
+    # which months are done
+    return [AssetKey(["marts", "fct_monthly_statement"]), AssetKey(["delivery", "statement_issues"])]
 
 
 def warehouse_summary(settings: Settings) -> list[tuple[str, int]] | None:
@@ -306,7 +309,7 @@ def _table_counts(settings: Settings) -> list[tuple[str, int]]:
     try:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_schema in ('raw', 'snapshots', 'marts', 'audit') and table_type = 'BASE TABLE' "
+            "where table_schema in ('raw', 'snapshots', 'marts', 'delivery', 'audit') and table_type = 'BASE TABLE' "
             "and table_name not like '\\_dlt%' escape '\\' order by 1, 2"
         ).fetchall()
         return [
