@@ -47,8 +47,10 @@ chromium:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Two workers, one test file each at a time (the CI machine has two cores; module fixtures stay whole).
+TEST_WORKERS ?= 2
 test: install chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 dev: install
 	$(BIN)/finefinance dev

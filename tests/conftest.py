@@ -30,6 +30,14 @@ XS_FIRST_MONTH = add_months(current_month(), -6)
 XS_MONTHS = 6
 os.environ["FINEFINANCE_FIRST_MONTH"] = XS_FIRST_MONTH.isoformat()[:7]
 
+# Under pytest-xdist (`make test` runs two workers) each worker is a session of its own (its own home,
+# PostgreSQL, identity providers): its PostgreSQL gets a port of its own, so two workers starting at
+# once never race for the default one.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    from finefinance_platform.source.embedded_postgres import free_loopback_port  # noqa: E402
+
+    os.environ["FINEFINANCE_SOURCE_PORT"] = str(free_loopback_port())
+
 from finefinance_platform.settings import SOURCE_DATABASE, get_settings  # noqa: E402
 from finefinance_platform.source.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from finefinance_platform.source.migrations import apply_migrations  # noqa: E402

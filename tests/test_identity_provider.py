@@ -110,3 +110,21 @@ def test_a_wrong_password_gets_no_token(home):
     provider.state = lambda: state
     with pytest.raises(IdentityError, match="refused a token for director"):
         provider.password_token("director")
+
+
+def test_two_platforms_starting_on_one_port_each_get_their_own_provider(home, tmp_path):
+    """Another platform's provider already answers on the port ours was about to take (two starts
+    at once): ours notices the other signing key and runs on a free port, never on the other's."""
+    from finefinance_platform.settings import load_settings
+
+    first = EmbeddedIdentityProvider(home.settings())
+    port = first.start().port
+    other = EmbeddedIdentityProvider(load_settings({"FINEFINANCE_HOME": str(tmp_path)}))
+    try:
+        assert other._launch(port, other.state()) is None  # the port answers with the other key
+        assert first.status().running and first.status().port == port
+        started = other.start()
+        assert started.running and started.port != port
+        assert other.issuer() != first.issuer()
+    finally:
+        other.stop()

@@ -131,6 +131,23 @@ class EmbeddedIdentityProvider:
             raise IdentityError(f"FINEFINANCE_IDENTITY_PORT={wanted} is in use by another program")
         else:
             port = free_loopback_port()
+        process = self._launch(port, state)
+        if process is None:
+            # another provider took the port between our check and our start (two platforms
+            # starting at once): ours could not bind it, so it runs on a free port instead
+            if self.settings.identity.embedded_port:
+                raise IdentityError(f"FINEFINANCE_IDENTITY_PORT={wanted} was taken by another provider while starting")
+            port = free_loopback_port()
+            process = self._launch(port, state)
+            if process is None:
+                raise IdentityError(f"port {port} was taken by another provider while starting: try again")
+        self.server_file.write_text(json.dumps({"pid": process.pid, "port": port}))
+        self.ensure_clients(state)
+        return self.status()
+
+    def _launch(self, port: int, state: dict) -> subprocess.Popen | None:
+        """Start the server on `port` and wait until it answers with our signing key; None when
+        another provider answers there (ours then exits: it could not bind the port)."""
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "finefinance_platform.identity.server", "--state", str(self.root),
@@ -141,22 +158,26 @@ class EmbeddedIdentityProvider:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:
             if process.poll() is not None:
+                if _another_provider_answers(issuer, state["jwk"]["kid"]):
+                    return None  # it could not bind the port: another provider has it
                 raise IdentityError(
                     f"the identity provider exited with {process.returncode} while starting: see {self.log_file}"
                 )
             try:
-                with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeout=2):
-                    break
-            except OSError:
+                ours = _publishes_key(issuer, state["jwk"]["kid"])
+                break
+            except (OSError, ValueError, KeyError):
                 if time.monotonic() > deadline:
                     process.terminate()
                     raise IdentityError(
                         f"the identity provider did not answer within {START_TIMEOUT_SECONDS} s: see {self.log_file}"
                     ) from None
                 time.sleep(0.2)
-        self.server_file.write_text(json.dumps({"pid": process.pid, "port": port}))
-        self.ensure_clients(state)
-        return self.status()
+        if not ours:
+            process.terminate()
+            process.wait(timeout=10)
+            return None
+        return process
 
     def stop(self) -> ProviderStatus:
         current = self.status()
@@ -294,6 +315,21 @@ def _admin_app(root: str, port: int):
         state = json.loads((state_dir / "provider.json").read_text())
         _admin.update(key=(root, port), app=create_provider_app(state, port, state_dir / "canaille.sqlite"))
     return _admin["app"]
+
+
+def _publishes_key(issuer: str, kid: str) -> bool:
+    """Does the provider answering at `issuer` sign with the key `kid` (ours)?"""
+    with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeout=2) as response:
+        jwks_uri = json.load(response)["jwks_uri"]
+    with urllib.request.urlopen(jwks_uri, timeout=2) as response:
+        return kid in {key.get("kid") for key in json.load(response).get("keys", [])}
+
+
+def _another_provider_answers(issuer: str, kid: str) -> bool:
+    try:
+        return not _publishes_key(issuer, kid)
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def _is_our_server(pid: int) -> bool:
