@@ -1,5 +1,6 @@
 -- Completed transactions (the only ones that move money), with their booking month (the calendar
--- month of booked_at in UTC, docs/business-definitions.md#booking-month) and the customer on each internal side (stg_transaction brings the owners from its account checks). Complete
+-- month of booked_at in UTC, docs/business-definitions.md#booking-month) and the customer on each
+-- internal side (stg_transaction brings the owners from its account checks). Complete
 -- history: month-grain marts read their window from fct_transaction and fall back to this view
 -- for months before it.
 with transactions as (
