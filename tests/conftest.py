@@ -52,19 +52,24 @@ def embedded_postgres():
     server.stop()
 
 
+def create_source_database(prefix: str = "src") -> str:
+    """A new, empty database (no migration applied) on the session's PostgreSQL; its owner DSN."""
+    settings = get_settings()
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with closing(psycopg2.connect(settings.source_url(database="postgres"))) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"create database {name}")
+    return settings.source_url(database=name)
+
+
 @pytest.fixture(scope="session")
 def make_source_db(embedded_postgres):
     """Factory: a new, migrated, empty source database; returns its owner DSN."""
-    settings = get_settings()
 
     def make(prefix: str = "src") -> str:
-        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        with closing(psycopg2.connect(settings.source_url(database="postgres"))) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f"create database {name}")
-        dsn = settings.source_url(database=name)
-        apply_migrations(dsn, settings.source_reader_password)
+        dsn = create_source_database(prefix)
+        apply_migrations(dsn, get_settings().source_reader_password)
         return dsn
 
     return make

@@ -1,10 +1,10 @@
-import uuid
 from contextlib import closing
 from decimal import Decimal
 
 import psycopg2
 import psycopg2.errors
 import pytest
+from conftest import create_source_database
 
 from finefinance_platform.settings import get_settings, load_settings
 from finefinance_platform.source.embedded_postgres import EmbeddedPostgres, SourceError
@@ -59,13 +59,7 @@ def test_booking_date_migration_fills_existing_rows_and_restates_balances(embedd
     for migration in discover():
         if migration.version < "003":
             (before / migration.path.name).write_text(migration.path.read_text())
-    settings = get_settings()
-    name = f"pre003_{uuid.uuid4().hex[:8]}"
-    with closing(psycopg2.connect(settings.source_url(database="postgres"))) as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f"create database {name}")
-    dsn = settings.source_url(database=name)
+    dsn = create_source_database("pre003")
     assert apply_migrations(dsn, ddl_dir=before) == ["001_operational_schema.sql", "002_ingestion_role.sql"]
     with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
         cur.execute("""
