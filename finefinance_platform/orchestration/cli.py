@@ -1,5 +1,7 @@
 """`finefinance run`: ingest and materialize the selected months, then say what was built and where."""
 
+import signal
+import subprocess
 import time
 
 import click
@@ -63,7 +65,6 @@ def run(start: str | None, end: str | None) -> None:
 def dev(port: int) -> None:
     """Open the Dagster UI (webserver + daemon) on the local instance that `finefinance run` uses."""
     import os
-    import subprocess
     import sys
     from pathlib import Path
 
@@ -97,4 +98,44 @@ def dev(port: int) -> None:
             "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
         }
     )
-    raise SystemExit(subprocess.call(command, cwd=REPO_ROOT))
+    # its own process group: a SIGTERM or Ctrl-C to this command stops the whole tree (webserver,
+    # daemon, code servers), never leaves it running behind
+    child = subprocess.Popen(command, cwd=REPO_ROOT, start_new_session=True)
+    raise SystemExit(wait_stopping_the_group_on_signal(child))
+
+
+# `dagster dev` asks its children to stop and can wait for them for 20 s or more: past this, they
+# are killed
+GRACE_SECONDS = 6
+
+
+def wait_stopping_the_group_on_signal(child: subprocess.Popen) -> int:
+    """Wait for `child` (a process group leader). A SIGTERM or SIGINT received meanwhile is passed to
+    its group; whatever is left of the group GRACE_SECONDS later, or once the leader is gone, is killed.
+    Returns the exit code (128 + the signal when stopped by one)."""
+    import contextlib
+    import os
+
+    received: list[tuple[int, float]] = []
+
+    def forward(signum, _frame) -> None:
+        # only forward here: waiting belongs to the loop below (Popen.wait is not reentrant)
+        received.append((signum, time.monotonic()))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while True:
+        try:
+            code = child.wait(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            if received and time.monotonic() - received[0][1] > GRACE_SECONDS:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+    if received:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)  # members that outlived their leader
+        return 128 + received[0][0]
+    return code
