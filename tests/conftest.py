@@ -43,6 +43,17 @@ from finefinance_platform.source.embedded_postgres import EmbeddedPostgres  # no
 from finefinance_platform.source.migrations import apply_migrations  # noqa: E402
 
 
+def pytest_collection_modifyitems(items):
+    """The files marked `slow(minutes=N)` first, longest first: under `make test`'s two workers the
+    long files start early and the short ones fill in around them, instead of one starting last."""
+
+    def minutes(item) -> float:
+        slow = item.get_closest_marker("slow")
+        return slow.kwargs.get("minutes", 1) if slow else 0
+
+    items.sort(key=minutes, reverse=True)  # stable: the order inside a file is kept
+
+
 @pytest.fixture(scope="session")
 def embedded_postgres():
     """The session's real PostgreSQL 16 (pgserver binaries, TCP on 127.0.0.1)."""

@@ -10,10 +10,14 @@ import math
 import socket
 from contextlib import closing
 
+import pytest
 from click.testing import CliRunner
 
 from finefinance_platform.cli import cli
 from finefinance_platform.settings import get_settings
+
+# minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
+pytestmark = pytest.mark.slow(minutes=3)
 
 STEPS = (
     "simulator",

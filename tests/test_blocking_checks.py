@@ -7,6 +7,9 @@ from dagster import AssetKey, DagsterInstance
 from finefinance_platform.orchestration.pipeline import PipelineFailed, run_pipeline
 from finefinance_platform.settings import get_settings
 
+# minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
+pytestmark = pytest.mark.slow(minutes=1)
+
 
 def test_raw_not_matching_the_source_stops_the_models(xs_clone):
     warehouse = xs_clone["warehouse"]

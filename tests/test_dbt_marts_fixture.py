@@ -37,6 +37,9 @@ from dbt_helpers import (
     table_rows,
 )
 
+# minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
+pytestmark = pytest.mark.slow(minutes=2)
+
 MONTHS = ["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01", "2025-05-01"]
 MONTHLY = "config.materialized:incremental"
 MONTHLY_MARTS = {

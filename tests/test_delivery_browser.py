@@ -24,6 +24,9 @@ from finefinance_platform.access.access_log import read
 from finefinance_platform.identity.provider import advisor_username, customer_username
 from finefinance_platform.settings import REPO_ROOT
 
+# minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
+pytestmark = pytest.mark.slow(minutes=1)
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import duckdb
 import psycopg2
+import pytest
 from conftest import XS_FIRST_MONTH, XS_MONTHS
 from dagster import DagsterInstance, build_sensor_context
 from pipeline_helpers import instance_with_every_month_built
@@ -17,6 +18,9 @@ from pipeline_helpers import instance_with_every_month_built
 from finefinance_platform.orchestration.pipeline import run_pipeline
 from finefinance_platform.orchestration.sensors import late_data_sensor
 from finefinance_platform.settings import add_months, get_settings
+
+# minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
+pytestmark = pytest.mark.slow(minutes=3)
 
 MONTHS = [add_months(XS_FIRST_MONTH, i).isoformat() for i in range(XS_MONTHS)]
 

@@ -36,6 +36,9 @@ from finefinance_platform.settings import DBT_PROJECT_DIR
 from finefinance_platform.source import simulator
 from finefinance_platform.source.tables import SOURCE_TABLES_BY_NAME
 
+# minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
+pytestmark = pytest.mark.slow(minutes=2)
+
 MONTHS = ("2025-01-01", "2025-02-01")
 DATABASE = "FINEFINANCE_PARITY"
 MARTS = sorted(path.stem for path in (DBT_PROJECT_DIR / "models" / "marts").rglob("*.sql"))

@@ -33,6 +33,9 @@ from reliability_helpers import (
 
 from finefinance_platform.settings import add_months, get_settings
 
+# minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
+pytestmark = pytest.mark.slow(minutes=5)
+
 MONTHS = [add_months(XS_FIRST_MONTH, i).isoformat() for i in range(XS_MONTHS)]
 FINEFINANCE = str(Path(sys.executable).parent / "finefinance")
 
