@@ -12,6 +12,9 @@ from pipeline_helpers import platform_env
 
 from finefinance_platform.settings import add_months
 
+# minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
+pytestmark = pytest.mark.slow(minutes=2)
+
 MONTHS = [add_months(XS_FIRST_MONTH, i) for i in range(XS_MONTHS)]
 
 
@@ -194,3 +197,20 @@ def test_the_backfill_of_every_month_was_one_run(built):
     assert first.tags["dagster/asset_partition_range_end"] == MONTHS[-1].isoformat()
     events = instance.fetch_materializations(key, limit=100).records
     assert {e.partition_key for e in events if e.run_id == first.run_id} == {m.isoformat() for m in MONTHS}
+
+
+def test_every_month_is_issued_and_the_newest_months_files_are_rendered(built):
+    """The run issues every month's statements (downloadable on demand) and renders the bulk files
+    of the newest month only: the rendering of every history month is off the path of `make run`."""
+    from dagster import AssetKey
+
+    from finefinance_platform.delivery.export import statements_folder
+
+    instance, newest = built["instance"], MONTHS[-1].isoformat()
+    assert built["report"].documents == [newest]
+    issued = instance.get_materialized_partitions(AssetKey(["delivery", "statement_issues"]))
+    assert issued >= {m.isoformat() for m in MONTHS}
+    assert instance.get_materialized_partitions(AssetKey(["delivery", "statement_documents"])) == {newest}
+    pdfs, csvs = (list(statements_folder(MONTHS[-1]).glob(f"*.{fmt}")) for fmt in ("pdf", "csv"))
+    assert len(pdfs) == len(csvs) > 100
+    assert not statements_folder(MONTHS[0]).exists()

@@ -99,3 +99,13 @@ def test_late_data_waits_for_staging_to_have_what_raw_has():
     assert not staging_behind_raw(con)
     con.execute("insert into raw.transaction values ('t1', '2026-11-02 08:00:00+00')")  # a newer version
     assert staging_behind_raw(con)
+
+
+def test_statement_files_are_rendered_in_runs_of_consecutive_months():
+    from finefinance_platform.orchestration.pipeline import _contiguous_ranges
+
+    assert _contiguous_ranges([MONTHS[0], MONTHS[1], MONTHS[3]], MONTHS) == [
+        (MONTHS[0], MONTHS[1]),
+        (MONTHS[3], MONTHS[3]),
+    ]
+    assert _contiguous_ranges([], MONTHS) == []

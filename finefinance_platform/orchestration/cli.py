@@ -43,6 +43,15 @@ def run(start: str | None, end: str | None) -> None:
         f"built in {time.monotonic() - started:.0f} s: {len(report.months)} month(s)"
         + (f" {report.months[0]} .. {report.months[-1]}" if report.months else "")
     )
+    if report.documents:
+        from finefinance_platform.delivery.export import statements_root
+
+        rendered = ", ".join(month[:7] for month in report.documents)
+        click.echo(
+            f"statement files (PDF, CSV) of {rendered} in {statements_root(settings)}; every month's statements "
+            "are issued and downloadable (`finefinance statement`, `finefinance serve`), and an older month's "
+            "files are one `finefinance statements export --month YYYY-MM` away"
+        )
     if report.failed_checks:
         click.echo(f"checks that failed ({len(report.failed_checks)}), see audit.alerts:")
         for name in report.failed_checks:

@@ -37,6 +37,7 @@ class PipelineFailed(FineFinanceError):
 @dataclass
 class RunReport:
     months: list[str] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)  # months whose statement files were rendered
     seconds: dict[str, float] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
 
@@ -218,6 +219,9 @@ def _run_pipeline(
     instance: DagsterInstance | None,
 ) -> RunReport:
     from finefinance_platform.definitions import defs
+    from finefinance_platform.delivery.assets import STATEMENT_DOCUMENTS_KEY
+    from finefinance_platform.delivery.export import statements_folder
+    from finefinance_platform.orchestration.jobs import monthly_close
     from finefinance_platform.orchestration.late_data import earliest_changed_month, high_water_marks
     from finefinance_platform.orchestration.partitions import monthly_partitions
 
@@ -269,22 +273,57 @@ def _run_pipeline(
             forget_marks(settings)
         return report
     echo(f"[2/2] building {len(months)} month(s) {months[0]} .. {months[-1]} in one run ...")
+    close_month = defs.resolve_job_def("close_month")
+    everything_but_files = sorted(
+        monthly_close.resolve(defs.resolve_asset_graph()) - {STATEMENT_DOCUMENTS_KEY}, key=lambda k: k.to_user_string()
+    )
     started = time.monotonic()
-    close = defs.resolve_job_def("close_month").execute_in_process(
+    close = close_month.execute_in_process(
         instance=instance,
         raise_on_error=False,
         run_config=QUIET_LOGS,
-        tags={
-            **RUNNER_TAGS,
-            "dagster/asset_partition_range_start": months[0],
-            "dagster/asset_partition_range_end": months[-1],
-        },
+        asset_selection=everything_but_files,
+        tags={**RUNNER_TAGS, **_partition_range(months[0], months[-1])},
     )
     report.seconds["months"] = round(time.monotonic() - started, 1)
     _report_failures(close, report, settings, f"months {months[0]} .. {months[-1]}")
     if needed <= set(months):
         forget_marks(settings)
+
+    # Every statement is issued and downloadable now (CLI, HTTP service, dashboards render an issued
+    # version on demand). The bulk files are rendered for the newest month, and again for any month
+    # that already has files, so none on disk is left behind a correction; an older month's files
+    # are one `finefinance statements export --month YYYY-MM` (or a backfill in the UI) away.
+    report.documents = [m for m in months if statements_folder(parse_month(m), settings).is_dir()]
+    report.documents = sorted({*report.documents, months[-1]})
+    started = time.monotonic()
+    for first, last in _contiguous_ranges(report.documents, months):
+        echo(f"      rendering the statement files of {first[:7]} .. {last[:7]} ...")
+        files = close_month.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config=QUIET_LOGS,
+            asset_selection=[STATEMENT_DOCUMENTS_KEY],
+            tags={**RUNNER_TAGS, **_partition_range(first, last)},
+        )
+        _report_failures(files, report, settings, f"statement files {first[:7]} .. {last[:7]}")
+    report.seconds["statement_files"] = round(time.monotonic() - started, 1)
     return report
+
+
+def _partition_range(first: str, last: str) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+def _contiguous_ranges(chosen: list[str], months: list[str]) -> list[tuple[str, str]]:
+    """`chosen` (a subset of the consecutive `months`) as (first, last) runs of consecutive months."""
+    ranges: list[tuple[str, str]] = []
+    for month in chosen:
+        if ranges and months.index(month) == months.index(ranges[-1][1]) + 1:
+            ranges[-1] = (ranges[-1][0], month)
+        else:
+            ranges.append((month, month))
+    return ranges
 
 
 def _monthly_probe_keys():
