@@ -173,6 +173,36 @@ def test_export_in_a_process_pool_writes_the_same_files(home, tmp_path, monkeypa
         assert (tmp_path / "pool" / path.name).read_bytes() == path.read_bytes()
 
 
+def test_a_rendering_process_that_dies_loses_no_statement(home, tmp_path, monkeypatch):
+    """The pool breaks after one statement (a process killed): the rest are rendered in this process."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    class DyingPool:
+        def __init__(self, **_options):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *_exc):
+            return False
+
+        def map(self, function, jobs, chunksize=1):
+            yield function(jobs[0])
+            raise BrokenProcessPool("a process in the process pool was terminated abruptly")
+
+    month = home.months[1]
+    monkeypatch.setattr(export, "PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr(export, "ProcessPoolExecutor", DyingPool)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        result = export.export_month(con, month, folder=tmp_path / "pool", workers=2)
+        alone = export.export_month(con, month, folder=tmp_path / "alone", workers=1)
+    assert (result.customers, result.files) == (alone.customers, alone.files) == (4, 8)
+    assert sorted(p.name for p in (tmp_path / "pool").iterdir()) == sorted(
+        p.name for p in (tmp_path / "alone").iterdir()
+    )
+
+
 def test_every_version_is_downloadable_and_verifiable(home, tmp_path, capsys):
     """Emma's bookshop payment of the third month was 82.25, not 80.25: a correction at the source.
     (Last in this module: it issues Emma's version 2 of the third and fourth months.)"""

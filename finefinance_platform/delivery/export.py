@@ -10,10 +10,12 @@ starting it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import multiprocessing
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,9 @@ class ExportResult:
     @property
     def statements_per_second(self) -> float:
         return self.customers / self.seconds if self.seconds else float("inf")
+
+
+logger = logging.getLogger(__name__)
 
 
 def statements_root(settings: Settings | None = None) -> Path:
@@ -101,15 +106,26 @@ def export_month(
     bar = tqdm(total=len(jobs), desc=f"statements {month:%Y-%m}", unit="stmt", disable=not progress)
     files = 0
     with bar:
+        done = 0
         if workers > 1 and len(jobs) >= PARALLEL_THRESHOLD:
             # forkserver: workers do not inherit the parent's threads (DuckDB's, Dagster's)
             context = multiprocessing.get_context("forkserver")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                for written in pool.map(_render_and_write, jobs, chunksize=CHUNK_SIZE):
-                    files += written
-                    bar.update()
-        else:
-            for job in jobs:
-                files += _render_and_write(job)
-                bar.update()
+            try:
+                with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                    for written in pool.map(_render_and_write, jobs, chunksize=CHUNK_SIZE):
+                        files, done = files + written, done + 1
+                        bar.update()
+            except BrokenProcessPool:
+                # a rendering process died (killed, out of memory): the statements it had are
+                # rendered here instead; each file is written whole or not at all, so none is lost
+                logger.warning(
+                    "statements %s: a rendering process died after %d of %d statements; rendering the rest "
+                    "in this process",
+                    f"{month:%Y-%m}",
+                    done,
+                    len(jobs),
+                )
+        for job in jobs[done:]:
+            files += _render_and_write(job)
+            bar.update()
     return ExportResult(month, folder, len(statements), files, time.perf_counter() - started)
