@@ -11,6 +11,9 @@ FINEFINANCE_HOME ?= $(CURDIR)/.finefinance
 export FINEFINANCE_HOME
 # dbt parse only needs a path to build the manifest; the real one comes from the settings at run time
 export FINEFINANCE_DUCKDB_PATH ?= $(FINEFINANCE_HOME)/warehouse.duckdb
+# the same target and ingestion the runs pass (settings.dbt_environment()): a manifest parsed with
+# other ones is parsed again, whole, by every dbt step of every run
+export FINEFINANCE_INGESTION ?= dlt
 
 CUSTOMERS ?= 2000
 MONTHS ?= 24
@@ -27,7 +30,7 @@ $(UV):
 $(VENV)/.installed: $(UV) pyproject.toml uv.lock $(shell find $(DBT_DIR) -name '*.sql' -o -name '*.yml' 2>/dev/null | grep -v -e target/ -e logs/)
 	$(UV) sync --frozen --python $(PYTHON)
 	@mkdir -p $(FINEFINANCE_HOME)
-	@if [ -f $(DBT_DIR)/dbt_project.yml ]; then cd $(DBT_DIR) && ../$(BIN)/dbt parse --profiles-dir . --quiet; fi
+	@if [ -f $(DBT_DIR)/dbt_project.yml ]; then cd $(DBT_DIR) && ../$(BIN)/dbt parse --profiles-dir . --target duckdb --quiet; fi
 	@touch $@
 
 install: $(VENV)/.installed

@@ -19,6 +19,7 @@ COMMANDS = {
     "simulate": "finefinance_platform.source.cli:simulate",
     "run": "finefinance_platform.orchestration.cli:run",
     "dev": "finefinance_platform.orchestration.cli:dev",
+    "live": "finefinance_platform.orchestration.cli:live",
     "statement": "finefinance_platform.delivery.cli:statement",
     "statements": "finefinance_platform.delivery.cli:statements",
     "identity": "finefinance_platform.identity.cli:identity",

@@ -12,6 +12,8 @@ from dagster_duckdb import DuckDBResource
 
 from finefinance_platform.checks.quarantine import quarantine_checks
 from finefinance_platform.checks.reconciliation import money_checks
+from finefinance_platform.checks.source_freshness import raw_source_freshness
+from finefinance_platform.delivery.advisor_alerts import advisor_alert_notices
 from finefinance_platform.delivery.assets import delivery_assets, delivery_checks
 from finefinance_platform.ingestion import ingestion_assets, ingestion_resources
 from finefinance_platform.orchestration.alerts import alert_on_check_failure, alert_on_run_failure
@@ -21,6 +23,8 @@ from finefinance_platform.orchestration.jobs import (
     close_month_schedule,
     daily_refresh_job,
     daily_refresh_schedule,
+    live_job,
+    live_schedule,
 )
 from finefinance_platform.orchestration.sensors import late_data_sensor
 from finefinance_platform.settings import get_settings
@@ -36,10 +40,10 @@ settings = get_settings()
 os.environ.update(settings.dbt_environment())
 
 defs = Definitions(
-    assets=[*ingestion_assets(), dbt_unpartitioned_models, dbt_monthly_models, *delivery_assets],
-    asset_checks=[*money_checks, *quarantine_checks, *delivery_checks],
-    jobs=[daily_refresh_job, close_month_job],
-    schedules=[daily_refresh_schedule, close_month_schedule],
+    assets=[*ingestion_assets(), dbt_unpartitioned_models, dbt_monthly_models, *delivery_assets, advisor_alert_notices],
+    asset_checks=[*money_checks, *quarantine_checks, *delivery_checks, raw_source_freshness],
+    jobs=[daily_refresh_job, close_month_job, live_job],
+    schedules=[daily_refresh_schedule, close_month_schedule, live_schedule],
     sensors=[alert_on_run_failure, alert_on_check_failure, late_data_sensor],
     resources={
         **ingestion_resources(),

@@ -232,6 +232,8 @@ class Settings:
         return {
             "FINEFINANCE_DUCKDB_PATH": str(self.duckdb_path),
             "FINEFINANCE_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            # the raw tables' load-time column (dbt source freshness) is the ingestion tool's own
+            "FINEFINANCE_INGESTION": self.ingestion,
         }
 
 

@@ -41,7 +41,7 @@ from dbt_helpers import (
 pytestmark = pytest.mark.slow(minutes=2)
 
 MONTHS = ["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01", "2025-05-01"]
-MONTHLY = "config.materialized:incremental"
+MONTHLY = "tag:monthly"
 MONTHLY_MARTS = {
     "fct_transaction": "month_start, transaction_id",
     "fct_monthly_statement": "month_start, account_id",

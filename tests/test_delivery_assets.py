@@ -65,7 +65,7 @@ def test_lineage_and_partitions():
     assert STATEMENT_ISSUES_KEY in build_serving_copy_asset().asset_deps[SERVING_COPY_KEY]
     serving = build_serving_copy_asset([AssetKey(["marts", "dim_customer"])])
     assert set(serving.asset_deps[SERVING_COPY_KEY]) == {AssetKey(["marts", "dim_customer"])}
-    assert len(MART_KEYS) == 14
+    assert len(MART_KEYS) == 16
 
 
 def test_statement_documents_for_a_partition_with_its_check(home):

@@ -29,7 +29,7 @@ from dagster_duckdb import DuckDBResource
 
 from finefinance_platform.delivery.export import export_month, statement_file, statements_folder, statements_root
 from finefinance_platform.delivery.issues import count_corrections, issue_month, issue_problems, issued_months
-from finefinance_platform.delivery.serving import publish_serving_copy, serving_tables
+from finefinance_platform.delivery.serving import publish_serving_copy, published_time, serving_tables
 from finefinance_platform.delivery.statement import FORMATS, NoStatementError
 from finefinance_platform.orchestration.alerts import Alert, record_alert
 from finefinance_platform.orchestration.partitions import monthly_partitions
@@ -63,6 +63,8 @@ MART_KEYS = [
         "kpi_monthly_growth",
         "kpi_customers_per_profile",
         "kpi_transactions_per_month",
+        "intraday_activity",
+        "intraday_alerts",
     )
 ]
 
@@ -259,6 +261,9 @@ def every_customer_has_a_statement(context: AssetCheckExecutionContext, duckdb: 
     )
 
 
+RECORDING_MARGIN_SECONDS = 60
+
+
 def build_serving_copy_asset(deps: Sequence[AssetKey] = (*MART_KEYS, STATEMENT_ISSUES_KEY)) -> AssetsDefinition:
     """The serving copy downstream of `deps` (the marts and the issued statements the readers use)."""
 
@@ -275,9 +280,19 @@ def build_serving_copy_asset(deps: Sequence[AssetKey] = (*MART_KEYS, STATEMENT_I
         ),
     )
     def serving_copy(context: AssetExecutionContext, duckdb: DuckDBResource) -> MaterializeResult:
+        previous = published_time()
+        changed = []
+        if previous is not None:
+            # a table counts as changed when Dagster recorded it (or never did) after the copy in
+            # place was published, less a margin for a materialization recorded just after its write
+            cutoff = previous.replace(tzinfo=dt.UTC).timestamp() - RECORDING_MARGIN_SECONDS
+            for key in deps:
+                event = context.instance.get_latest_materialization_event(key)
+                if event is None or event.timestamp >= cutoff:
+                    changed.append(".".join(key.path[-2:]))
         with duckdb.get_connection() as con:
-            path = publish_serving_copy(con)
-        context.log.info(f"published the serving copy {path}")
+            path = publish_serving_copy(con, changed_since=previous, changed=changed)
+        context.log.info(f"published the serving copy {path} (copied again: {', '.join(changed) or 'all'})")
         return MaterializeResult(
             metadata={
                 "path": MetadataValue.path(str(path)),

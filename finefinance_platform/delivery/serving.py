@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -45,12 +46,20 @@ def _quote_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def publish_serving_copy(con_or_path, settings: Settings | None = None) -> Path:
+def publish_serving_copy(
+    con_or_path, settings: Settings | None = None, changed_since: dt.datetime | None = None, changed=()
+) -> Path:
     """Copy every table and view of the `marts` schema (and EXTRA_TABLES) into a new file, then
     rename it into place.
 
     `con_or_path` is an open DuckDB connection on the warehouse (the pipeline's own, read-write or
     read-only) or the warehouse's path (opened read-only for the copy).
+
+    With `changed_since` (when the copy in place was published) and `changed` (the tables, as
+    `schema.table`, written since then), the new file starts as a copy of the one in place and only
+    those tables are copied again: the live cycle changes two small marts every few minutes, and
+    copying the 700,000 statement lines each time cost 5 s of its 15 s at scale S. Any doubt (no
+    copy in place, published at another time, a table it lacks) falls back to the whole copy.
     """
     target = serving_path(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -82,27 +91,31 @@ def publish_serving_copy(con_or_path, settings: Settings | None = None) -> Path:
             raise MartsUnavailableError(
                 f"the warehouse has no `marts` schema yet (catalog {source_catalog!r}): build the marts first"
             )
+        wanted = [("marts", table) for table in tables]
+        for schema, table in EXTRA_TABLES:
+            present = con.execute(
+                "select count(*) from information_schema.tables "
+                "where table_catalog = ? and table_schema = ? and table_name = ?",
+                [source_catalog, schema, table],
+            ).fetchone()[0]
+            if present:
+                wanted.append((schema, table))
+        to_copy = wanted
+        if changed_since is not None and _published(target) == (changed_since, {f"{s}.{t}" for s, t in wanted}):
+            shutil.copyfile(target, tmp)
+            to_copy = [(schema, table) for schema, table in wanted if f"{schema}.{table}" in set(changed)]
         # READ_ONLY false: a read-only source connection would otherwise attach the new file read-only
         con.execute(f"attach {_quote_path(tmp)} as {alias} (read_only false)")
         try:
-            con.execute(f"create schema {alias}.marts")
-            for table in tables:
-                con.execute(f'create table {alias}.marts."{table}" as select * from "{source_catalog}".marts."{table}"')
-            for schema, table in EXTRA_TABLES:
-                present = con.execute(
-                    "select count(*) from information_schema.tables "
-                    "where table_catalog = ? and table_schema = ? and table_name = ?",
-                    [source_catalog, schema, table],
-                ).fetchone()[0]
-                if present:
-                    con.execute(f'create schema if not exists {alias}."{schema}"')
-                    con.execute(
-                        f'create table {alias}."{schema}"."{table}" as '
-                        f'select * from "{source_catalog}"."{schema}"."{table}"'
-                    )
-            con.execute(f"create schema {alias}.serving_meta")
+            for schema, table in to_copy:
+                con.execute(f'create schema if not exists {alias}."{schema}"')
+                con.execute(
+                    f'create or replace table {alias}."{schema}"."{table}" as '
+                    f'select * from "{source_catalog}"."{schema}"."{table}"'
+                )
+            con.execute(f"create schema if not exists {alias}.serving_meta")
             con.execute(
-                f"create table {alias}.{METADATA_TABLE} as "
+                f"create or replace table {alias}.{METADATA_TABLE} as "
                 "select ?::timestamp as published_at, ?::varchar as source_catalog, ?::bigint as table_count",
                 [dt.datetime.now(dt.UTC).replace(tzinfo=None), source_catalog, len(tables)],
             )
@@ -163,6 +176,29 @@ def published_at(con) -> dt.datetime | None:
     except duckdb.Error:
         return None
     return row[0] if row else None
+
+
+def _published(path: Path) -> tuple[dt.datetime, set[str]] | None:
+    """When the copy at `path` was published and the `schema.table`s it holds (None: no copy)."""
+    if not path.exists():
+        return None
+    try:
+        with duckdb.connect(":memory:") as con:
+            con.execute(f"attach {_quote_path(path)} as copy (read_only)")
+            (when,) = con.execute(f"select published_at from copy.{METADATA_TABLE}").fetchone()
+            tables = con.execute(
+                "select table_schema || '.' || table_name from information_schema.tables "
+                "where table_catalog = 'copy' and table_schema <> 'serving_meta'"
+            ).fetchall()
+    except duckdb.Error:
+        return None
+    return when, {name for (name,) in tables}
+
+
+def published_time(settings: Settings | None = None) -> dt.datetime | None:
+    """When the serving copy in place was published (UTC, naive); None when there is none."""
+    published = _published(serving_path(settings))
+    return published[0] if published else None
 
 
 def serving_tables(path: Path) -> list[str]:

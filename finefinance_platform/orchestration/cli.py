@@ -70,6 +70,41 @@ def run(start: str | None, end: str | None) -> None:
 
 
 @click.command()
+@click.option("--once", is_flag=True, help="run one cycle, print what it moved and how long it took, and stop")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=5),
+    default=60,
+    show_default=True,
+    metavar="SECONDS",
+    help="seconds between the starts of two cycles",
+)
+def live(once: bool, interval: float) -> None:
+    """Keep today's activity and the advisors' alerts within minutes of the source.
+
+    Each cycle ingests what changed, updates staging (incrementally) and the intraday marts, sends
+    new advisor alerts and republishes the serving copy: the Dagster job `live`, which the
+    deployment's schedule runs every 5 minutes. Ctrl-C stops between cycles.
+    """
+    from finefinance_platform.orchestration.live import run_live
+    from finefinance_platform.source.cli import ensure_source_ready
+
+    settings = get_settings()
+    if settings.warehouse != "duckdb":
+        raise FineFinanceError(
+            "finefinance live drives the embedded warehouse; on Snowflake turn on the `live` schedule of the "
+            "deployment (docs/production.md)"
+        )
+    ensure_source_ready()
+    if not once:
+        click.echo(f"live cycle every {interval:.0f} s; Ctrl-C stops")
+    try:
+        run_live(settings, once=once, interval=interval, echo=click.echo)
+    except KeyboardInterrupt:
+        click.echo("stopped")
+
+
+@click.command()
 @click.option("--port", type=int, default=3000, show_default=True)
 def dev(port: int) -> None:
     """Open the Dagster UI (webserver + daemon) on the local instance that `finefinance run` uses."""

@@ -90,7 +90,7 @@ def failure_summary(event) -> str:
     return where + " ".join(useful)[:2000]
 
 
-def _report_failures(result: ExecuteInProcessResult, report: RunReport, settings: Settings, label: str) -> None:
+def report_failures(result: ExecuteInProcessResult, report: RunReport, settings: Settings, label: str) -> None:
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
@@ -246,7 +246,7 @@ def _run_pipeline(
         instance=instance, raise_on_error=False, run_config=QUIET_LOGS, tags=RUNNER_TAGS
     )
     report.seconds["ingest_and_refresh"] = round(time.monotonic() - started, 1)
-    _report_failures(refresh, report, settings, "ingestion and refresh")
+    report_failures(refresh, report, settings, "ingestion and refresh")
 
     con = connect_duckdb(str(settings.duckdb_path), read_only=False)
     try:
@@ -286,7 +286,7 @@ def _run_pipeline(
         tags={**RUNNER_TAGS, **_partition_range(months[0], months[-1])},
     )
     report.seconds["months"] = round(time.monotonic() - started, 1)
-    _report_failures(close, report, settings, f"months {months[0]} .. {months[-1]}")
+    report_failures(close, report, settings, f"months {months[0]} .. {months[-1]}")
     if needed <= set(months):
         forget_marks(settings)
 
@@ -306,7 +306,7 @@ def _run_pipeline(
             asset_selection=[STATEMENT_DOCUMENTS_KEY],
             tags={**RUNNER_TAGS, **_partition_range(first, last)},
         )
-        _report_failures(files, report, settings, f"statement files {first[:7]} .. {last[:7]}")
+        report_failures(files, report, settings, f"statement files {first[:7]} .. {last[:7]}")
     report.seconds["statement_files"] = round(time.monotonic() - started, 1)
     return report
 
