@@ -8,7 +8,15 @@
 -- the bookings of the open month(s) only, whatever the history.
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail', tags=['live']) }}
 
-with anchor as (
+{#- before the first month is built (the first refresh of a new warehouse) there is no month-end
+    balance to continue from: the balance runs from the first booking, and only this month's
+    bookings raise alerts -#}
+{%- set month_ends = load_relation(ref('fct_customer_month')) %}
+{%- set this_month = "cast(date_trunc('month', " ~ to_utc_timestamp('current_timestamp') ~ ") as date)" %}
+
+with
+{%- if month_ends is not none %}
+anchor as (
     select max(month_start) as month_start from {{ ref('fct_customer_month') }}
 ),
 
@@ -25,6 +33,16 @@ bookings as (
         (select {{ add_months('month_start', 1) }} from anchor), cast('1900-01-01' as date)
     )
 ),
+{%- else %}
+opening as (
+    select cast(null as varchar) as customer_id, cast(0 as decimal(18, 2)) as balance
+    where 1 = 0
+),
+
+bookings as (
+    select * from {{ ref('int_completed_transactions') }}
+),
+{%- endif %}
 
 sides as (
     {{ transaction_sides('bookings') }}
@@ -55,13 +73,20 @@ balances as (
         on customer_bookings.customer_id = opening.customer_id
 ),
 
+alerted as (
+    select * from balances
+    {%- if month_ends is none %}
+    where booked_at >= {{ this_month }}
+    {%- endif %}
+),
+
 events as (
     select 'went_into_red' as kind, customer_id, transaction_id, booked_at, -net_amount as amount, balance_after
-    from balances
+    from alerted
     where balance_after < 0 and balance_after - net_amount >= 0
     union all
     select 'large_withdrawal' as kind, customer_id, transaction_id, booked_at, withdrawn as amount, balance_after
-    from balances
+    from alerted
     where withdrawn >= {{ var('large_withdrawal_threshold') }}
 )
 
