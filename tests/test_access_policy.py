@@ -44,6 +44,8 @@ RESOURCES = {
     "claire's book": (Action.VIEW_PORTFOLIO, {"advisor_id": CLAIRE}),
     "every advisor's totals": (Action.VIEW_ADVISOR_TOTALS, {}),
     "kpis": (Action.VIEW_KPIS, {}),
+    "today's activity": (Action.VIEW_TODAYS_ACTIVITY, {}),
+    "alerts": (Action.VIEW_ALERTS, {}),
     "export": (Action.EXPORT_STATEMENTS, {}),
     **{f"page {page}": (Action.OPEN_PAGE, {"page": page}) for page in Page},
     "unknown path": (Action.REQUEST, {}),
@@ -56,14 +58,15 @@ ALLOWED = {
     "alice": ALICE_STATEMENT | {"customer list", "page statement_explorer"},
     "bruno": {"customer list", "page statement_explorer"},
     "claire": ALICE_STATEMENT
-    | {"customer list", "risk scores", "risk distribution", "claire's book"}
-    | {"page statement_explorer", "page risk_scoring", "page advisor_portfolio"},
-    "hugo": {"customer list", "risk scores", "risk distribution"}
-    | {"page statement_explorer", "page risk_scoring", "page advisor_portfolio"},
-    "director": {"risk distribution", "every advisor's totals", "kpis"}
-    | {"page kpi_trends", "page risk_scoring", "page advisor_portfolio"},
+    | {"customer list", "risk scores", "risk distribution", "claire's book", "today's activity", "alerts"}
+    | {"page statement_explorer", "page risk_scoring", "page advisor_portfolio", "page today"},
+    "hugo": {"customer list", "risk scores", "risk distribution", "today's activity", "alerts"}
+    | {"page statement_explorer", "page risk_scoring", "page advisor_portfolio", "page today"},
+    "director": {"risk distribution", "every advisor's totals", "kpis", "today's activity"}
+    | {"page kpi_trends", "page risk_scoring", "page advisor_portfolio", "page today"},
     "no role": set(),
-    "operations": ALICE_STATEMENT | {"unknown customer's statement", "customer list", "risk scores", "export"},
+    "operations": ALICE_STATEMENT
+    | {"unknown customer's statement", "customer list", "risk scores", "export", "alerts"},
 }
 
 CASES = [(who, what) for who in PRINCIPALS for what in RESOURCES]
@@ -78,7 +81,7 @@ def test_the_matrix(who, what):
 
 
 def test_the_matrix_is_complete():
-    assert len(CASES) == len(PRINCIPALS) * len(RESOURCES) == 8 * 18
+    assert len(CASES) == len(PRINCIPALS) * len(RESOURCES) == 8 * 21
     assert all(ALLOWED[who] <= set(RESOURCES) for who in ALLOWED)
 
 
@@ -116,8 +119,8 @@ def test_principal_from_claims(claims, expected):
 
 def test_pages_per_role_in_navigation_order():
     assert pages_for(PRINCIPALS["alice"]) == (Page.STATEMENTS,)
-    assert pages_for(PRINCIPALS["claire"]) == (Page.STATEMENTS, Page.RISK, Page.PORTFOLIO)
-    assert pages_for(PRINCIPALS["director"]) == (Page.KPIS, Page.PORTFOLIO, Page.RISK)
+    assert pages_for(PRINCIPALS["claire"]) == (Page.STATEMENTS, Page.TODAY, Page.RISK, Page.PORTFOLIO)
+    assert pages_for(PRINCIPALS["director"]) == (Page.KPIS, Page.TODAY, Page.PORTFOLIO, Page.RISK)
     assert pages_for(PRINCIPALS["anonymous"]) == pages_for(PRINCIPALS["no role"]) == ()
 
 

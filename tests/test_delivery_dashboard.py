@@ -130,7 +130,7 @@ def test_a_token_without_a_usable_role_sees_nothing(as_user):
 def test_pages_of_other_roles_cannot_be_opened(as_user):
     """Each role's navigation holds its pages only (Streamlit runs no page outside it; opening one by
     URL in the browser is in test_delivery_browser)."""
-    for page in ("advisor_portfolio", "kpi_trends", "risk_scoring"):
+    for page in ("advisor_portfolio", "kpi_trends", "risk_scoring", "today"):
         not_in_navigation(as_user(signed_in("customer", "bruno")), page)
     not_in_navigation(as_user(signed_in("advisor", "hugo")), "kpi_trends")
     not_in_navigation(as_user(signed_in("director")), "statement_explorer")
@@ -308,3 +308,107 @@ def test_a_corrected_month_shows_its_versions_and_offers_each(app, home):
     assert list(versions["Version"]) == [1, 2]
     assert list(versions["Closing after"]) == ["219.75", "217.75"]
     assert versions["Reason"][0] == "first issue" and "1 changed" in versions["Reason"][1]
+
+
+# -- Today: the intraday marts the live cycle refreshes --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def today_home(tmp_path_factory):
+    """The small bank with today's activity and alerts, as a live cycle leaves them."""
+    import datetime as dt
+
+    import duckdb
+
+    from delivery_fixtures import make_delivery_home, publish_copy
+
+    home = make_delivery_home(tmp_path_factory.mktemp("today-home"), publish=False)
+    today = dt.datetime.now(dt.UTC).date()
+    week = dt.timedelta(days=7)
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute(
+            "create table marts.intraday_activity (activity_date date, category varchar, "
+            "transaction_count bigint, transaction_amount decimal(18, 2), as_of timestamp)"
+        )
+        con.executemany(
+            "insert into marts.intraday_activity values (?, ?, ?, ?, now())",
+            [
+                (today, "card_payment", 3, "120.00"),
+                (today, "transfer", 1, "500.00"),
+                (today - week, "card_payment", 4, "200.00"),
+                (today - 2 * week, "card_payment", 2, "100.00"),
+                (today - 2 * week, "transfer", 2, "300.00"),
+                (today - dt.timedelta(days=1), "card_payment", 50, "9999.00"),  # another weekday
+            ],
+        )
+        con.execute(
+            "create table marts.intraday_alerts (alert_id varchar, detected_at timestamp, customer_id varchar, "
+            "advisor_id varchar, kind varchar, amount decimal(18, 2), balance_after decimal(18, 2), "
+            "transaction_id varchar, booked_at timestamp)"
+        )
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        alerts = [
+            ("alice", "claire", "went_into_red", "80.00", "-30.00", now),
+            ("chloe", "hugo", "large_withdrawal", "2500.00", "1200.00", now),
+            ("bruno", "claire", "large_withdrawal", "3000.00", "10.00", now - 3 * dt.timedelta(days=1)),
+        ]
+        con.executemany(
+            "insert into marts.intraday_alerts values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (f"{kind}:t-{who}:{uid(who)}", when, uid(who), uid(advisor), kind, amount, after, f"t-{who}", when)
+                for who, advisor, kind, amount, after, when in alerts
+            ],
+        )
+    publish_copy(home)
+    return home
+
+
+@pytest.fixture()
+def on_today(today_home, monkeypatch):
+    for name, value in today_home.env().items():
+        monkeypatch.setenv(name, value)
+
+    def run(claims: dict) -> AppTest:
+        test = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        test.user = claims
+        test.run()
+        return open_page(test, "today")
+
+    return run
+
+
+def test_today_compares_the_day_with_the_same_weekday(on_today):
+    page = on_today(signed_in("director"))
+    cards = metrics(page)
+    # 4 transactions today; the usual weekday: (4 + 2 + 2) / 2 weeks = 4
+    assert cards["Transactions today"] == "4"
+    # 620 EUR today against (200 + 100 + 300) / 2 = 300
+    assert cards["Booked today"] == "620.00 EUR"
+    deltas = {metric.label: metric.proto.delta for metric in page.metric}
+    assert deltas["Transactions today"].startswith("+0 %") and deltas["Booked today"].startswith("+107 %")
+    by_category = page.dataframe[0].value.set_index("category")
+    assert by_category.loc["card_payment", "usual_transactions"] == 3
+    assert by_category.loc["transfer", "usual_amount"] == 150
+
+
+def test_an_advisor_sees_only_their_customers_alerts_of_today(on_today, today_home):
+    from finefinance_platform.access.access_log import read
+
+    claire = on_today(signed_in("advisor", "claire"))
+    alerts = claire.dataframe[1].value
+    assert list(alerts["customer"]) == ["Alice Durand"]  # Bruno's alert is from three days ago
+    assert list(alerts["kind"]) == ["went into the red"] and float(alerts["balance_after"][0]) == -30.0
+    assert metrics(claire)["Your alerts today"] == "1"
+    hugo = on_today(signed_in("advisor", "hugo"))
+    assert list(hugo.dataframe[1].value["customer"]) == ["Chloé Moreau"]
+    logged = [row for row in read(today_home.settings()) if row.action == "view_alerts"]
+    assert {row.outcome for row in logged} == {"allowed"} and len(logged) == 2
+
+
+def test_a_director_sees_how_many_alerts_never_whose(on_today):
+    page = on_today(signed_in("director"))
+    assert metrics(page)["Alerts today"] == "2"
+    assert len(page.dataframe) == 1  # the categories only
+    shown = " ".join(str(element.value) for element in [*page.markdown, *page.caption, *page.dataframe])
+    for name in ("Alice", "Chloé", "Durand", "Moreau"):
+        assert name not in shown

@@ -3,9 +3,10 @@
 | role     | may see                                                          | may not see                      |
 |----------|------------------------------------------------------------------|----------------------------------|
 | customer | their own statements (every version), their own accounts         | anyone else's data; other pages  |
-| advisor  | their own customers: statements, risk scores, action lists;      | another advisor's customers      |
-|          | their own book's totals                                          | (not even their names or ids)    |
-| director | KPI trends, totals per advisor, distributions of risk scores     | any single customer's data       |
+| advisor  | their own customers: statements, risk scores, action lists,      | another advisor's customers      |
+|          | today's alerts; their own book's totals; today's activity        | (not even their names or ids)    |
+| director | KPI trends, totals per advisor, distributions of risk scores,    | any single customer's data       |
+|          | today's activity and the count of today's alerts                 |                                  |
 | (none)   | the sign-in page                                                 | everything else                  |
 
 The role and the person's customer or advisor id come from the identity token's claims (`role`,
@@ -45,6 +46,8 @@ class Action(enum.StrEnum):
     VIEW_PORTFOLIO = "view_portfolio"  # one advisor's book: totals and action lists
     VIEW_ADVISOR_TOTALS = "view_advisor_totals"  # every advisor's totals, no customer
     VIEW_KPIS = "view_kpis"
+    VIEW_TODAYS_ACTIVITY = "view_todays_activity"  # the bank's bookings today, per category: no customer
+    VIEW_ALERTS = "view_alerts"  # one line per event, of customer_scope() only
     OPEN_PAGE = "open_page"
     REQUEST = "request"  # anything else asked of a service (an unknown path): always refused
 
@@ -65,12 +68,13 @@ class Page(enum.StrEnum):
     RISK = "risk_scoring"
     PORTFOLIO = "advisor_portfolio"
     KPIS = "kpi_trends"
+    TODAY = "today"
 
 
 PAGES_BY_ROLE: dict[Role, tuple[Page, ...]] = {
     Role.CUSTOMER: (Page.STATEMENTS,),
-    Role.ADVISOR: (Page.STATEMENTS, Page.RISK, Page.PORTFOLIO),
-    Role.DIRECTOR: (Page.KPIS, Page.PORTFOLIO, Page.RISK),
+    Role.ADVISOR: (Page.STATEMENTS, Page.TODAY, Page.RISK, Page.PORTFOLIO),
+    Role.DIRECTOR: (Page.KPIS, Page.TODAY, Page.PORTFOLIO, Page.RISK),
     Role.OPERATIONS: (),
 }
 
@@ -210,6 +214,10 @@ def decide(
         return _allow() if role is Role.DIRECTOR else _deny(f"role {role} sees no other advisor's totals")
     if action is Action.VIEW_KPIS:
         return _allow() if role is Role.DIRECTOR else _deny(f"role {role} sees no KPIs")
+    if action is Action.VIEW_TODAYS_ACTIVITY:
+        return _allow() if role in (Role.ADVISOR, Role.DIRECTOR) else _deny(f"role {role} sees no bank activity")
+    if action is Action.VIEW_ALERTS:  # one line per customer's event, of customer_scope() only
+        return _allow() if role in (Role.ADVISOR, Role.OPERATIONS) else _deny(f"role {role} sees no customer's alert")
     return _deny(f"unknown action {action}")
 
 

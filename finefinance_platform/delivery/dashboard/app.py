@@ -17,6 +17,7 @@ PAGES = {
     Page.RISK: dict(title="Customer Health & Risk Scoring", icon=":material/health_and_safety:"),
     Page.PORTFOLIO: dict(title="Advisor Portfolio Summary", icon=":material/groups:"),
     Page.KPIS: dict(title="Business KPI Trends", icon=":material/trending_up:"),
+    Page.TODAY: dict(title="Today", icon=":material/today:"),
 }
 
 

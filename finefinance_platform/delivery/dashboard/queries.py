@@ -250,3 +250,88 @@ def statement_versions(con, customer_id: str, month: dt.date) -> list:
     from finefinance_platform.delivery.issues import issued_versions
 
     return issued_versions(con, customer_id, month)
+
+
+# -- Today (the intraday marts, refreshed by the live cycle) ---------------------------------------
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _has_table(con, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def todays_activity(con, today: dt.date | None = None) -> pd.DataFrame:
+    """Per category: bookings so far today (UTC) and the average of the same weekday over the weeks
+    the mart keeps (days with no booking count as zero). Empty before the first live cycle."""
+    today = today or utc_today()
+    columns = ["category", "transactions", "usual_transactions", "amount", "usual_amount", "as_of"]
+    if not _has_table(con, "marts", "intraday_activity"):
+        return pd.DataFrame(columns=columns)
+    return _frame(
+        con,
+        """
+        with days as (
+            select count(distinct activity_date) as weeks
+            from marts.intraday_activity
+            where activity_date < ? and dayofweek(activity_date) = dayofweek(cast(? as date))
+        )
+        select
+            category,
+            cast(sum(case when activity_date = ? then transaction_count else 0 end) as bigint) as transactions,
+            coalesce(sum(case when activity_date < ? then transaction_count end)
+                / nullif((select weeks from days), 0), 0) as usual_transactions,
+            sum(case when activity_date = ? then transaction_amount else 0 end) as amount,
+            coalesce(sum(case when activity_date < ? then transaction_amount end)
+                / nullif((select weeks from days), 0), 0) as usual_amount,
+            max(as_of) as as_of
+        from marts.intraday_activity
+        where activity_date = ?
+            or (activity_date < ? and dayofweek(activity_date) = dayofweek(cast(? as date)))
+        group by category
+        order by transactions desc, category
+        """,
+        [today, today, today, today, today, today, today, today, today],
+    )
+
+
+def todays_alerts(con, scope: CustomerScope, today: dt.date | None = None) -> pd.DataFrame:
+    """The alerts booked or detected today (UTC), of the customers in `scope`, newest first. The
+    customer's advisor is the one in dim_customer now, as for every other customer-level read."""
+    today = today or utc_today()
+    columns = ["detected_at", "customer", "customer_id", "kind", "amount", "balance_after", "booked_at"]
+    if not _has_table(con, "marts", "intraday_alerts"):
+        return pd.DataFrame(columns=columns)
+    condition, params = scope.sql("c.customer_id", "c.advisor_id")
+    return _frame(
+        con,
+        f"""
+        select a.detected_at, c.firstname || ' ' || c.surname as customer, cast(a.customer_id as varchar) as customer_id,
+               a.kind, a.amount, a.balance_after, a.booked_at
+        from marts.intraday_alerts a
+        join marts.dim_customer c on cast(c.customer_id as varchar) = cast(a.customer_id as varchar)
+        where (cast(a.booked_at as date) = ? or cast(a.detected_at as date) = ?) and {condition}
+        order by a.detected_at desc, a.booked_at desc, a.alert_id
+        """,
+        [today, today, *params],
+    )
+
+
+def todays_alert_counts(con, today: dt.date | None = None) -> pd.DataFrame:
+    """How many alerts of each kind today, bank-wide (a count, no customer)."""
+    today = today or utc_today()
+    if not _has_table(con, "marts", "intraday_alerts"):
+        return pd.DataFrame(columns=["kind", "alerts"])
+    return _frame(
+        con,
+        "select kind, count(*) as alerts from marts.intraday_alerts "
+        "where cast(booked_at as date) = ? or cast(detected_at as date) = ? group by kind order by kind",
+        [today, today],
+    )
