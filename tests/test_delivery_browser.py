@@ -212,7 +212,7 @@ def test_an_advisor_sees_only_their_own_customers(browser, dashboard, home):
     page = sign_in(browser, dashboard, advisor_username(uid("hugo")))
     expect(heading(page, "Monthly Statement Explorer")).to_be_visible()
     assert navigation(page) == [
-        "Monthly Statement Explorer", "Customer Health & Risk Scoring", "Advisor Portfolio Summary",
+        "Monthly Statement Explorer", "Today", "Customer Health & Risk Scoring", "Advisor Portfolio Summary",
     ]  # fmt: skip
     page.get_by_test_id("stSelectbox").first.click()
     options = [o.inner_text() for o in page.get_by_role("option").all()]
@@ -248,7 +248,9 @@ def test_a_director_sees_aggregates_and_no_customer(browser, dashboard, home):
     page = sign_in(browser, dashboard, "director")
     expect(heading(page, "Business KPI Trends")).to_be_visible()
     expect(page.get_by_text("189.90 EUR").first).to_be_visible()
-    assert navigation(page) == ["Business KPI Trends", "Advisor Portfolio Summary", "Customer Health & Risk Scoring"]
+    assert navigation(page) == [
+        "Business KPI Trends", "Today", "Advisor Portfolio Summary", "Customer Health & Risk Scoring",
+    ]  # fmt: skip
     texts = [settle(page)]
     # each page's own data first (so the page is complete), then what must not be there
     for path, title, shown in (
