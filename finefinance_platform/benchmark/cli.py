@@ -41,8 +41,38 @@ from finefinance_platform.benchmark.harness import SCALES
     show_default=True,
     help="Dagster instance of the runs: local (SQLite event log, as `finefinance run`) or in memory",
 )
+@click.option(
+    "--live-trickle-seconds",
+    type=click.IntRange(min=1),
+    default=60,
+    show_default=True,
+    help="seconds of trickle (a batch a second) before the measured live cycle",
+)
+@click.option(
+    "--lag-minutes",
+    type=click.FloatRange(min=0),
+    default=10,
+    show_default=True,
+    help="minutes of trickle with `finefinance live` running, for the lag p50/p95 (0: not measured)",
+)
+@click.option(
+    "--live-interval",
+    type=click.FloatRange(min=5),
+    default=60,
+    show_default=True,
+    help="seconds between the live cycles' starts while the lag is measured",
+)
 def bench(
-    scale: str, seed: int, keep: bool, month_repeats: int, ingest_repeats: int, export_formats: str, instance: str
+    scale: str,
+    seed: int,
+    keep: bool,
+    month_repeats: int,
+    ingest_repeats: int,
+    export_formats: str,
+    instance: str,
+    live_trickle_seconds: int,
+    lag_minutes: float,
+    live_interval: float,
 ) -> None:
     """Print one JSON object of figures (also written to <FINEFINANCE_HOME>/bench/<scale>.json).
 
@@ -60,6 +90,9 @@ def bench(
         ingest_repeats=ingest_repeats,
         export_formats=("pdf", "csv") if export_formats == "both" else (export_formats,),
         instance=instance,
+        live_trickle_seconds=live_trickle_seconds,
+        lag_minutes=lag_minutes,
+        live_interval=live_interval,
     )
     figures = Benchmark(options, echo=lambda line: click.echo(line, err=True)).run()
     if scale != "M":

@@ -75,6 +75,12 @@ class Options:
     # Dagster instance of the runs: "local" (SQLite under the benchmark home, what `finefinance
     # run` uses) or "ephemeral" (in memory)
     instance: str = "local"
+    # the live cadence: one cycle after this many seconds of trickle (a batch a second); the lag
+    # from source to intraday marts with `finefinance live --interval live_interval` running beside
+    # a trickle of lag_minutes (0: not measured)
+    live_trickle_seconds: int = 60
+    lag_minutes: float = 10
+    live_interval: float = 60
 
 
 class MemoryWatch:
@@ -322,6 +328,21 @@ class Benchmark:
         export = self.run_step(f"export: every statement of {last[:7]}", "export", month=last,
                                formats=list(options.export_formats))  # fmt: skip
 
+        # the live cadence: a day of changes through the (incremental) daily refresh, one live
+        # cycle after a minute of trickle, and the lag with `finefinance live` running
+        self.run_step("trickle: another day of changes in the source", "trickle",
+                      customers=scale.customers, seed=options.seed + 1)  # fmt: skip
+        refresh_after = self.run_step("refresh after a day of changes (staging merges the changed keys)",
+                                      "refresh_after_changes", instance=instance)  # fmt: skip
+        live = self.run_step(f"live: one cycle of the live job after {options.live_trickle_seconds} s of trickle",
+                             "live_cycle", trickle_batches=options.live_trickle_seconds, seed=options.seed + 2,
+                             instance=instance)  # fmt: skip
+        lag = None
+        if options.lag_minutes:
+            lag = self.run_step(f"live lag: finefinance live beside a {options.lag_minutes:g}-minute trickle",
+                                "live_lag", minutes=options.lag_minutes, interval=options.live_interval,
+                                seed=options.seed + 3)  # fmt: skip
+
         steps = {
             "simulator": simulator,
             "bulk_copy_baseline": baseline,
@@ -335,6 +356,9 @@ class Benchmark:
             "month_early": month_early,
             "month_last": month_last,
             "export": export,
+            "refresh_after_changes": refresh_after,
+            "live_cycle": live,
+            **({"live_lag": lag} if lag else {}),
         }
         return self._figures(steps, months, baselines, full_loads)
 
@@ -392,6 +416,30 @@ class Benchmark:
                 "month_ratio_last_to_early": s["month_last"]["seconds"] / s["month_early"]["seconds"],
                 "month_runs_seconds": {m[:7]: [round(r["seconds"], 2) for r in runs] for m, runs in months.items()},
             },
+            "live": {
+                # the daily refresh: the first one built staging from all of raw (as every refresh
+                # did before staging became incremental), the second merged a day of changes
+                "refresh_first_dbt_elapsed_seconds": s["refresh"]["dbt_elapsed_seconds"],
+                "refresh_after_changes_dbt_elapsed_seconds": s["refresh_after_changes"]["dbt_elapsed_seconds"],
+                "base_transaction_full_seconds": s["refresh"]["base_transaction_seconds"],
+                "base_transaction_incremental_seconds": s["refresh_after_changes"]["base_transaction_seconds"],
+                "cycle_seconds": s["live_cycle"]["seconds"],
+                "cycle_dbt_elapsed_seconds": s["live_cycle"]["dbt_elapsed_seconds"],
+                "cycle_trickle_batches": s["live_cycle"]["batches"],
+                **(
+                    {
+                        "lag_p50_seconds": s["live_lag"]["lag_p50_seconds"],
+                        "lag_p95_seconds": s["live_lag"]["lag_p95_seconds"],
+                        "lag_max_seconds": s["live_lag"]["lag_max_seconds"],
+                        "lag_transactions": s["live_lag"]["measured"],
+                        "lag_cycles": s["live_lag"]["cycles"],
+                        "lag_trickle_seconds": s["live_lag"]["seconds"],
+                        "lag_live_interval_seconds": s["live_lag"]["interval_seconds"],
+                    }
+                    if "live_lag" in s
+                    else {}
+                ),
+            },
             "export": {
                 "month": self.last_month.isoformat(),
                 "formats": s["export"]["formats"],
@@ -426,7 +474,7 @@ def _machine() -> dict:
 
 def evaluate_targets(figures: dict) -> list[dict]:
     """Each figure against its target (set for scale M, docs/benchmarks.md)."""
-    ingestion, transformation = figures["ingestion"], figures["transformation"]
+    ingestion, transformation, live = figures["ingestion"], figures["transformation"], figures["live"]
 
     def target(name: str, value: float, limit: float, unit: str) -> dict:
         return {"figure": name, "value": round(value, 3), "target": f"<= {round(limit, 3)} {unit}".strip(),
@@ -445,4 +493,10 @@ def evaluate_targets(figures: dict) -> list[dict]:
         target("full backfill seconds (3 x SQL floor + dbt start-up)", transformation["backfill_seconds"],
                transformation["backfill_budget_seconds"], "s"),
         target("peak RSS of any step, MiB", figures["memory"]["max_step_peak_rss_mib"], 2048, "MiB"),
+        target("refresh after a day of changes, dbt seconds", live["refresh_after_changes_dbt_elapsed_seconds"], 3, "s"),
+        # one cycle: 15 s at S (and below), 30 s at M and L
+        target("one live cycle after a minute of trickle, seconds", live["cycle_seconds"],
+               15 if figures["customers"] <= 2000 else 30, "s"),
+        *([target("lag from source commit to intraday mart, p95 seconds", live["lag_p95_seconds"], 300, "s")]
+          if "lag_p95_seconds" in live else []),
     ]  # fmt: skip
