@@ -319,7 +319,6 @@ def today_home(tmp_path_factory):
     import datetime as dt
 
     import duckdb
-
     from delivery_fixtures import make_delivery_home, publish_copy
 
     home = make_delivery_home(tmp_path_factory.mktemp("today-home"), publish=False)

@@ -280,7 +280,11 @@ def test_dbt_freshness_verdicts_map_to_check_severities():
     sources = {
         "results": [
             {"unique_id": "source.finefinance.raw.loan", "status": "warn", "max_loaded_at_time_ago_in_s": 27 * 3600},
-            {"unique_id": "source.finefinance.raw.account", "status": "error", "max_loaded_at_time_ago_in_s": 31 * 3600},
+            {
+                "unique_id": "source.finefinance.raw.account",
+                "status": "error",
+                "max_loaded_at_time_ago_in_s": 31 * 3600,
+            },
             {"unique_id": "source.finefinance.raw.advisor", "status": "pass", "max_loaded_at_time_ago_in_s": 60},
         ]
     }

@@ -64,10 +64,11 @@ def high_water_marks(con) -> dict[str, object]:
 def staging_behind_raw(con) -> bool:
     """True when raw.transaction holds versions the staging table the month jobs read does not.
 
-    `staging.base_transaction` (deduplicated, checked) is a table rebuilt by the daily refresh right
-    after each ingestion, so that a month reads only its own rows; a month built between the two
-    would miss the newest versions. The latest version of every key is staged, quarantined or
-    not, so staging is up to date when its newest updated_at is raw's.
+    `staging.base_transaction` (deduplicated, checked) is a table the daily refresh and the live
+    cycle bring up to date right after each ingestion (incrementally), so that a month reads only
+    its own rows; a month built between the two would miss the newest versions. The latest version
+    of every key is staged, quarantined or not, so staging is up to date when its newest updated_at
+    is raw's.
     """
     tables = {
         row[0]

@@ -22,10 +22,10 @@ from finefinance_platform.orchestration.pipeline import (
     RUNNER_TAGS,
     PipelineFailed,
     RunReport,
-    report_failures,
     exclusive_run,
     fail_runs_left_by_a_crash,
     remember_marks,
+    report_failures,
 )
 from finefinance_platform.settings import Settings
 from finefinance_platform.warehouse import connect_duckdb
@@ -66,8 +66,7 @@ def _counts(settings: Settings, marks: dict | None) -> tuple[dict[str, int], int
         tables = {
             (schema, name)
             for schema, name in con.execute(
-                "select table_schema, table_name from information_schema.tables "
-                "where table_schema in ('raw', 'marts')"
+                "select table_schema, table_name from information_schema.tables where table_schema in ('raw', 'marts')"
             ).fetchall()
         }
         changed = {}

@@ -313,8 +313,8 @@ def todays_alerts(con, scope: CustomerScope, today: dt.date | None = None) -> pd
     return _frame(
         con,
         f"""
-        select a.detected_at, c.firstname || ' ' || c.surname as customer, cast(a.customer_id as varchar) as customer_id,
-               a.kind, a.amount, a.balance_after, a.booked_at
+        select a.detected_at, c.firstname || ' ' || c.surname as customer,
+               cast(a.customer_id as varchar) as customer_id, a.kind, a.amount, a.balance_after, a.booked_at
         from marts.intraday_alerts a
         join marts.dim_customer c on cast(c.customer_id as varchar) = cast(a.customer_id as varchar)
         where (cast(a.booked_at as date) = ? or cast(a.detected_at as date) = ?) and {condition}

@@ -23,15 +23,16 @@ anchor as (
 opening as (
     select customer_id, month_end_balance as balance
     from {{ ref('fct_customer_month') }}
-    where month_start = (select month_start from anchor)
+    where month_start = (select anchor.month_start from anchor)
 ),
 
 bookings as (
     select *
     from {{ ref('int_completed_transactions') }}
-    where month_start >= coalesce(
-        (select {{ add_months('month_start', 1) }} from anchor), cast('1900-01-01' as date)
-    )
+    where
+        month_start >= coalesce(
+            (select {{ add_months('anchor.month_start', 1) }} from anchor), cast('1900-01-01' as date)
+        )
 ),
 {%- else %}
 opening as (
@@ -104,7 +105,8 @@ from events
 left join {{ ref('stg_customer') }} as customers
     on events.customer_id = customers.customer_id
 {%- if is_incremental() %}
-where events.kind || ':' || events.transaction_id || ':' || events.customer_id not in (
-    select alert_id from {{ this }}
-)
+where
+    events.kind || ':' || events.transaction_id || ':' || events.customer_id not in (
+        select recorded.alert_id from {{ this }} as recorded
+    )
 {%- endif %}

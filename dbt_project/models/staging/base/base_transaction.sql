@@ -27,9 +27,8 @@
     'booked_at', 'amount', 'currency', 'description', 'category', 'status', 'created_at', 'updated_at',
 ] %}
 {%- if is_incremental() %}
-{%- set since -%}
-    (select max(updated_at) from {{ this }}) - interval '{{ var("staging_lookback_minutes") }} minutes'
-{%- endset %}
+{%- set newest = "(select max(held.updated_at) from " ~ this ~ " as held)" %}
+{%- set since = newest ~ " - interval '" ~ var("staging_lookback_minutes") ~ " minutes'" %}
 {%- endif %}
 
 with source as (
@@ -38,7 +37,7 @@ with source as (
     -- a row without a key cannot replace its earlier copy: it is taken once, past the mark
     where
         ({{ to_utc_timestamp('updated_at') }} > {{ since }} and transaction_id is not null)
-        or {{ to_utc_timestamp('updated_at') }} > (select max(updated_at) from {{ this }})
+        or {{ to_utc_timestamp('updated_at') }} > {{ newest }}
         or (updated_at is null and transaction_id is not null)
     {%- endif %}
 ),
@@ -83,15 +82,19 @@ rechecked as (
     from {{ this }}
     where
         quarantine_reason in ('unknown_account', 'currency_mismatch', 'before_account_opened', 'future_dated')
-        or sender_account_id in (select account_id from changed_accounts)
-        or receiver_account_id in (select account_id from changed_accounts)
+        or sender_account_id in (select changed_accounts.account_id from changed_accounts)
+        or receiver_account_id in (select changed_accounts.account_id from changed_accounts)
 ),
 
 candidates as (
     select {{ typed_columns | join(', ') }} from typed
     union all
     select {{ typed_columns | join(', ') }} from rechecked
-    where transaction_id not in (select transaction_id from typed where transaction_id is not null)
+    where
+        rechecked.transaction_id not in (
+            select changed.transaction_id from typed as changed
+            where changed.transaction_id is not null
+        )
 ),
 {%- else %}
 

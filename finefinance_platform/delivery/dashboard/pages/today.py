@@ -63,7 +63,9 @@ if principal.role is Role.ADVISOR:
     if alerts.empty:
         st.caption("None today.")
     else:
-        alerts["kind"] = alerts["kind"].map({"went_into_red": "went into the red", "large_withdrawal": "large withdrawal"})
+        alerts["kind"] = alerts["kind"].map(
+            {"went_into_red": "went into the red", "large_withdrawal": "large withdrawal"}
+        )
         st.dataframe(
             alerts.drop(columns=["customer_id"]),
             hide_index=True,
