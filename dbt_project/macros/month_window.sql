@@ -1,6 +1,9 @@
 {#-
-  The month window of a run. Dagster passes a partition (or a range of partitions) as the dbt vars
-  `month_start` (inclusive) and `month_end` (exclusive): ISO dates of first days of months. Without
+  The month window of a run: `month_start` (inclusive) and `month_end` (exclusive), ISO dates of
+  first days of months, as dbt vars (`--vars`, by hand) or, from Dagster's monthly partitions, as
+  the environment variables FINEFINANCE_MONTH_START / FINEFINANCE_MONTH_END. Those are read only
+  while running (`execute`), never while parsing: dbt parses the whole project again when its vars
+  or a parse-time environment variable change, and every partition is a new window. Without
   `month_end` the window is the one month `month_start`; without both, every month (a full build).
   Every month-grain model, its incremental strategy and its tests read the window through these
   macros, so the rule is written once.
@@ -24,6 +27,10 @@
 {% macro month_window() -%}
     {%- set start_value = var('month_start', none) -%}
     {%- set end_value = var('month_end', none) -%}
+    {%- if start_value is none and end_value is none and execute -%}
+        {%- set start_value = env_var('FINEFINANCE_MONTH_START', '') or none -%}
+        {%- set end_value = env_var('FINEFINANCE_MONTH_END', '') or none -%}
+    {%- endif -%}
     {%- if start_value is none -%}
         {%- if end_value is not none -%}
             {{ exceptions.raise_compiler_error("dbt var month_end=" ~ end_value ~ " is set without month_start") }}

@@ -466,10 +466,9 @@ def live_lag(minutes: float, interval: float, seed: int) -> dict:
         ended = source_now()
         log(f"trickle: {summary.batches} batches over {ended - began:.0f} s; waiting for a cycle after it")
         deadline = time.time() + 2 * interval + 300
+        done = RunsFilter(job_name="live", statuses=[DagsterRunStatus.SUCCESS])
         while time.time() < deadline:
-            later = instance.get_runs(RunsFilter(job_name="live", statuses=[DagsterRunStatus.SUCCESS],
-                                                 created_after=dt.datetime.fromtimestamp(ended, dt.UTC)))  # fmt: skip
-            if later:
+            if any(record.start_time and record.start_time >= ended for record in instance.get_run_records(done)):
                 break
             time.sleep(2)
     finally:

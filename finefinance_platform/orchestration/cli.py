@@ -66,7 +66,8 @@ def run(start: str | None, end: str | None) -> None:
     click.echo("")
     click.echo("next: `.venv/bin/finefinance dashboard` serves the dashboards behind sign-in (demo users:")
     click.echo("      `.venv/bin/finefinance users`); `.venv/bin/finefinance serve` the statements over HTTP;")
-    click.echo("      `make dev` opens the Dagster UI (http://127.0.0.1:3000) with these runs")
+    click.echo("      `.venv/bin/finefinance live` keeps today's activity and the advisors' alerts (the Today page)")
+    click.echo("      within minutes of the source; `make dev` opens the Dagster UI (http://127.0.0.1:3000)")
 
 
 @click.command()

@@ -1,14 +1,15 @@
 """The dbt project as Dagster assets: one translator, two selections.
 
-Month-grain models (materialized `incremental`) run on the monthly partitions with the partition
-window passed to dbt as vars; everything else (staging views, the customer snapshot, dimensions)
-is unpartitioned. `dbt build` runs the tests, which become asset checks.
+Month-grain models (dbt tag `monthly`) run on the monthly partitions with the partition window
+passed to dbt in its environment; everything else (staging, the customer snapshot, dimensions,
+the intraday marts) is unpartitioned. `dbt build` runs the tests, which become asset checks.
 """
 
 import importlib.metadata
-import json
+import os
 import sys
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -183,5 +184,29 @@ def dbt_monthly_models(context: AssetExecutionContext, dbt: DbtCliResource, ware
     window = context.partition_time_window
     dbt_vars = month_window(window.start.date(), window.end.date())
     context.log.info(f"dbt window [{dbt_vars['month_start']}, {dbt_vars['month_end']})")
-    events = list(dbt.cli(["build", *PRODUCTION_BUILD, "--vars", json.dumps(dbt_vars)], context=context).stream())
+    # The window reaches dbt in its environment, not as --vars: dbt parses the whole project again
+    # whenever its vars change (3-4 s per step), and every window is new. macros/month_window.sql
+    # reads these only while running, never while parsing, so the manifest stays valid.
+    with window_in_environment(dbt_vars):
+        invocation = dbt.cli(["build", *PRODUCTION_BUILD], context=context)
+    events = list(invocation.stream())
     yield from with_row_counts(context, events, warehouse, dbt_vars)
+
+
+WINDOW_ENVIRONMENT = {"month_start": "FINEFINANCE_MONTH_START", "month_end": "FINEFINANCE_MONTH_END"}
+
+
+@contextmanager
+def window_in_environment(dbt_vars: Mapping[str, str]) -> Iterator[None]:
+    """The window in this process's environment while dbt's process starts (it copies it), then
+    as before: a run's steps run one after another in one process (the in-process executor)."""
+    saved = {name: os.environ.get(name) for name in WINDOW_ENVIRONMENT.values()}
+    os.environ.update({WINDOW_ENVIRONMENT[key]: value for key, value in dbt_vars.items()})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
