@@ -100,6 +100,13 @@ class SnowflakeSettings:
     host: str | None
     port: int | None
     protocol: str
+    # the reporting identity: dashboards, statement service, statement CLI and export read the marts
+    # and delivery.statement_issues, and append to audit.access_log, as this user (nothing else)
+    reporting_user: str = "FINEFINANCE_REPORTING_USER"
+    reporting_role: str = "FINEFINANCE_REPORTING"
+    reporting_warehouse: str = "FINEFINANCE_REPORTING_WH"
+    reporting_private_key_path: Path | None = None
+    reporting_private_key_passphrase: str | None = None
 
 
 @dataclass(frozen=True)
@@ -278,6 +285,11 @@ def load_snowflake_settings(env: dict) -> SnowflakeSettings:
         host=env.get("FINEFINANCE_SNOWFLAKE_HOST") or None,
         port=_optional_port(env, "FINEFINANCE_SNOWFLAKE_PORT"),
         protocol=protocol,
+        reporting_user=env.get("FINEFINANCE_SNOWFLAKE_REPORTING_USER", "FINEFINANCE_REPORTING_USER"),
+        reporting_role=env.get("FINEFINANCE_SNOWFLAKE_REPORTING_ROLE", "FINEFINANCE_REPORTING"),
+        reporting_warehouse=env.get("FINEFINANCE_SNOWFLAKE_REPORTING_WAREHOUSE", "FINEFINANCE_REPORTING_WH"),
+        reporting_private_key_path=_optional_path(env, "FINEFINANCE_SNOWFLAKE_REPORTING_PRIVATE_KEY_PATH"),
+        reporting_private_key_passphrase=env.get("FINEFINANCE_SNOWFLAKE_REPORTING_PRIVATE_KEY_PASSPHRASE") or None,
     )
 
 

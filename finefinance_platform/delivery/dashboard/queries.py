@@ -81,7 +81,7 @@ def risk_inputs(con, month: dt.date, scope: CustomerScope, window: int = WINDOW_
         per_customer as (
             select m.customer_id,
                    count(*) as months_observed,
-                   count(*) filter (where m.month_end_balance < 0) as months_in_red,
+                   count_if(m.month_end_balance < 0) as months_in_red,
                    min(m.month_end_balance) as lowest_balance,
                    sum(m.withdrawals) as outflows,
                    -- money in = credits minus moves between own accounts (= debits - withdrawals)
