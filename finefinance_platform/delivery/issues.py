@@ -402,12 +402,24 @@ def _insert_issues(con, rows: list[dict]) -> None:
         finally:
             con.unregister("new_statement_issues")
         return
-    # Snowflake: one array-bound insert (the connector sends the rows as one statement)
+    # Snowflake: one array-bound insert (the connector sends the rows as one statement). Decimals,
+    # dates and timestamps go as text, which Snowflake casts to the column's type: the connector
+    # types each bound column from its values, and a column of NULLs and numbers gets no one type.
     columns = _ARROW_SCHEMA.names
     con.executemany(
         f"insert into {TABLE} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
-        [[row.get(column) for column in columns] for row in rows],
+        [[_as_bound_text(row.get(column)) for column in columns] for row in rows],
     )
+
+
+def _as_bound_text(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 # -- reading issued versions ------------------------------------------------------------------------
@@ -433,7 +445,9 @@ def _issued_statement(month: dt.date, row) -> Statement:
             f"version {version} of the statement of customer {customer_id} for {month:%Y-%m}: its stored "
             f"content no longer matches its recorded SHA-256 ({sha[:12]}...): {TABLE} was altered"
         )
-    issue = Issue(version, issued_at, sha, replaces_version, replaces_issued_at)
+    # only a correction replaces an issued version (the Snowflake emulator returns the NULL of the
+    # outer join as 1970-01-01, so the NULL is not left to the warehouse)
+    issue = Issue(version, issued_at, sha, replaces_version, replaces_issued_at if replaces_version else None)
     return statement_from_content(content, firstname, surname, issue)
 
 

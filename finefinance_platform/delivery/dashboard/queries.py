@@ -172,7 +172,7 @@ def advisor_portfolios(con, month: dt.date, advisor_id: str | None = None) -> pd
         left join book b on b.advisor_id = a.advisor_id
         left join upgrades u on u.advisor_id = a.advisor_id
         left join support s on s.advisor_id = a.advisor_id
-        where ?::varchar is null or cast(a.advisor_id as varchar) = ?
+        where cast(? as varchar) is null or cast(a.advisor_id as varchar) = ?
         order by a.surname, a.firstname, a.advisor_id
         """,
         [month, month, month, advisor_id, advisor_id],
