@@ -180,6 +180,9 @@ class Settings:
     snowflake: SnowflakeSettings = field(default_factory=lambda: load_snowflake_settings({}))
     airbyte: AirbyteSettings = field(default_factory=lambda: load_airbyte_settings({}))
     identity: IdentitySettings = field(default_factory=lambda: load_identity_settings({}))
+    # where statement documents go (FINEFINANCE_STATEMENTS_URL): an fsspec URL such as
+    # s3://bucket/statements in production; empty means <home>/statements
+    statements_url: str = ""
 
     # -- source -------------------------------------------------------------------------------
     @property
@@ -224,6 +227,11 @@ class Settings:
         if state.exists():
             return int(json.loads(state.read_text())["port"])
         return self.source_port or DEFAULT_EMBEDDED_PORT
+
+    @property
+    def statements_location(self) -> str:
+        """The statement documents' folder or object-store URL (an fsspec URL)."""
+        return self.statements_url or str(self.home / "statements")
 
     # -- warehouse ----------------------------------------------------------------------------
     @property
@@ -372,6 +380,7 @@ def load_settings(env: dict | None = None) -> Settings:
         snowflake=load_snowflake_settings(env),
         airbyte=load_airbyte_settings(env),
         identity=load_identity_settings(env),
+        statements_url=env.get("FINEFINANCE_STATEMENTS_URL", ""),
     )
 
 

@@ -45,7 +45,7 @@ from dbt_helpers import RAW_TABLES, create_raw_tables, month_vars, read_rows, ru
 from test_production_snowflake_setup import FAKESNOW_SKIPS, start_fakesnow_server, write_key_pair
 
 from finefinance_platform.production.snowflake_setup import PERSONAL_COLUMNS, connection_parameters
-from finefinance_platform.settings import DBT_PROJECT_DIR
+from finefinance_platform.settings import DBT_PROJECT_DIR, add_months
 from finefinance_platform.source import simulator
 from finefinance_platform.source.tables import SOURCE_TABLES_BY_NAME
 
@@ -640,3 +640,78 @@ def test_an_advisor_browses_their_book_in_the_dashboards(served, monkeypatch):
     assert logs["snowflake"] == logs["duckdb"] and ("view_portfolio", "allowed") in [
         (r[2], r[5]) for r in logs["snowflake"]
     ]
+
+
+def test_the_cli_and_the_statement_documents_on_snowflake_and_an_fsspec_store(served, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+    from dagster import AssetSelection, materialize
+
+    from finefinance_platform.cli import cli
+    from finefinance_platform.delivery.assets import every_customer_has_a_statement, statement_documents
+    from finefinance_platform.warehouse import WarehouseResource
+
+    store = f"file://{tmp_path / 'object-store' / 'statements'}"
+    written = {}
+    for name in ("duckdb", "snowflake"):
+        with monkeypatch.context() as patch:
+            for variable in list(os.environ):
+                if variable.startswith("FINEFINANCE_"):
+                    patch.delenv(variable)
+            for variable, value in served.environments[name].items():
+                patch.setenv(variable, value)
+            output = tmp_path / f"{name}.csv"
+            result = CliRunner().invoke(
+                cli,
+                ["statement", "--customer-id", served.customer_id, "--month", "2025-02", "--format", "csv",
+                 "--output", str(output)],
+                catch_exceptions=False,
+            )  # fmt: skip
+            assert result.exit_code == 0, result.output
+            written[name] = output.read_bytes()
+            if name == "duckdb":
+                continue
+            # every statement of both months into the object store, from Snowflake, then the check
+            patch.setenv("FINEFINANCE_STATEMENTS_URL", store)
+            for month in ("2025-01", "2025-02"):
+                result = CliRunner().invoke(cli, ["statements", "export", "--month", month], catch_exceptions=False)
+                assert result.exit_code == 0 and store in result.output, result.output
+            check = materialize(
+                [statement_documents, every_customer_has_a_statement],
+                resources={"warehouse": WarehouseResource(kind="snowflake")},
+                selection=AssetSelection.checks(every_customer_has_a_statement),
+            )
+            (passed,) = check.get_asset_check_evaluations()
+            # one object gone: the check names it
+            (tmp_path / "object-store" / "statements" / "2025-02" / f"{served.customer_id}.pdf").unlink()
+            check = materialize(
+                [statement_documents, every_customer_has_a_statement],
+                resources={"warehouse": WarehouseResource(kind="snowflake")},
+                selection=AssetSelection.checks(every_customer_has_a_statement),
+                raise_on_error=False,
+            )
+            (failed,) = check.get_asset_check_evaluations()
+
+    assert written["snowflake"] == written["duckdb"]
+    theirs = {r["account_id"] for r in served.built.rows["account"] if r["customer_id"] == served.customer_id}
+    lines = written["snowflake"].decode().splitlines()[1:]
+    assert lines and {line.split(",")[0] for line in lines} <= theirs
+    # who must have a statement, from the raw accounts: an account open at some point of the month
+    accounts = {
+        (month, r["customer_id"])
+        for r in served.built.rows["account"]
+        for month, start in (("2025-01", dt.date(2025, 1, 1)), ("2025-02", dt.date(2025, 2, 1)))
+        if r["open_date"] < add_months(start, 1) and (r["closed_date"] is None or r["closed_date"] >= start)
+    }
+    assert passed.passed and passed.metadata["missing_files"].value == 0
+    assert passed.metadata["customers_expected"].value == len(accounts)
+    folder = tmp_path / "object-store" / "statements" / "2025-01"
+    assert (
+        len(list(folder.glob("*.pdf")))
+        == len(list(folder.glob("*.csv")))
+        == len({customer for month, customer in accounts if month == "2025-01"})
+    )
+    assert not failed.passed and failed.metadata["missing_sample"].value == f"2025-02/{served.customer_id}.pdf"
+    # the operator's reads were logged in Snowflake's audit.access_log
+    logged = [(row[2], row[5], row[6]) for row in _log_rows(served.snowflake, 0)]
+    assert ("download_csv", "allowed", "cli") in logged
+    assert logged.count(("export_statements", "allowed", "cli")) == 2

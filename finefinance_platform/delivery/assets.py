@@ -28,7 +28,7 @@ from dagster import (
     asset_check,
 )
 
-from finefinance_platform.delivery.export import export_month, statement_file, statements_folder, statements_root
+from finefinance_platform.delivery.export import export_month, files_in, statements_folder, statements_root
 from finefinance_platform.delivery.issues import count_corrections, issue_month, issue_problems, issued_months
 from finefinance_platform.delivery.serving import publish_serving_copy, serving_tables
 from finefinance_platform.delivery.statement import FORMATS, NoStatementError
@@ -171,7 +171,8 @@ def issued_statements_match_the_marts(
     kinds={"pdf", "csv"},
     description=(
         "Every customer's monthly statement, PDF and CSV: the latest issued version, rendered into "
-        "<FINEFINANCE_HOME>/statements/YYYY-MM/<customer_id>.pdf|.csv."
+        "<statements>/YYYY-MM/<customer_id>.pdf|.csv, <statements> being FINEFINANCE_STATEMENTS_URL "
+        "(an object store such as s3://bucket/statements) or <FINEFINANCE_HOME>/statements."
     ),
 )
 def statement_documents(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
@@ -246,14 +247,14 @@ def every_customer_has_a_statement(
     expected_total, missing = 0, []
     with warehouse.session("reporting") as con:
         for month in _checked_months(context, con):
-            folder = statements_folder(month)
+            present = files_in(statements_folder(month))
             customers = customers_with_open_accounts(con, month)
             expected_total += len(customers)
             missing += [
                 f"{month:%Y-%m}/{customer_id}.{fmt}"
                 for customer_id in customers
                 for fmt in FORMATS
-                if not statement_file(folder, customer_id, fmt).is_file()
+                if f"{customer_id}.{fmt}" not in present
             ]
     return AssetCheckResult(
         passed=not missing,
