@@ -50,7 +50,7 @@ from finefinance_platform.source import simulator
 from finefinance_platform.source.tables import SOURCE_TABLES_BY_NAME
 
 # minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
-pytestmark = pytest.mark.slow(minutes=4)
+pytestmark = pytest.mark.slow(minutes=2)
 
 MONTHS = ("2025-01-01", "2025-02-01")
 D0 = decimal.Decimal(0)

@@ -147,6 +147,6 @@ def _read_from_snowflake(settings: Settings, limit: int | None) -> list[AccessRe
             outcome,
             channel,
             detail,
-        )  # fmt: skip
+        )
         for accessed_at, subject, role, action, customer_id, month_start, outcome, channel, detail in rows
     ]
