@@ -100,6 +100,13 @@ class SnowflakeSettings:
     host: str | None
     port: int | None
     protocol: str
+    # the reporting identity: dashboards, statement service, statement CLI and export read the marts
+    # and delivery.statement_issues, and append to audit.access_log, as this user (nothing else)
+    reporting_user: str = "FINEFINANCE_REPORTING_USER"
+    reporting_role: str = "FINEFINANCE_REPORTING"
+    reporting_warehouse: str = "FINEFINANCE_REPORTING_WH"
+    reporting_private_key_path: Path | None = None
+    reporting_private_key_passphrase: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,9 @@ class Settings:
     snowflake: SnowflakeSettings = field(default_factory=lambda: load_snowflake_settings({}))
     airbyte: AirbyteSettings = field(default_factory=lambda: load_airbyte_settings({}))
     identity: IdentitySettings = field(default_factory=lambda: load_identity_settings({}))
+    # where statement documents go (FINEFINANCE_STATEMENTS_URL): an fsspec URL such as
+    # s3://bucket/statements in production; empty means <home>/statements
+    statements_url: str = ""
 
     # -- source -------------------------------------------------------------------------------
     @property
@@ -217,6 +227,11 @@ class Settings:
         if state.exists():
             return int(json.loads(state.read_text())["port"])
         return self.source_port or DEFAULT_EMBEDDED_PORT
+
+    @property
+    def statements_location(self) -> str:
+        """The statement documents' folder or object-store URL (an fsspec URL)."""
+        return self.statements_url or str(self.home / "statements")
 
     # -- warehouse ----------------------------------------------------------------------------
     @property
@@ -280,6 +295,11 @@ def load_snowflake_settings(env: dict) -> SnowflakeSettings:
         host=env.get("FINEFINANCE_SNOWFLAKE_HOST") or None,
         port=_optional_port(env, "FINEFINANCE_SNOWFLAKE_PORT"),
         protocol=protocol,
+        reporting_user=env.get("FINEFINANCE_SNOWFLAKE_REPORTING_USER", "FINEFINANCE_REPORTING_USER"),
+        reporting_role=env.get("FINEFINANCE_SNOWFLAKE_REPORTING_ROLE", "FINEFINANCE_REPORTING"),
+        reporting_warehouse=env.get("FINEFINANCE_SNOWFLAKE_REPORTING_WAREHOUSE", "FINEFINANCE_REPORTING_WH"),
+        reporting_private_key_path=_optional_path(env, "FINEFINANCE_SNOWFLAKE_REPORTING_PRIVATE_KEY_PATH"),
+        reporting_private_key_passphrase=env.get("FINEFINANCE_SNOWFLAKE_REPORTING_PRIVATE_KEY_PASSPHRASE") or None,
     )
 
 
@@ -362,6 +382,7 @@ def load_settings(env: dict | None = None) -> Settings:
         snowflake=load_snowflake_settings(env),
         airbyte=load_airbyte_settings(env),
         identity=load_identity_settings(env),
+        statements_url=env.get("FINEFINANCE_STATEMENTS_URL", ""),
     )
 
 

@@ -70,6 +70,21 @@ class WarehouseResource(ConfigurableResource):
             finally:
                 con.close()
 
+    @contextmanager
+    def session(self, identity: str = "transform") -> Iterator[Any]:
+        """A connection with DuckDB's calls (`execute(sql, [?-params])`, `fetchall`, `df`, `begin`)
+        on either warehouse, for the delivery code: a DuckDB connection on the warehouse file, or a
+        `SnowflakeSession` as `identity` (`transform` writes, `reporting` only reads the marts)."""
+        settings = get_settings()
+        if (self.kind or settings.warehouse) == "duckdb":
+            with self.connect() as con:
+                yield con
+            return
+        from finefinance_platform.production.snowflake import open_session
+
+        with open_session(settings, identity) as session:
+            yield session
+
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
         with self.connect() as con:
             cur = con.cursor()

@@ -1,11 +1,10 @@
-"""The Dagster assets of delivery, materialized in process with the real `DuckDBResource`."""
+"""The Dagster assets of delivery, materialized in process with the real `WarehouseResource` on DuckDB."""
 
 from __future__ import annotations
 
 import duckdb
 import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, materialize
-from dagster_duckdb import DuckDBResource
 from delivery_fixtures import make_delivery_home, uid, write_marts
 
 from finefinance_platform.delivery.assets import (
@@ -24,6 +23,7 @@ from finefinance_platform.delivery.assets import (
 )
 from finefinance_platform.delivery.serving import open_marts, serving_tables
 from finefinance_platform.settings import load_settings
+from finefinance_platform.warehouse import WarehouseResource
 
 CHECK_KEY = AssetCheckKey(STATEMENT_DOCUMENTS_KEY, "every_customer_has_a_statement")
 
@@ -37,7 +37,7 @@ def home(tmp_path, monkeypatch):
 
 
 def resources(home) -> dict:
-    return {"duckdb": DuckDBResource(database=str(home.warehouse))}
+    return {"warehouse": WarehouseResource(kind="duckdb", duckdb_path=str(home.warehouse))}
 
 
 def check_evaluation(result):

@@ -12,7 +12,6 @@ import duckdb
 import pandas as pd
 import pytest
 from dagster import materialize
-from dagster_duckdb import DuckDBResource
 from dbt_helpers import DbtStep, create_raw_tables, insert_raw, run_dbt_steps
 from delivery_fixtures import DeliveryHome, make_delivery_home, signed_in, small_bank, uid
 from streamlit.testing.v1 import AppTest
@@ -27,6 +26,7 @@ from finefinance_platform.delivery.assets import (
 )
 from finefinance_platform.delivery.dashboard import APP, queries
 from finefinance_platform.delivery.statement import load_month_statements, render_csv
+from finefinance_platform.warehouse import WarehouseResource
 
 SOURCE_PROFILE = {"Bronze": "bronze", "Gold": "gold", "Diamond": "diamant"}
 
@@ -171,7 +171,7 @@ def test_asset_check_and_pages_on_the_real_marts(homes, monkeypatch):
             "dagster/asset_partition_range_start": first.isoformat(),
             "dagster/asset_partition_range_end": last.isoformat(),
         },
-        resources={"duckdb": DuckDBResource(database=str(real.warehouse))},
+        resources={"warehouse": WarehouseResource(kind="duckdb", duckdb_path=str(real.warehouse))},
     )
     assert result.success
     checks = {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}

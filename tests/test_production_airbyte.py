@@ -166,6 +166,8 @@ def test_bootstrap_creates_source_destination_and_connection(stub, production_en
     assert destination["destinationType"] == "snowflake"
     assert destination["host"] == "acme-finefinance.snowflakecomputing.com"
     assert (destination["database"], destination["schema"]) == ("FINEFINANCE", "RAW")
+    # money stays exact: the raw shape the Snowflake parity test loads (NUMBER(38,9))
+    assert destination["number_data_type"] == "NUMBER(38,9)"
     assert (destination["role"], destination["warehouse"], destination["username"]) == (
         "FINEFINANCE_INGEST",
         "FINEFINANCE_INGEST_WH",

@@ -58,7 +58,7 @@ def test_compose_services_form_the_deployment(compose):
     services = compose["services"]
     assert set(services) == {
         "source-postgres", "source-migrate", "dagster-postgres", "code-location", "webserver", "daemon",
-        "keycloak-postgres", "keycloak",
+        "keycloak-postgres", "keycloak", "dashboards", "statements",
     }  # fmt: skip
     assert services["source-postgres"]["image"].startswith("postgres:16")
     assert services["source-migrate"]["command"] == ["finefinance", "source", "start"]
@@ -72,7 +72,8 @@ def test_compose_services_form_the_deployment(compose):
     port = int(command[command.index("-p") + 1])
     assert code["depends_on"]["source-migrate"] == {"condition": "service_completed_successfully"}
     assert code["environment"]["FINEFINANCE_SNOWFLAKE_PRIVATE_KEY_PATH"] == "/run/secrets/snowflake_transform_key"
-    assert code["secrets"] == ["snowflake_transform_key"]
+    # the statement documents asset reads as the reporting identity
+    assert code["secrets"] == ["snowflake_transform_key", "snowflake_reporting_key"]
 
     workspace = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())
     (grpc,) = [entry["grpc_server"] for entry in workspace["load_from"]]
@@ -83,6 +84,55 @@ def test_compose_services_form_the_deployment(compose):
     for name in ("code-location", "webserver", "daemon"):
         assert set(DAGSTER_STORAGE_VARS) <= set(services[name]["environment"]), name
         assert services[name]["environment"]["DAGSTER_POSTGRES_HOST"] == "dagster-postgres"
+
+
+@pytest.mark.parametrize(
+    ("service", "command", "port"),
+    [
+        ("dashboards", ["finefinance", "dashboard", "--host", "0.0.0.0", "--port", "8501"], 8501),
+        ("statements", ["finefinance", "serve", "--host", "0.0.0.0", "--port", "8000"], 8000),
+    ],
+)
+def test_the_readers_serve_people_from_snowflake_as_the_reporting_identity(compose, service, command, port):
+    """The dashboards and the statement service: the platform image, Snowflake read with the
+    reporting user's key only (never the transformation key), sign-in at Keycloak, a health check."""
+    from click.testing import CliRunner
+
+    from finefinance_platform.cli import cli
+
+    reader = compose["services"][service]
+    assert reader["image"] == compose["services"]["code-location"]["image"]
+    assert reader["command"] == command
+    # the command exists and takes those options
+    help_text = CliRunner().invoke(cli, [command[1], "--help"]).output
+    assert "--host" in help_text and "--port" in help_text
+    environment = reader["environment"]
+    assert environment["FINEFINANCE_WAREHOUSE"] == "snowflake"
+    assert environment["FINEFINANCE_SNOWFLAKE_REPORTING_PRIVATE_KEY_PATH"] == "/run/secrets/snowflake_reporting_key"
+    assert "FINEFINANCE_SNOWFLAKE_PRIVATE_KEY_PATH" not in environment
+    assert environment["FINEFINANCE_OIDC_ISSUER"].startswith("${FINEFINANCE_OIDC_ISSUER:?")
+    assert reader["secrets"] == ["snowflake_reporting_key"]
+    assert reader["env_file"] == ".env"
+    assert compose["secrets"]["snowflake_reporting_key"]["file"].startswith(
+        "${FINEFINANCE_SNOWFLAKE_REPORTING_PRIVATE_KEY_FILE:-"
+    )
+    assert reader["depends_on"]["keycloak"] == {"condition": "service_healthy"}
+    (published,) = reader["ports"]
+    assert published.endswith(f":{port}")
+    health = " ".join(reader["healthcheck"]["test"])
+    path = "/_stcore/health" if service == "dashboards" else "/health"
+    assert f"http://127.0.0.1:{port}{path}" in health
+
+
+def test_the_statement_service_answers_its_health_check():
+    from fastapi.testclient import TestClient
+
+    from finefinance_platform.delivery.http_service import create_app
+
+    # any issuer: the health check needs no token, and the provider is not asked until one comes
+    with TestClient(create_app(issuer="https://login.invalid/realms/finefinance")) as client:
+        response = client.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
 def test_keycloak_imports_the_realm_the_platform_reads(compose):
@@ -201,7 +251,9 @@ def test_env_example_lists_every_variable_and_no_secret():
     settings_source = (REPO_ROOT / "finefinance_platform" / "settings.py").read_text()
     read_by_settings = set(re.findall(r'"(FINEFINANCE_[A-Z0-9_]+)"', settings_source))
     # names in settings.py that are Snowflake object names, not variables
-    read_by_settings -= {"FINEFINANCE_TRANSFORM", "FINEFINANCE_TRANSFORM_USER", "FINEFINANCE_TRANSFORM_WH"}
+    read_by_settings -= {
+        f"FINEFINANCE_{identity}{suffix}" for identity in ("TRANSFORM", "REPORTING") for suffix in ("", "_USER", "_WH")
+    }
     compose_text = COMPOSE.read_text()
     # ${VAR} is compose interpolation; $${VAR} is escaped for the container's shell
     used_by_compose = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)", compose_text))

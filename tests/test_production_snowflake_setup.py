@@ -72,7 +72,7 @@ def _statements(files: list[sf.SetupFile]) -> list[str]:
 
 IDEMPOTENT = re.compile(
     r"^(use role \w+"
-    r"|create (database|schema|warehouse|role|user|masking policy) if not exists "
+    r"|create (database|schema|table|warehouse|role|user|masking policy) if not exists "
     r"|alter (warehouse|user|masking policy) if exists "
     r"|grant )"
 )
@@ -133,10 +133,22 @@ def test_roles_have_least_privilege(rendered):
             in transform
         )
 
+    # reporting: SELECT on the marts and the issued statements, INSERT on the access log, nothing more
     reporting = _grants_to(statements, sf.REPORTING_ROLE)
     schema_grants = [g for g in reporting if "schema" in g]
-    assert schema_grants and all("finefinance.marts" in g for g in schema_grants)
-    assert not [g for g in reporting if any(w in g for w in writes)]
+    assert schema_grants and all(
+        any(f"finefinance.{schema}" in g for schema in ("marts", "delivery", "audit")) for g in schema_grants
+    )
+    privileges = {g.removeprefix("grant ").split(" on ")[0] for g in reporting}
+    assert privileges == {"usage", "select", "insert"}
+    assert [g for g in reporting if any(w in g for w in writes)] == [
+        "grant insert on table finefinance.audit.access_log to role finefinance_reporting"
+    ]
+    selects = [g for g in reporting if g.startswith("grant select")]
+    assert selects and all(
+        " in schema finefinance.marts " in g or " in schema finefinance.delivery " in g for g in selects
+    )
+    assert not [g for g in reporting if "finefinance.raw" in g or "staging" in g or "intermediate" in g]
     # future grants: tables created later by Airbyte or dbt are covered
     assert "grant select on future tables in schema finefinance.marts to role finefinance_reporting" in reporting
     assert "grant select on future tables in schema finefinance.raw to role finefinance_transform" in transform
@@ -223,7 +235,7 @@ def test_setup_runs_through_the_connector_with_key_pair_auth_twice(setup_env, fa
     expected = [(f.path.name, len(f.statements)) for f in sf.render_setup(settings)]
     assert [(r.name, r.statements_run) for r in first] == expected == [(r.name, r.statements_run) for r in second]
     assert len(executed) == sum(count for _, count in expected)
-    assert set(sf.WAREHOUSE_SCHEMAS) | {"governance", "airbyte_internal", "audit"} <= schemas
+    assert set(sf.WAREHOUSE_SCHEMAS) | {"governance", "airbyte_internal", "audit", "delivery"} <= schemas
 
 
 def test_cli_dry_run_and_clear_errors(setup_env, monkeypatch):

@@ -6,6 +6,11 @@ a read-only serving copy), so locally the log is its own SQLite file,
 statement service and the CLI append at once (WAL: a reader of the log never blocks a writer), and
 attached as `audit` it answers `select * from audit.access_log` (`finefinance access-log` prints it).
 
+With FINEFINANCE_WAREHOUSE=snowflake the log is the warehouse's table `audit.access_log` (created
+by `finefinance snowflake setup`, sql/snowflake/010_database.sql): the readers append to it as the
+reporting identity, which may insert there and nowhere else; `finefinance access-log` reads it as
+the transformation identity.
+
 A row that cannot be written fails the access it records: no record, no data.
 """
 
@@ -92,15 +97,56 @@ def record(
         channel,
         detail,
     )
+    settings = settings or get_settings()
+    if settings.warehouse == "snowflake":
+        _record_in_snowflake(settings, row)
+        return
     with _connect(settings) as con, con:
         con.execute(f"insert into access_log ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})", row)
 
 
+def _record_in_snowflake(settings: Settings, row: tuple) -> None:
+    from finefinance_platform.production.snowflake import open_session
+
+    accessed_at, *rest = row
+    # TIMESTAMP_NTZ in UTC there; the text form is the SQLite file's
+    values = [dt.datetime.fromisoformat(accessed_at).replace(tzinfo=None), *rest]
+    with open_session(settings, "reporting") as session:
+        session.execute(
+            f"insert into audit.access_log ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})", values
+        )
+
+
 def read(settings: Settings | None = None, limit: int | None = None) -> list[AccessRecord]:
     """The log, newest first."""
+    settings = settings or get_settings()
+    if settings.warehouse == "snowflake":
+        return _read_from_snowflake(settings, limit)
     if not log_path(settings).exists():
         return []
     with _connect(settings) as con:
         sql = f"select {', '.join(COLUMNS)} from access_log order by accessed_at desc, rowid desc"
         rows = con.execute(sql + (" limit ?" if limit else ""), [limit] if limit else []).fetchall()
     return [AccessRecord(*row) for row in rows]
+
+
+def _read_from_snowflake(settings: Settings, limit: int | None) -> list[AccessRecord]:
+    from finefinance_platform.production.snowflake import open_session
+
+    sql = f"select {', '.join(COLUMNS)} from audit.access_log order by accessed_at desc"
+    with open_session(settings, "transform") as session:
+        rows = session.execute(sql + (" limit ?" if limit else ""), [limit] if limit else None).fetchall()
+    return [
+        AccessRecord(
+            accessed_at.replace(tzinfo=dt.UTC).isoformat(timespec="milliseconds"),
+            subject,
+            role,
+            action,
+            customer_id,
+            month_start.isoformat() if month_start else None,
+            outcome,
+            channel,
+            detail,
+        )
+        for accessed_at, subject, role, action, customer_id, month_start, outcome, channel, detail in rows
+    ]

@@ -4,8 +4,10 @@ readers' serving copy.
 marts -> `delivery/statement_issues` (versions recorded in delivery.statement_issues) ->
 `delivery/statement_documents` (the latest versions as files) and `delivery/serving_copy`.
 
-`delivery_assets` and `delivery_checks` are what `definitions.py` adds. The assets read the
-warehouse through the `duckdb` resource (dagster-duckdb's `DuckDBResource`).
+`delivery_assets` and `delivery_checks` are what `definitions.py` adds. The assets reach the
+warehouse in use through the `warehouse` resource (`WarehouseResource`): the DuckDB file, or
+Snowflake as the transformation identity (issuing writes delivery.statement_issues) or the
+reporting identity (the documents only read, like every other reader).
 """
 
 # no `from __future__ import annotations`: Dagster reads the context and resource annotations
@@ -25,15 +27,15 @@ from dagster import (
     asset,
     asset_check,
 )
-from dagster_duckdb import DuckDBResource
 
-from finefinance_platform.delivery.export import export_month, statement_file, statements_folder, statements_root
+from finefinance_platform.delivery.export import export_month, files_in, statements_folder, statements_root
 from finefinance_platform.delivery.issues import count_corrections, issue_month, issue_problems, issued_months
 from finefinance_platform.delivery.serving import publish_serving_copy, published_time, serving_tables
 from finefinance_platform.delivery.statement import FORMATS, NoStatementError
 from finefinance_platform.orchestration.alerts import Alert, record_alert
 from finefinance_platform.orchestration.partitions import monthly_partitions
-from finefinance_platform.settings import add_months, current_month, parse_month
+from finefinance_platform.settings import add_months, current_month, get_settings, parse_month
+from finefinance_platform.warehouse import WarehouseResource
 
 STATEMENT_ISSUES_KEY = AssetKey(["delivery", "statement_issues"])
 STATEMENT_DOCUMENTS_KEY = AssetKey(["delivery", "statement_documents"])
@@ -87,10 +89,10 @@ def _months(context) -> list[dt.date]:
         "a rebuild changed; nothing for the others. Corrections alert operations."
     ),
 )
-def statement_issues(context: AssetExecutionContext, duckdb: DuckDBResource) -> MaterializeResult:
+def statement_issues(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     months = sorted(_months(context))  # in order: a correction of a month carries into the next ones
     cause = f"run {context.run.run_id[:8]}"
-    with duckdb.get_connection() as con:
+    with warehouse.session() as con:
         counts = [issue_month(con, month, cause=cause) for month in months]
     for count in counts:
         context.log.info(
@@ -136,9 +138,11 @@ def alert_corrections(corrections: dict[str, int], run_id: str | None = None) ->
         "marts changed without a new version); every stored content matches its recorded SHA-256."
     ),
 )
-def issued_statements_match_the_marts(context: AssetCheckExecutionContext, duckdb: DuckDBResource) -> AssetCheckResult:
+def issued_statements_match_the_marts(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
     total, sample = 0, []
-    with duckdb.get_connection() as con:
+    with warehouse.session("reporting") as con:
         months = _checked_months(context, con)
         if not (context.has_partition_key_range or context.has_partition_key):
             # on its own: also the months issued earlier that the marts no longer have
@@ -169,14 +173,16 @@ def issued_statements_match_the_marts(context: AssetCheckExecutionContext, duckd
     kinds={"pdf", "csv"},
     description=(
         "Every customer's monthly statement, PDF and CSV: the latest issued version, rendered into "
-        "<FINEFINANCE_HOME>/statements/YYYY-MM/<customer_id>.pdf|.csv."
+        "<statements>/YYYY-MM/<customer_id>.pdf|.csv, <statements> being FINEFINANCE_STATEMENTS_URL "
+        "(an object store such as s3://bucket/statements) or <FINEFINANCE_HOME>/statements."
     ),
 )
-def statement_documents(context: AssetExecutionContext, duckdb: DuckDBResource) -> MaterializeResult:
+def statement_documents(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     months = _months(context)
     customers = files = 0
     seconds = 0.0
-    with duckdb.get_connection() as con:
+    # the warehouse itself, not the serving copy: that copy is published after this asset
+    with warehouse.session("reporting") as con:
         for month in months:
             try:
                 result = export_month(con, month, FORMATS, progress=False)
@@ -206,8 +212,8 @@ def customers_with_open_accounts(con, month: dt.date) -> list[str]:
     columns = {
         name
         for (name,) in con.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = 'marts' and table_name = 'dim_account'"
+            "select lower(column_name) from information_schema.columns "
+            "where lower(table_schema) = 'marts' and lower(table_name) = 'dim_account'"
         ).fetchall()
     }
     # closed_date is not in the contract; honour it when the mart has it
@@ -237,18 +243,20 @@ def _checked_months(context: AssetCheckExecutionContext, con) -> list[dt.date]:
     asset=statement_documents,
     description="Every customer with an account open in the month has a PDF and a CSV statement file.",
 )
-def every_customer_has_a_statement(context: AssetCheckExecutionContext, duckdb: DuckDBResource) -> AssetCheckResult:
+def every_customer_has_a_statement(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
     expected_total, missing = 0, []
-    with duckdb.get_connection() as con:
+    with warehouse.session("reporting") as con:
         for month in _checked_months(context, con):
-            folder = statements_folder(month)
+            present = files_in(statements_folder(month))
             customers = customers_with_open_accounts(con, month)
             expected_total += len(customers)
             missing += [
                 f"{month:%Y-%m}/{customer_id}.{fmt}"
                 for customer_id in customers
                 for fmt in FORMATS
-                if not statement_file(folder, customer_id, fmt).is_file()
+                if f"{customer_id}.{fmt}" not in present
             ]
     return AssetCheckResult(
         passed=not missing,
@@ -279,7 +287,11 @@ def build_serving_copy_asset(deps: Sequence[AssetKey] = (*MART_KEYS, STATEMENT_I
             "never hold a lock on the warehouse."
         ),
     )
-    def serving_copy(context: AssetExecutionContext, duckdb: DuckDBResource) -> MaterializeResult:
+    def serving_copy(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        if (warehouse.kind or get_settings().warehouse) == "snowflake":
+            # readers query Snowflake itself as the reporting identity: no single-writer file to avoid
+            context.log.info("Snowflake: the readers query the marts directly; no copy to publish")
+            return MaterializeResult(metadata={"published": False, "reason": "readers query Snowflake"})
         previous = published_time()
         changed = []
         if previous is not None:
@@ -290,7 +302,7 @@ def build_serving_copy_asset(deps: Sequence[AssetKey] = (*MART_KEYS, STATEMENT_I
                 event = context.instance.get_latest_materialization_event(key)
                 if event is None or event.timestamp >= cutoff:
                     changed.append(".".join(key.path[-2:]))
-        with duckdb.get_connection() as con:
+        with warehouse.connect() as con:
             path = publish_serving_copy(con, changed_since=previous, changed=changed)
         context.log.info(f"published the serving copy {path} (copied again: {', '.join(changed) or 'all'})")
         return MaterializeResult(

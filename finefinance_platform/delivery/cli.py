@@ -174,9 +174,14 @@ def dashboard(host: str, port: int) -> None:
 def access_log(limit: int) -> None:
     """Print audit.access_log, newest first: who saw or was refused which customer's data."""
     from finefinance_platform.access.access_log import COLUMNS, log_path, read
+    from finefinance_platform.settings import get_settings
 
-    rows = read(limit=limit)
-    click.echo(f"{log_path()} (sqlite; attached as `audit`: select * from audit.access_log)")
+    settings = get_settings()
+    rows = read(settings, limit=limit)
+    if settings.warehouse == "snowflake":
+        click.echo(f"{settings.snowflake.database}.audit.access_log (Snowflake)")
+    else:
+        click.echo(f"{log_path(settings)} (sqlite; attached as `audit`: select * from audit.access_log)")
     click.echo("\t".join(COLUMNS))
     for row in rows:
         click.echo("\t".join("" if value is None else str(value) for value in vars(row).values()))

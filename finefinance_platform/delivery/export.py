@@ -1,4 +1,9 @@
-"""Every customer's statements of one month, as files: `<FINEFINANCE_HOME>/statements/YYYY-MM/<customer_id>.pdf|csv`.
+"""Every customer's statements of one month, as files: `<statements>/YYYY-MM/<customer_id>.pdf|csv`.
+
+`<statements>` is FINEFINANCE_STATEMENTS_URL: an object store in production (`s3://bucket/statements`,
+any fsspec URL), by default the folder `<FINEFINANCE_HOME>/statements`. Paths are universal_pathlib's
+`UPath`, the pathlib API over fsspec, so the same code lists, checks and writes either; a local
+folder is a plain `pathlib.Path`.
 
 Used by `finefinance statements export` and by the `delivery/statement_documents` asset. The files
 are the latest issued version of each statement (delivery.statement_issues, read in one query), so
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
+from upath import UPath
 
 from finefinance_platform.delivery.issues import load_issued_month
 from finefinance_platform.delivery.statement import (
@@ -57,16 +63,33 @@ class ExportResult:
 logger = logging.getLogger(__name__)
 
 
-def statements_root(settings: Settings | None = None) -> Path:
-    return (settings or get_settings()).home / "statements"
+def statements_root(settings: Settings | None = None) -> UPath:
+    return UPath((settings or get_settings()).statements_location)
 
 
-def statements_folder(month: dt.date, settings: Settings | None = None) -> Path:
+def statements_folder(month: dt.date, settings: Settings | None = None) -> UPath:
     return statements_root(settings) / f"{month:%Y-%m}"
 
 
 def statement_file(folder: Path, customer_id: str, fmt: str) -> Path:
     return folder / f"{customer_id}.{fmt}"
+
+
+def write_document(path: Path, data: bytes) -> None:
+    """Write a statement file whole or not at all: on a disk through a temporary file and a rename;
+    an object store never shows a partly written object."""
+    if isinstance(path, Path):
+        write_atomically(path, data)
+    else:
+        path.write_bytes(data)
+
+
+def files_in(folder: Path) -> set[str]:
+    """The names of the files in `folder` (none when it does not exist): one listing, not one
+    request per file, which matters on an object store."""
+    if not folder.exists():
+        return set()
+    return {entry.name for entry in folder.iterdir()}
 
 
 def parse_formats(value: str) -> tuple[str, ...]:
@@ -80,7 +103,7 @@ def parse_formats(value: str) -> tuple[str, ...]:
 def _render_and_write(job: tuple[Statement, Path, tuple[str, ...]]) -> int:
     statement, folder, formats = job
     for fmt in formats:
-        write_atomically(statement_file(folder, statement.customer_id, fmt), render(statement, fmt))
+        write_document(statement_file(folder, statement.customer_id, fmt), render(statement, fmt))
     return len(formats)
 
 

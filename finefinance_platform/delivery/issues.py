@@ -22,6 +22,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 
+from finefinance_platform.delivery.serving import dialect
 from finefinance_platform.delivery.statement import (
     AccountStatement,
     Issue,
@@ -298,15 +299,20 @@ def has_issues_table(con) -> bool:
     """Whether the database behind `con` (the warehouse or the serving copy) has the table."""
     return bool(
         con.execute(
+            # Snowflake keeps unquoted names upper-case, DuckDB as written
             "select count(*) from information_schema.tables "
-            "where table_catalog = current_database() and table_schema = 'delivery' "
-            "and table_name = 'statement_issues'"
+            "where upper(table_catalog) = upper(current_database()) and lower(table_schema) = 'delivery' "
+            "and lower(table_name) = 'statement_issues'"
         ).fetchone()[0]
     )
 
 
 def ensure_issues_table(con) -> None:
-    con.execute(ISSUES_DDL)
+    if dialect(con) == "duckdb":
+        con.execute(ISSUES_DDL)
+    else:
+        # on Snowflake the schema is the setup's (sql/snowflake/010_database.sql), with its grants
+        con.execute(ISSUES_DDL.split(";", 1)[1])
 
 
 def _utc_naive(value: dt.datetime) -> dt.datetime:
@@ -379,17 +385,41 @@ def issue_month(
             )
             corrections += 1
         if rows:
-            new_issues = pa.Table.from_pylist(rows, schema=_ARROW_SCHEMA)
-            con.register("new_statement_issues", new_issues)
-            try:
-                con.execute(f"insert into {TABLE} by name select * from new_statement_issues")
-            finally:
-                con.unregister("new_statement_issues")
+            _insert_issues(con, rows)
         con.commit()
     except BaseException:
         con.rollback()
         raise
     return IssueCounts(month, first_issues, corrections, unchanged, vanished=len(latest))
+
+
+def _insert_issues(con, rows: list[dict]) -> None:
+    if dialect(con) == "duckdb":
+        # one Arrow table: thousands of rows in one statement
+        con.register("new_statement_issues", pa.Table.from_pylist(rows, schema=_ARROW_SCHEMA))
+        try:
+            con.execute(f"insert into {TABLE} by name select * from new_statement_issues")
+        finally:
+            con.unregister("new_statement_issues")
+        return
+    # Snowflake: one array-bound insert (the connector sends the rows as one statement). Decimals,
+    # dates and timestamps go as text, which Snowflake casts to the column's type: the connector
+    # types each bound column from its values, and a column of NULLs and numbers gets no one type.
+    columns = _ARROW_SCHEMA.names
+    con.executemany(
+        f"insert into {TABLE} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
+        [[_as_bound_text(row.get(column)) for column in columns] for row in rows],
+    )
+
+
+def _as_bound_text(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 # -- reading issued versions ------------------------------------------------------------------------
@@ -415,7 +445,9 @@ def _issued_statement(month: dt.date, row) -> Statement:
             f"version {version} of the statement of customer {customer_id} for {month:%Y-%m}: its stored "
             f"content no longer matches its recorded SHA-256 ({sha[:12]}...): {TABLE} was altered"
         )
-    issue = Issue(version, issued_at, sha, replaces_version, replaces_issued_at)
+    # only a correction replaces an issued version (the Snowflake emulator returns the NULL of the
+    # outer join as 1970-01-01, so the NULL is not left to the warehouse)
+    issue = Issue(version, issued_at, sha, replaces_version, replaces_issued_at if replaces_version else None)
     return statement_from_content(content, firstname, surname, issue)
 
 

@@ -37,6 +37,12 @@ class MartsUnavailableError(FineFinanceError):
     pass
 
 
+def dialect(con) -> str:
+    """`snowflake` for a Snowflake session (production.snowflake.SnowflakeSession), else `duckdb`:
+    for the few statements whose SQL differs between the two."""
+    return getattr(con, "dialect", "duckdb")
+
+
 def serving_path(settings: Settings | None = None) -> Path:
     settings = settings or get_settings()
     return settings.home / "serving" / SERVING_FILE
@@ -133,14 +139,22 @@ def publish_serving_copy(
     return target
 
 
-def open_marts(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
-    """A read-only connection where `marts.<table>` is the serving copy (or, without one, the warehouse).
+def open_marts(settings: Settings | None = None):
+    """The one way readers (dashboards, statement service, statement CLI, export, the statement
+    documents asset) reach the marts and delivery.statement_issues; use it as a context manager.
 
-    Each call attaches the file afresh to a new in-memory database, so a reader opening after a
-    publish sees the new copy (DuckDB caches database instances by path: opening the path itself
-    could hand back the old one). Use it as a context manager, or close it when done.
+    With FINEFINANCE_WAREHOUSE=snowflake: a session on Snowflake as the reporting identity, which
+    may read those tables and append to audit.access_log, nothing else (sql/snowflake/030_grants.sql).
+    Snowflake has no single-writer lock, so there is no copy to publish there.
+
+    With DuckDB: a read-only connection where `marts.<table>` is the serving copy (or, without one,
+    the warehouse). Each call attaches the file afresh to a new in-memory database, so a reader
+    opening after a publish sees the new copy (DuckDB caches database instances by path: opening the
+    path itself could hand back the old one).
     """
     settings = settings or get_settings()
+    if settings.warehouse == "snowflake":
+        return _open_snowflake_marts(settings)
     candidates = [serving_path(settings), settings.duckdb_path]
     path = next((p for p in candidates if p.exists()), None)
     if path is None:
@@ -169,8 +183,24 @@ def open_marts(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _open_snowflake_marts(settings: Settings):
+    from finefinance_platform.production.snowflake import open_session
+
+    try:
+        return open_session(settings, "reporting")
+    except FineFinanceError:
+        raise  # a setting is missing: its message names it
+    except Exception as exc:  # the connector's errors say why (network, key, role)
+        raise MartsUnavailableError(
+            f"cannot reach the marts on Snowflake as {settings.snowflake.reporting_user} "
+            f"(role {settings.snowflake.reporting_role}): {exc}"
+        ) from exc
+
+
 def published_at(con) -> dt.datetime | None:
-    """When the serving copy behind `con` was published (None when reading the warehouse itself)."""
+    """When the serving copy behind `con` was published (None when reading a warehouse itself)."""
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return None
     try:
         row = con.execute(f"select published_at from {METADATA_TABLE}").fetchone()
     except duckdb.Error:

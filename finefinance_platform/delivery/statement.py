@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from finefinance_platform.delivery.serving import dialect
 from finefinance_platform.settings import FineFinanceError, add_months, current_month
 
 FORMATS = ("pdf", "csv")
@@ -230,8 +231,9 @@ select cast(customer_id as varchar), firstname, surname from marts.dim_customer 
 
 def _utc(con) -> None:
     # transaction_date and booked_at may be TIMESTAMPTZ: cast to TIMESTAMP they must be UTC
-    # (docs/business-definitions.md#months)
-    con.execute("set TimeZone = 'UTC'")
+    # (docs/business-definitions.md#months). A Snowflake session is opened in UTC already.
+    if dialect(con) == "duckdb":
+        con.execute("set TimeZone = 'UTC'")
 
 
 def load_statement(con, customer_id: str, month: dt.date, today: dt.date | None = None) -> Statement:
@@ -279,16 +281,20 @@ def load_month_statements(con, month: dt.date, today: dt.date | None = None) -> 
 
 def statement_months(con, customer_id: str, today: dt.date | None = None) -> list[dict]:
     """The closed months a customer has a statement for, newest first, with their accounts."""
+    # grouped here rather than with list()/array_agg, whose SQL and results differ between warehouses
     rows = con.execute(
         """
-        select month_start, list(cast(account_id as varchar) order by account_id)
+        select month_start, cast(account_id as varchar)
         from marts.fct_monthly_statement
         where cast(customer_id as varchar) = ? and month_start < ?
-        group by month_start order by month_start desc
+        order by month_start desc, 2
         """,
         [customer_id, current_month(today)],
     ).fetchall()
-    return [{"month": month.strftime("%Y-%m"), "accounts": accounts} for month, accounts in rows]
+    accounts_by_month: dict[dt.date, list[str]] = {}
+    for month, account_id in rows:
+        accounts_by_month.setdefault(month, []).append(account_id)
+    return [{"month": month.strftime("%Y-%m"), "accounts": accounts} for month, accounts in accounts_by_month.items()]
 
 
 def _assemble(customers: Iterable, headers: Iterable, lines: Iterable, month: dt.date) -> list[Statement]:

@@ -169,9 +169,10 @@ def _verify_csv(con, data: bytes, owner: str | None) -> Verification:
     owners = {
         customer_id
         for (customer_id,) in con.execute(
+            # one placeholder per account: list parameters are DuckDB's, not Snowflake's
             "select distinct cast(customer_id as varchar) from marts.dim_account "
-            "where cast(account_id as varchar) in (select unnest(?::varchar[]))",
-            [accounts],
+            f"where cast(account_id as varchar) in ({', '.join('?' * len(accounts))})",
+            accounts,
         ).fetchall()
     }
     if owner is not None and owners != {owner}:

@@ -167,6 +167,8 @@ def desired_destination(settings: Settings) -> dict:
             # Airbyte's own loading tables stay out of raw, in the one extra schema the
             # ingestion role may write (sql/snowflake/010_database.sql)
             "raw_data_schema": sf.AIRBYTE_INTERNAL_SCHEMA,
+            # numeric columns (amounts) as exact NUMBER(38,9), not the connector's default FLOAT
+            "number_data_type": "NUMBER(38,9)",
         },
     }
 

@@ -125,16 +125,23 @@ def render_setup(settings: Settings, sql_dir: Path = SNOWFLAKE_SQL_DIR) -> list[
 
 
 def connection_parameters(settings: Settings, identity: str = "transform") -> dict[str, Any]:
-    """Snowflake connector arguments for `admin` (setup) or `transform` (dbt, Dagster): key pair only."""
+    """Snowflake connector arguments for `admin` (setup), `transform` (dbt, Dagster) or `reporting`
+    (the readers: dashboards, statement service, statement CLI, export): key pair only."""
     snowflake = settings.snowflake
     if identity == "admin":
         user, role, warehouse = snowflake.admin_user, snowflake.admin_role, None
         key_path, passphrase = snowflake.admin_private_key_path, snowflake.admin_private_key_passphrase
         prefix = "FINEFINANCE_SNOWFLAKE_ADMIN_"
-    else:
+    elif identity == "reporting":
+        user, role, warehouse = snowflake.reporting_user, snowflake.reporting_role, snowflake.reporting_warehouse
+        key_path, passphrase = snowflake.reporting_private_key_path, snowflake.reporting_private_key_passphrase
+        prefix = "FINEFINANCE_SNOWFLAKE_REPORTING_"
+    elif identity == "transform":
         user, role, warehouse = snowflake.user, snowflake.role, snowflake.warehouse
         key_path, passphrase = snowflake.private_key_path, snowflake.private_key_passphrase
         prefix = "FINEFINANCE_SNOWFLAKE_"
+    else:
+        raise ValueError(f"unknown Snowflake identity {identity!r}")
     missing = [
         name
         for name, value in (

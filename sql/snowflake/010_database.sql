@@ -12,8 +12,11 @@ create schema if not exists {{ database }}.staging comment = 'dbt: stg_ views ov
 create schema if not exists {{ database }}.intermediate comment = 'dbt: reusable int_ models';
 create schema if not exists {{ database }}.snapshots comment = 'dbt: snapshots (customer profile history)';
 create schema if not exists {{ database }}.marts comment = 'dbt: the public marts (docs/business-definitions.md#warehouse-tables)';
--- the platform's alert audit trail (orchestration/alerts.py), written by transformation
-create schema if not exists {{ database }}.audit comment = 'alerts on failed runs and checks';
+-- the platform's alert audit trail (orchestration/alerts.py), written by transformation, and the
+-- access log of the readers (access/access_log.py), appended to by reporting
+create schema if not exists {{ database }}.audit comment = 'alerts on failed runs and checks; who read which customer data';
+-- issued statements (delivery/issues.py): written by transformation, read by reporting
+create schema if not exists {{ database }}.delivery comment = 'issued statements (delivery.statement_issues)';
 -- masking policies live apart from the data they protect
 create schema if not exists {{ database }}.governance comment = 'masking policies';
 -- Airbyte's own loading tables, written by the ingestion role only, read by nobody else
@@ -35,3 +38,17 @@ create warehouse if not exists {{ reporting_warehouse }}
 alter warehouse if exists {{ ingest_warehouse }} set auto_suspend = 60 auto_resume = true;
 alter warehouse if exists {{ transform_warehouse }} set auto_suspend = 60 auto_resume = true;
 alter warehouse if exists {{ reporting_warehouse }} set auto_suspend = 60 auto_resume = true;
+
+-- The access log exists before any reader runs, so the reporting role needs no right to create
+-- tables: it only appends (030_grants.sql). Columns as docs/access.md describes them.
+create table if not exists {{ database }}.audit.access_log (
+    accessed_at timestamp_ntz not null comment 'UTC',
+    subject varchar comment 'who, as the identity provider names them (sub)',
+    role varchar,
+    action varchar not null,
+    customer_id varchar,
+    month_start date,
+    outcome varchar not null comment 'allowed or denied',
+    channel varchar not null comment 'dashboard, http or cli',
+    detail varchar
+) comment = 'one row per display or download of customer data, and per refusal';

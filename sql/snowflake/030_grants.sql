@@ -25,12 +25,23 @@ grant usage, create table, create view on schema {{ database }}.staging to role 
 grant usage, create table, create view on schema {{ database }}.intermediate to role {{ transform_role }};
 grant usage, create table, create view on schema {{ database }}.snapshots to role {{ transform_role }};
 grant usage, create table, create view on schema {{ database }}.marts to role {{ transform_role }};
--- ... and keeps the alert audit trail
+-- ... and keeps the alert audit trail, and reads the access log (`finefinance access-log`)
 grant usage, create table on schema {{ database }}.audit to role {{ transform_role }};
+grant select on table {{ database }}.audit.access_log to role {{ transform_role }};
+-- ... and issues statements (delivery.statement_issues; the stage takes large array-bound inserts)
+grant usage, create table, create stage on schema {{ database }}.delivery to role {{ transform_role }};
 
--- reporting: reads the marts, and only them
+-- reporting: reads the marts and the issued statements, and appends to the access log; nothing else
 grant usage on schema {{ database }}.marts to role {{ reporting_role }};
 grant select on all tables in schema {{ database }}.marts to role {{ reporting_role }};
 grant select on all views in schema {{ database }}.marts to role {{ reporting_role }};
 grant select on future tables in schema {{ database }}.marts to role {{ reporting_role }};
 grant select on future views in schema {{ database }}.marts to role {{ reporting_role }};
+-- the issued statements: the delivery schema holds delivery.statement_issues only, which
+-- transformation creates on first issue (hence a future grant, not a grant on the table)
+grant usage on schema {{ database }}.delivery to role {{ reporting_role }};
+grant select on all tables in schema {{ database }}.delivery to role {{ reporting_role }};
+grant select on future tables in schema {{ database }}.delivery to role {{ reporting_role }};
+-- the access log: insert only (no select, update or delete: a reader cannot read or rewrite it)
+grant usage on schema {{ database }}.audit to role {{ reporting_role }};
+grant insert on table {{ database }}.audit.access_log to role {{ reporting_role }};

@@ -55,6 +55,9 @@ def data_version() -> tuple[str, int]:
     """Which file the readers use and when it last changed: part of every cache key, so a new
     publish (or another FINEFINANCE_HOME) is never answered from the old cache."""
     settings = get_settings()
+    if settings.warehouse == "snowflake":
+        # no file to watch: the cache's ttl bounds how stale a page can be
+        return f"snowflake:{settings.snowflake.database}", 0
     for path in (serving_path(settings), settings.duckdb_path):
         if path.exists():
             return str(path), path.stat().st_mtime_ns
@@ -100,6 +103,8 @@ def sidebar_data_note() -> None:
         return
     if published:
         st.sidebar.caption(f"Marts published {published:%Y-%m-%d %H:%M} UTC")
+    elif get_settings().warehouse == "snowflake":
+        st.sidebar.caption("Reading the marts on Snowflake")
     else:
         st.sidebar.caption("Reading the warehouse directly (no serving copy published yet)")
 

@@ -81,7 +81,7 @@ def risk_inputs(con, month: dt.date, scope: CustomerScope, window: int = WINDOW_
         per_customer as (
             select m.customer_id,
                    count(*) as months_observed,
-                   count(*) filter (where m.month_end_balance < 0) as months_in_red,
+                   count_if(m.month_end_balance < 0) as months_in_red,
                    min(m.month_end_balance) as lowest_balance,
                    sum(m.withdrawals) as outflows,
                    -- money in = credits minus moves between own accounts (= debits - withdrawals)
@@ -172,7 +172,7 @@ def advisor_portfolios(con, month: dt.date, advisor_id: str | None = None) -> pd
         left join book b on b.advisor_id = a.advisor_id
         left join upgrades u on u.advisor_id = a.advisor_id
         left join support s on s.advisor_id = a.advisor_id
-        where ?::varchar is null or cast(a.advisor_id as varchar) = ?
+        where cast(? as varchar) is null or cast(a.advisor_id as varchar) = ?
         order by a.surname, a.firstname, a.advisor_id
         """,
         [month, month, month, advisor_id, advisor_id],
@@ -262,7 +262,7 @@ def utc_today() -> dt.date:
 def _has_table(con, schema: str, table: str) -> bool:
     return bool(
         con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            "select count(*) from information_schema.tables where lower(table_schema) = ? and lower(table_name) = ?",
             [schema, table],
         ).fetchone()[0]
     )
