@@ -328,15 +328,16 @@ class Benchmark:
         export = self.run_step(f"export: every statement of {last[:7]}", "export", month=last,
                                formats=list(options.export_formats))  # fmt: skip
 
-        # the live cadence: a day of changes through the (incremental) daily refresh, one live
-        # cycle after a minute of trickle, and the lag with `finefinance live` running
+        # the live cadence: one live cycle after a minute of trickle (first, so that it merges
+        # the same changes at every scale), a day of changes through the (incremental) daily
+        # refresh, and the lag with `finefinance live` running
+        live = self.run_step(f"live: one cycle of the live job after {options.live_trickle_seconds} s of trickle",
+                             "live_cycle", trickle_batches=options.live_trickle_seconds, seed=options.seed + 2,
+                             instance=instance)  # fmt: skip
         self.run_step("trickle: another day of changes in the source", "trickle",
                       customers=scale.customers, seed=options.seed + 1)  # fmt: skip
         refresh_after = self.run_step("refresh after a day of changes (staging merges the changed keys)",
                                       "refresh_after_changes", instance=instance)  # fmt: skip
-        live = self.run_step(f"live: one cycle of the live job after {options.live_trickle_seconds} s of trickle",
-                             "live_cycle", trickle_batches=options.live_trickle_seconds, seed=options.seed + 2,
-                             instance=instance)  # fmt: skip
         lag = None
         if options.lag_minutes:
             lag = self.run_step(f"live lag: finefinance live beside a {options.lag_minutes:g}-minute trickle",
