@@ -197,7 +197,7 @@ def test_warehouse_writers_are_serialised_by_dagster_too():
     from finefinance_platform.orchestration.instance import LOCAL_INSTANCE_CONFIG
 
     writers = []
-    for job_name in ("daily_refresh", "close_month"):
+    for job_name in ("daily_refresh", "close_month", "live"):
         job = defs.resolve_job_def(job_name)
         assert job.tags["finefinance/warehouse"] == "writer"
         writers += [node for node in job.graph.node_defs if node.tags.get("finefinance/warehouse") == "writer"]

@@ -4,16 +4,17 @@
   snapshot that records profile changes, dimensions), then the serving copy the readers use.
 - `close_month` (the 1st, 03:00 UTC, for the month that just ended): the month-grain marts, the
   statement documents, and the serving copy again.
-- `live` (every 5 minutes): ingestion of what changed, the dbt models tagged `live` (the
-  incremental `staging.base_transaction` and the intraday marts), the advisors' alert notices and
-  the serving copy. `finefinance live` runs the same job from the command line.
+- `live` (every 5 minutes): ingestion of what changed in the tables the intraday marts read, the
+  dbt models tagged `live` (the incremental `staging.base_transaction` and the intraday marts),
+  the advisors' alert notices and the serving copy. `finefinance live` runs the same job from the
+  command line.
 
 Every job writes the warehouse through ops in the `warehouse` pool (one slot, deploy/dagster.yaml
 and the local instance), so the live cadence, the monthly close and a backfill queue behind each
 other instead of colliding on DuckDB's single writer.
 """
 
-from dagster import AssetSelection, ScheduleDefinition, build_schedule_from_partitioned_job, define_asset_job
+from dagster import AssetKey, AssetSelection, ScheduleDefinition, build_schedule_from_partitioned_job, define_asset_job
 from dagster_dbt import build_dbt_asset_selection
 
 from finefinance_platform.checks.reconciliation import raw_matches_source
@@ -33,8 +34,22 @@ unpartitioned_refresh = (
     | AssetSelection.assets(dbt_unpartitioned_models)
     | AssetSelection.assets(SERVING_COPY_KEY)
 )
+# the source tables the intraday marts read (bookings, their accounts' owners, the customers'
+# advisors); the others (balances, products, advisors) change by the day and come with the refresh
+LIVE_RAW_TABLES = ("transaction", "account", "customer")
+
+
+def live_ingestion() -> AssetSelection:
+    """The ingestion of LIVE_RAW_TABLES where the tool can load some tables alone (dlt); the whole
+    ingestion where it syncs a connection at once (Airbyte)."""
+    assets = ingestion_assets()
+    if all(asset.can_subset for asset in assets):
+        return AssetSelection.assets(*(AssetKey(["raw", table]) for table in LIVE_RAW_TABLES))
+    return AssetSelection.assets(*assets)
+
+
 live_cycle = (
-    AssetSelection.assets(*ingestion_assets())
+    live_ingestion()
     | build_dbt_asset_selection([dbt_unpartitioned_models], dbt_select="tag:live")
     | AssetSelection.assets(ALERT_NOTICES_KEY, SERVING_COPY_KEY)
 )
