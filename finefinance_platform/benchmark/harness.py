@@ -425,6 +425,7 @@ class Benchmark:
                 "base_transaction_full_seconds": s["refresh"]["base_transaction_seconds"],
                 "base_transaction_incremental_seconds": s["refresh_after_changes"]["base_transaction_seconds"],
                 "cycle_seconds": s["live_cycle"]["seconds"],
+                "first_cycle_seconds": s["live_cycle"]["catch_up_seconds"],
                 "cycle_dbt_elapsed_seconds": s["live_cycle"]["dbt_elapsed_seconds"],
                 "cycle_trickle_batches": s["live_cycle"]["batches"],
                 **(

@@ -407,14 +407,18 @@ def refresh_after_changes(instance: str) -> dict:
 
 @step
 def live_cycle(trickle_batches: int, seed: int, instance: str) -> dict:
-    """A minute of a live bank (a batch a second), then one cycle of the `live` job."""
+    """One cycle of the `live` job as it runs every few minutes: a first cycle catches up (it
+    publishes the serving copy of the marts the backfill built, a one-off), then a minute of a
+    live bank (a batch a second), then the measured cycle."""
     from finefinance_platform.source.simulation_trickle import run_trickle
 
+    catch_up = _execute_job("live", instance)
+    log(f"first cycle (catching up): {catch_up['seconds']:.1f} s")
     summary = run_trickle(get_settings().source_url(), seed=seed, interval_seconds=1.0,
                           max_batches=trickle_batches, echo=lambda _line: None)  # fmt: skip
     log(f"trickle: {summary.batches} batches, {summary.inserted} rows inserted, {summary.updated} updated")
     figures = _execute_job("live", instance)
-    return {**figures, "batches": summary.batches}
+    return {**figures, "batches": summary.batches, "catch_up_seconds": catch_up["seconds"]}
 
 
 def percentile(values: list[float], share: float) -> float:
