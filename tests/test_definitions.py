@@ -106,3 +106,21 @@ def test_dagster_validates_the_code_location():
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_dbt_resource_skips_dagster_dbts_per_step_start_up_costs():
+    """`PlatformDbtCliResource` overrides two private hooks of dagster-dbt (a `dbt --version`
+    subprocess and an in-process adapter, ~8 s per dbt step): if dagster-dbt renames them, the
+    overrides would silently stop applying, so this fails instead."""
+    import importlib.metadata
+
+    from dagster_dbt import DbtCliResource
+
+    from finefinance_platform.transformation.dbt_assets import PlatformDbtCliResource, dbt_resource
+
+    for hook in ("_cli_version", "_initialize_dbt_core_adapter"):
+        assert hasattr(DbtCliResource, hook), f"dagster-dbt no longer has {hook}"
+    resource = dbt_resource()
+    assert isinstance(resource, PlatformDbtCliResource)
+    assert str(resource._cli_version) == importlib.metadata.version("dbt-core")
+    assert resource._initialize_dbt_core_adapter(["build"]) is None

@@ -9,6 +9,7 @@ all of raw, and a transaction that arrives before its account flows once the acc
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
@@ -295,3 +296,23 @@ def test_dbt_freshness_verdicts_map_to_check_severities():
     assert fresh.passed
     missing = check_result("balance", results.get("balance"))
     assert not missing.passed and "nothing" in missing.description
+
+
+def test_a_month_window_in_the_environment_writes_that_month_only(xs_clone, monkeypatch):
+    """Dagster passes the partition window in FINEFINANCE_MONTH_START/END (not --vars, which make
+    dbt parse the whole project again): dbt must write exactly that window."""
+    from finefinance_platform.transformation.dbt_assets import window_in_environment
+
+    warehouse = xs_clone["warehouse"]
+    last, before = add_months(current_month(), -1), add_months(current_month(), -2)
+    counts = "select month_start, count(*) from marts.fct_transaction group by 1 order by 1"
+    built = dict(_rows(warehouse, counts))
+    with closing(duckdb.connect(str(warehouse))) as con:
+        con.execute("delete from marts.fct_transaction where month_start in (?, ?)", [before, last])
+    window = {"month_start": last.isoformat(), "month_end": current_month().isoformat()}
+    with window_in_environment(window):
+        run_dbt(warehouse, "run", "--select", "fct_transaction")
+    rebuilt = dict(_rows(warehouse, counts))
+    assert rebuilt[last] == built[last]  # the window's month is back
+    assert before not in rebuilt  # the month outside the window was not touched
+    assert "FINEFINANCE_MONTH_START" not in os.environ  # restored after
