@@ -22,9 +22,8 @@ def home(tmp_path_factory):
     return make_delivery_home(tmp_path_factory.mktemp("dashboard-home"))
 
 
-@pytest.fixture()
-def as_user(home, monkeypatch):
-    """Factory: the app run for a person with these claims."""
+def app_factory(home, monkeypatch):
+    """Factory: the app run on `home` for a person with these claims."""
     for name, value in home.env().items():
         monkeypatch.setenv(name, value)
 
@@ -36,6 +35,11 @@ def as_user(home, monkeypatch):
         return test
 
     return run
+
+
+@pytest.fixture()
+def as_user(home, monkeypatch):
+    return app_factory(home, monkeypatch)
 
 
 @pytest.fixture()
@@ -364,16 +368,9 @@ def today_home(tmp_path_factory):
 
 @pytest.fixture()
 def on_today(today_home, monkeypatch):
-    for name, value in today_home.env().items():
-        monkeypatch.setenv(name, value)
-
-    def run(claims: dict) -> AppTest:
-        test = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-        test.user = claims
-        test.run()
-        return open_page(test, "today")
-
-    return run
+    """Factory: the Today page as a person with these claims sees it."""
+    run = app_factory(today_home, monkeypatch)
+    return lambda claims: open_page(run(claims), "today")
 
 
 def test_today_compares_the_day_with_the_same_weekday(on_today):
