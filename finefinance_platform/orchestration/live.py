@@ -51,6 +51,8 @@ class CycleReport:
             + (f" ({tables})" if tables else "")
             + f"; {self.booked_today:,} transaction(s) booked today; {self.new_alerts:,} new advisor alert(s)"
         )
+        if self.failed_checks:
+            text += f"; checks that failed (see audit.alerts): {', '.join(self.failed_checks)}"
         if self.closed_months_touched:
             text += (
                 f"; changes reach back to {self.closed_months_touched[:7]}, a closed month: the next "
@@ -110,6 +112,10 @@ def run_live_cycle(settings: Settings, echo=print, instance: DagsterInstance | N
             marks = high_water_marks(con)
         finally:
             con.close()
+        # kept on disk before anything is ingested, until `finefinance run` has rebuilt what they
+        # call for: a cycle that ingests a correction to a closed month (and even one that fails
+        # after ingesting it) leaves that month to the next run (it starts from the oldest marks)
+        remember_marks(settings, marks)
         _, alerts_before, _ = _counts(settings, None)
         result = defs.resolve_job_def("live").execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET_LOGS, tags=RUNNER_TAGS
@@ -127,8 +133,6 @@ def run_live_cycle(settings: Settings, echo=print, instance: DagsterInstance | N
             con.close()
         window = rebuild_range(earliest, monthly_partitions.get_partition_keys())
         if window is not None:
-            # kept until `finefinance run` has rebuilt the months (it merges them with its own)
-            remember_marks(settings, marks)
             report.closed_months_touched = window[0]
         report.seconds = round(time.monotonic() - started, 1)
         return report
