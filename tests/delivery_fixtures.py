@@ -604,8 +604,9 @@ class DeliveryHome:
         return self.bank.months
 
     def env(self, **extra: str) -> dict[str, str]:
-        """Environment variables that point the platform at this home."""
-        return {"FINEFINANCE_HOME": str(self.home), **extra}
+        """Environment variables that point the platform at this home (the warehouse named too: a
+        path another test left in the environment must not win over the home)."""
+        return {"FINEFINANCE_HOME": str(self.home), "FINEFINANCE_DUCKDB_PATH": str(self.warehouse), **extra}
 
     def customer_id(self, key: str) -> str:
         return uid(key)

@@ -107,9 +107,9 @@ def test_bench_xs_reports_every_figure():
             "--live-trickle-seconds",
             "5",
             "--lag-minutes",
-            "0.5",
+            "0.25",
             "--live-interval",
-            "15",
+            "10",
         ],
     )
     assert result.exit_code == 0, result.output

@@ -313,8 +313,8 @@ def warehouses(tmp_path_factory):
     - first_range: March–May in one run as the very first month-grain build (no earlier month
       in the marts: every state is recomputed from the history);
     - full: one build without the month vars;
-    - emptied: monthly, then May's transactions vanish from raw, staging is refreshed and May is
-      re-run.
+    - emptied: monthly, then every May transaction is reversed at the source (a new version, no
+      longer completed, reaches raw), staging is refreshed and May is re-run.
     """
     root = tmp_path_factory.mktemp("marts_fixture")
     dbs = {
@@ -341,8 +341,13 @@ def warehouses(tmp_path_factory):
         DbtStep(dbs["first_range"], everything, month_vars("2025-03-01", "2025-06-01")),
         DbtStep(dbs["full"], everything),
         CopyStep(dbs["monthly"], dbs["emptied"]),
-        # every May transaction disappears from the source (reversed, say)
-        SqlStep(dbs["emptied"], "delete from raw.transaction where booked_at >= '2025-05-01'"),
+        # every May transaction is reversed at the source: its new version reaches raw (staging is
+        # incremental on updated_at; the source never deletes a transaction)
+        SqlStep(
+            dbs["emptied"],
+            "update raw.transaction set status = 'failed', booked_at = null, updated_at = now() "
+            "where booked_at >= '2025-05-01'",
+        ),
         # as the platform does after an ingestion: the daily refresh (staging), then the month
         DbtStep(dbs["emptied"], ("build", "--exclude", MONTHLY, "--exclude-resource-type", "unit_test")),
         DbtStep(dbs["emptied"], monthly_only, month_vars("2025-05-01")),

@@ -199,14 +199,11 @@ WINDOW_ENVIRONMENT = {"month_start": "FINEFINANCE_MONTH_START", "month_end": "FI
 @contextmanager
 def window_in_environment(dbt_vars: Mapping[str, str]) -> Iterator[None]:
     """The window in this process's environment while dbt's process starts (it copies it), then
-    as before: a run's steps run one after another in one process (the in-process executor)."""
-    saved = {name: os.environ.get(name) for name in WINDOW_ENVIRONMENT.values()}
+    gone again: a run's steps run one after another in one process (the in-process executor), and
+    nothing else sets these two names."""
     os.environ.update({WINDOW_ENVIRONMENT[key]: value for key, value in dbt_vars.items()})
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        for name in WINDOW_ENVIRONMENT.values():
+            os.environ.pop(name, None)
