@@ -444,6 +444,7 @@ def lags_from_cycles(commits: list[float], cycles: list[tuple[float, float]]) ->
 def live_lag(minutes: float, interval: float, seed: int) -> dict:
     """`finefinance live` running beside a trickle for `minutes`: the lag from each transaction's
     commit at the source to the live cycle that put it in the intraday marts."""
+    import contextlib
     import os
     import signal
 
@@ -460,8 +461,11 @@ def live_lag(minutes: float, interval: float, seed: int) -> dict:
             cur.execute("select extract(epoch from now())")
             return float(cur.fetchone()[0])
 
+    # its own process group: stopping it stops the dbt process of a cycle under way too, which would
+    # otherwise outlive it and write into a benchmark home that is being removed
     live = subprocess.Popen([str(Path(sys.executable).parent / "finefinance"), "live", "--interval", str(interval)],
-                            env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                            env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
     began = source_now()
     instance = local_instance(settings)
     try:
@@ -476,11 +480,15 @@ def live_lag(minutes: float, interval: float, seed: int) -> dict:
                 break
             time.sleep(2)
     finally:
-        live.send_signal(signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(live.pid, signal.SIGINT)
         try:
-            live.wait(timeout=120)
+            live.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            live.kill()
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(live.pid, signal.SIGKILL)  # whatever is left of the group
+        live.wait()
     cycles = []
     for run in instance.get_runs(RunsFilter(job_name="live", statuses=[DagsterRunStatus.SUCCESS])):
         stats = {s.step_key: s for s in instance.get_run_step_stats(run.run_id)}
