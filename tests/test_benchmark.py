@@ -107,7 +107,7 @@ def test_bench_xs_reports_every_figure():
             "--live-trickle-seconds",
             "5",
             "--lag-minutes",
-            "0.25",
+            "0.15",
             "--live-interval",
             "10",
         ],

@@ -151,7 +151,7 @@ def _book_now(dsn: str, account_id: str, amount: Decimal, category: str = "card_
     return transaction_id
 
 
-def test_a_cycle_brings_todays_activity_and_alerts_exactly_once(xs_clone):
+def test_a_cycle_brings_todays_activity_and_alerts_exactly_once_and_leaves_corrections_to_the_next_run(xs_clone):
     settings = get_settings()
     dsn, warehouse = xs_clone["dsn"], xs_clone["warehouse"]
     instance = DagsterInstance.ephemeral()
@@ -198,6 +198,27 @@ def test_a_cycle_brings_todays_activity_and_alerts_exactly_once(xs_clone):
     shutil.copy(warehouse, rebuilt)
     run_dbt(rebuilt, "run", "--select", "base_transaction", "--full-refresh")
     assert _rows(rebuilt, staged) == incremental
+
+    # a correction to a closed month, ingested by a cycle: the cycle leaves the month alone and
+    # keeps the late-data marks, so the next run rebuilds that month and those after it, no other
+    from conftest import XS_FIRST_MONTH, XS_MONTHS
+    from pipeline_helpers import instance_with_every_month_built
+
+    from finefinance_platform.orchestration.pipeline import run_pipeline
+
+    corrected = add_months(current_month(), -2)
+    with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
+        cur.execute(
+            "update banking.transaction set amount = amount + 10, updated_at = now() where transaction_id = ("
+            "select transaction_id from banking.transaction where status = 'completed' and date_trunc('month', "
+            "booked_at at time zone 'UTC') = %s order by transaction_id limit 1)",
+            [corrected],
+        )
+        conn.commit()
+    assert run_live_cycle(settings, echo=_quiet, instance=instance).closed_months_touched == corrected.isoformat()
+    months = [add_months(XS_FIRST_MONTH, n).isoformat() for n in range(XS_MONTHS)]
+    built = run_pipeline(settings, echo=_quiet, instance=instance_with_every_month_built(months))
+    assert built.months == [m for m in months if m >= corrected.isoformat()]
 
 
 def test_a_transaction_arriving_before_its_account_flows_once_the_account_arrives(xs_clone):
@@ -316,29 +337,3 @@ def test_a_month_window_in_the_environment_writes_that_month_only(xs_clone, monk
     assert rebuilt[last] == built[last]  # the window's month is back
     assert before not in rebuilt  # the month outside the window was not touched
     assert "FINEFINANCE_MONTH_START" not in os.environ  # restored after
-
-
-def test_a_correction_a_live_cycle_ingests_is_rebuilt_by_the_next_run(xs_clone):
-    """The live cycle does not rebuild closed months; it keeps the late-data marks, so the next
-    `finefinance run` rebuilds the corrected month and those after it, and no other."""
-    from conftest import XS_FIRST_MONTH, XS_MONTHS
-    from pipeline_helpers import instance_with_every_month_built
-
-    from finefinance_platform.orchestration.pipeline import run_pipeline
-
-    settings = get_settings()
-    corrected = add_months(current_month(), -2)
-    with closing(psycopg2.connect(xs_clone["dsn"])) as conn, conn.cursor() as cur:
-        cur.execute(
-            "update banking.transaction set amount = amount + 10, updated_at = now() where transaction_id = ("
-            "select transaction_id from banking.transaction where status = 'completed' and date_trunc('month', "
-            "booked_at at time zone 'UTC') = %s order by transaction_id limit 1)",
-            [corrected],
-        )
-        conn.commit()
-    report = run_live_cycle(settings, echo=_quiet, instance=DagsterInstance.ephemeral())
-    assert report.closed_months_touched == corrected.isoformat()
-
-    months = [add_months(XS_FIRST_MONTH, n).isoformat() for n in range(XS_MONTHS)]
-    built = run_pipeline(settings, echo=_quiet, instance=instance_with_every_month_built(months))
-    assert built.months == [m for m in months if m >= corrected.isoformat()]
