@@ -34,7 +34,6 @@ STEPS = (
     "export",
     "refresh_after_changes",
     "live_cycle",
-    "live_lag",
 )
 FIGURES = {
     "simulator": ("seconds", "rows", "rows_per_second"),
@@ -69,8 +68,6 @@ FIGURES = {
         "base_transaction_incremental_seconds",
         "cycle_seconds",
         "cycle_dbt_elapsed_seconds",
-        "lag_p50_seconds",
-        "lag_p95_seconds",
     ),
     "memory": ("max_step_peak_rss_mib", "postgres_peak_pss_mib"),
 }
@@ -104,12 +101,12 @@ def test_bench_xs_reports_every_figure():
             "csv",
             "--instance",
             "ephemeral",
+            # the lag needs minutes of trickle to mean anything: measured at S (docs/benchmarks.md), its
+            # arithmetic unit-tested below
             "--live-trickle-seconds",
-            "5",
+            "3",
             "--lag-minutes",
-            "0.15",
-            "--live-interval",
-            "10",
+            "0",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -144,17 +141,14 @@ def test_bench_xs_reports_every_figure():
     assert figures["export"]["statements"] > 0
 
     targets = {target["figure"]: target for target in figures["targets"]}
-    assert len(targets) == 11
+    assert len(targets) == 10  # the lag's target only when the lag is measured
     assert all(isinstance(target["met"], bool) for target in targets.values())
 
     live = figures["live"]
     # both refreshes built staging (all of raw, then a day of changes: at XS the two cost the same,
     # at S and M docs/benchmarks.md compares them)
     assert live["base_transaction_full_seconds"] > 0 and live["base_transaction_incremental_seconds"] > 0
-    assert live["lag_transactions"] > 0 and live["lag_cycles"] >= 2
-    # a commit waits at most for the next cycle's start plus that cycle
-    assert 0 < live["lag_p50_seconds"] <= live["lag_p95_seconds"] <= live["lag_max_seconds"]
-    assert live["lag_max_seconds"] < live["lag_live_interval_seconds"] + 4 * live["cycle_seconds"] + 60
+    assert live["cycle_trickle_batches"] == 3 and "lag_p95_seconds" not in live
 
     # the benchmark's PostgreSQL was stopped
     assert not _port_open(figures["postgres_port"])

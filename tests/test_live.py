@@ -156,7 +156,7 @@ def test_a_cycle_brings_todays_activity_and_alerts_exactly_once_and_leaves_corre
     dsn, warehouse = xs_clone["dsn"], xs_clone["warehouse"]
     instance = DagsterInstance.ephemeral()
 
-    simulator.trickle(dsn, seed=3, interval_seconds=0, max_batches=40)
+    simulator.trickle(dsn, seed=3, interval_seconds=0, max_batches=15)
     customer, account, balance = _customer_in_the_black(dsn)
     into_the_red = _book_now(dsn, account, balance + Decimal("50.00"))
 
