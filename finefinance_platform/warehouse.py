@@ -91,13 +91,16 @@ class WarehouseResource(ConfigurableResource):
             cur.execute(sql, params or [])
             return [tuple(row) for row in cur.fetchall()]
 
+    @property
+    def placeholder(self) -> str:
+        """The parameter marker of `query`: DuckDB's `?`, the Snowflake connector's `%s`."""
+        return "?" if (self.kind or get_settings().warehouse) == "duckdb" else "%s"
+
     def table_exists(self, schema: str, table: str) -> bool:
+        mark = self.placeholder
         rows = self.query(
-            "select count(*) from information_schema.tables where lower(table_schema) = lower(?) "
-            "and lower(table_name) = lower(?)"
-            if (self.kind or get_settings().warehouse) == "duckdb"
-            else "select count(*) from information_schema.tables where lower(table_schema) = lower(%s) "
-            "and lower(table_name) = lower(%s)",
+            f"select count(*) from information_schema.tables where lower(table_schema) = lower({mark}) "
+            f"and lower(table_name) = lower({mark})",
             [schema, table],
         )
         return rows[0][0] > 0

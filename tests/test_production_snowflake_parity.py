@@ -29,7 +29,9 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -599,6 +601,19 @@ def test_a_signed_in_customer_downloads_their_statement_over_http(served):
     assert {row[3] for row in logs["snowflake"][:4]} == {served.customer_id}
 
 
+@contextmanager
+def environment_of(served, name: str, monkeypatch) -> Iterator[pytest.MonkeyPatch]:
+    """Only the platform's variables of warehouse `name`, as `finefinance` would run there; yields
+    the patch, undone on leaving."""
+    with monkeypatch.context() as patch:
+        for variable in list(os.environ):
+            if variable.startswith("FINEFINANCE_"):
+                patch.delenv(variable)
+        for variable, value in served.environments[name].items():
+            patch.setenv(variable, value)
+        yield patch
+
+
 def test_an_advisor_browses_their_book_in_the_dashboards(served, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -615,12 +630,7 @@ def test_an_advisor_browses_their_book_in_the_dashboards(served, monkeypatch):
     for name, settings in (("duckdb", served.duckdb), ("snowflake", served.snowflake)):
         since = len(_log_rows(settings, 0))
         # the app reads its settings from the environment, as `finefinance dashboard` runs it
-        with monkeypatch.context() as patch:
-            for variable in list(os.environ):
-                if variable.startswith("FINEFINANCE_"):
-                    patch.delenv(variable)
-            for variable, value in served.environments[name].items():
-                patch.setenv(variable, value)
+        with environment_of(served, name, monkeypatch):
             app = AppTest.from_file(str(APP), default_timeout=120)
             app.user = claims
             app.run()
@@ -655,12 +665,7 @@ def test_the_cli_and_the_statement_documents_on_snowflake_and_an_fsspec_store(se
     store = f"file://{tmp_path / 'object-store' / 'statements'}"
     written = {}
     for name in ("duckdb", "snowflake"):
-        with monkeypatch.context() as patch:
-            for variable in list(os.environ):
-                if variable.startswith("FINEFINANCE_"):
-                    patch.delenv(variable)
-            for variable, value in served.environments[name].items():
-                patch.setenv(variable, value)
+        with environment_of(served, name, monkeypatch) as patch:
             output = tmp_path / f"{name}.csv"
             result = CliRunner().invoke(
                 cli,

@@ -28,12 +28,6 @@ def alert_message(kind: str, customer_id: str, advisor_id: str | None, amount, b
     )
 
 
-def _placeholder(warehouse: WarehouseResource) -> str:
-    from finefinance_platform.settings import get_settings
-
-    return "?" if (warehouse.kind or get_settings().warehouse) == "duckdb" else "%s"
-
-
 @asset(
     key=ALERT_NOTICES_KEY,
     deps=[INTRADAY_ALERTS_KEY],
@@ -51,7 +45,7 @@ def advisor_alert_notices(context: AssetExecutionContext, warehouse: WarehouseRe
     sql = f"select {columns} from marts.intraday_alerts"
     params: list = []
     if last_sent:
-        sql += f" where cast(detected_at as varchar) > {_placeholder(warehouse)}"
+        sql += f" where cast(detected_at as varchar) > {warehouse.placeholder}"
         params.append(last_sent)
     rows = warehouse.query(sql + " order by detected_at, booked_at, alert_id", params)
     for _alert_id, kind, customer_id, advisor_id, amount, balance_after, booked_at, _ in rows[:MAX_NOTICES_PER_CYCLE]:

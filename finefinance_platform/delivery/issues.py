@@ -22,7 +22,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 
-from finefinance_platform.delivery.serving import dialect
+from finefinance_platform.delivery.serving import dialect, has_table
 from finefinance_platform.delivery.statement import (
     AccountStatement,
     Issue,
@@ -297,14 +297,7 @@ def compare(old: Statement, new: Statement) -> Changes:
 
 def has_issues_table(con) -> bool:
     """Whether the database behind `con` (the warehouse or the serving copy) has the table."""
-    return bool(
-        con.execute(
-            # Snowflake keeps unquoted names upper-case, DuckDB as written
-            "select count(*) from information_schema.tables "
-            "where upper(table_catalog) = upper(current_database()) and lower(table_schema) = 'delivery' "
-            "and lower(table_name) = 'statement_issues'"
-        ).fetchone()[0]
-    )
+    return has_table(con, "delivery", "statement_issues")
 
 
 def ensure_issues_table(con) -> None:

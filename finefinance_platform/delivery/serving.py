@@ -43,6 +43,19 @@ def dialect(con) -> str:
     return getattr(con, "dialect", "duckdb")
 
 
+def has_table(con, schema: str, table: str) -> bool:
+    """Whether the database behind a reader's `con` (the serving copy, the warehouse or a Snowflake
+    session) has `schema.table`: Snowflake keeps unquoted names upper-case, DuckDB as written."""
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where upper(table_catalog) = upper(current_database()) and lower(table_schema) = ? "
+            "and lower(table_name) = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
 def serving_path(settings: Settings | None = None) -> Path:
     settings = settings or get_settings()
     return settings.home / "serving" / SERVING_FILE

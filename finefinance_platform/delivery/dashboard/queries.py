@@ -14,6 +14,7 @@ import pandas as pd
 
 from finefinance_platform.access.policy import CustomerScope
 from finefinance_platform.delivery.risk import WINDOW_MONTHS, RiskInputs, score_customer
+from finefinance_platform.delivery.serving import has_table
 from finefinance_platform.delivery.statement import money
 from finefinance_platform.settings import add_months, current_month
 
@@ -259,21 +260,12 @@ def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def _has_table(con, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where lower(table_schema) = ? and lower(table_name) = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
-
-
 def todays_activity(con, today: dt.date | None = None) -> pd.DataFrame:
     """Per category: bookings so far today (UTC) and the average of the same weekday over the weeks
     the mart keeps (days with no booking count as zero). Empty before the first live cycle."""
     today = today or utc_today()
     columns = ["category", "transactions", "usual_transactions", "amount", "usual_amount", "as_of"]
-    if not _has_table(con, "marts", "intraday_activity"):
+    if not has_table(con, "marts", "intraday_activity"):
         return pd.DataFrame(columns=columns)
     return _frame(
         con,
@@ -307,7 +299,7 @@ def todays_alerts(con, scope: CustomerScope, today: dt.date | None = None) -> pd
     customer's advisor is the one in dim_customer now, as for every other customer-level read."""
     today = today or utc_today()
     columns = ["detected_at", "customer", "customer_id", "kind", "amount", "balance_after", "booked_at"]
-    if not _has_table(con, "marts", "intraday_alerts"):
+    if not has_table(con, "marts", "intraday_alerts"):
         return pd.DataFrame(columns=columns)
     condition, params = scope.sql("c.customer_id", "c.advisor_id")
     return _frame(
@@ -327,7 +319,7 @@ def todays_alerts(con, scope: CustomerScope, today: dt.date | None = None) -> pd
 def todays_alert_counts(con, today: dt.date | None = None) -> pd.DataFrame:
     """How many alerts of each kind today, bank-wide (a count, no customer)."""
     today = today or utc_today()
-    if not _has_table(con, "marts", "intraday_alerts"):
+    if not has_table(con, "marts", "intraday_alerts"):
         return pd.DataFrame(columns=["kind", "alerts"])
     return _frame(
         con,
