@@ -61,37 +61,9 @@ def cli() -> None:
     """FineFinance data platform: source, ingestion, warehouse, marts and their delivery."""
 
 
-# libraries that report on stderr through Python's logging or warnings, not the platform's progress
-LIBRARY_LOGGERS = ("py.warnings", "dlt", "dagster_dlt", "dagster_dbt", "snowflake", "urllib3", "alembic")
-
-
-def library_log_path():
-    from finefinance_platform.settings import get_settings
-
-    return get_settings().home / "logs" / "finefinance.log"
-
-
-def send_library_messages_to_the_log() -> None:
-    """Warnings and the libraries' log lines go to <FINEFINANCE_HOME>/logs/finefinance.log, so a
-    command prints the platform's own progress and nothing else; the run summary names the file.
-    Errors still reach the terminal: the platform turns them into one-line messages."""
-    import logging
-
-    try:
-        path = library_log_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
-    except (OSError, FineFinanceError):
-        return  # a home that cannot be written: the command itself will say so
-    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
-    logging.captureWarnings(True)
-    for name in LIBRARY_LOGGERS:
-        logger = logging.getLogger(name)
-        logger.handlers = [handler]
-        logger.propagate = False
-
-
 def main() -> None:
+    from finefinance_platform.library_log import send_library_messages_to_the_log
+
     send_library_messages_to_the_log()
     try:
         cli(standalone_mode=True)

@@ -131,17 +131,19 @@ def ingest(instance: str) -> dict:
     from dagster_dlt import DagsterDltResource
 
     from finefinance_platform.ingestion.dlt_ingestion import PIPELINE_NAME, raw_tables
+    from finefinance_platform.library_log import library_output_to_log
     from finefinance_platform.orchestration.pipeline import QUIET_LOGS
     from finefinance_platform.warehouse import connect_duckdb
 
     settings = get_settings()
     started = time.perf_counter()
-    result = materialize(
-        [raw_tables],
-        resources={"dlt": DagsterDltResource()},
-        instance=dagster_instance(instance),
-        run_config=QUIET_LOGS,
-    )
+    with library_output_to_log():
+        result = materialize(
+            [raw_tables],
+            resources={"dlt": DagsterDltResource()},
+            instance=dagster_instance(instance),
+            run_config=QUIET_LOGS,
+        )
     seconds = time.perf_counter() - started
     if not result.success:
         raise FineFinanceError("the ingestion run failed")
@@ -265,16 +267,14 @@ def _execute_job(name: str, instance: str, marts_only: bool = False, **kwargs) -
     the deliveries hanging off them: the statement documents are measured by the export step.
     """
     from finefinance_platform.definitions import defs
-    from finefinance_platform.orchestration.pipeline import QUIET_LOGS
+    from finefinance_platform.orchestration.pipeline import execute_quietly
     from finefinance_platform.transformation.dbt_assets import dbt_monthly_models
 
     job = defs.resolve_job_def(name)
     if marts_only:
         kwargs["asset_selection"] = sorted(dbt_monthly_models.keys, key=lambda key: key.to_user_string())
     started = time.perf_counter()
-    result = job.execute_in_process(
-        instance=dagster_instance(instance), raise_on_error=False, run_config=QUIET_LOGS, **kwargs
-    )
+    result = execute_quietly(job, instance=dagster_instance(instance), **kwargs)
     seconds = time.perf_counter() - started
     if not result.success:
         failure = next((e for e in result.all_events if e.is_failure), None)

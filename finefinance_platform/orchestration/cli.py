@@ -63,6 +63,9 @@ def run(start: str | None, end: str | None) -> None:
             click.echo("  (another run is writing it now: row counts skipped)")
         for table, rows in summary or []:
             click.echo(f"  {table:<40} {rows:>12,}")
+    from finefinance_platform.library_log import library_log_path
+
+    click.echo(f"full logs (dbt, dlt, warnings): {library_log_path()}")
     click.echo("")
     click.echo("next: `.venv/bin/finefinance dashboard` serves the dashboards behind sign-in (demo users:")
     click.echo("      `.venv/bin/finefinance users`); `.venv/bin/finefinance serve` the statements over HTTP;")

@@ -24,11 +24,21 @@ LOCAL_INSTANCE_CONFIG = {
 }
 
 
+def instance_config(home: Path) -> dict:
+    # one SQLite file of events, its connection kept open (event_log.py says why)
+    event_log = {
+        "module": "finefinance_platform.orchestration.event_log",
+        "class": "PooledSqliteEventLogStorage",
+        "config": {"base_dir": str(home / "event_log")},
+    }
+    return {**LOCAL_INSTANCE_CONFIG, "event_log_storage": event_log}
+
+
 def ensure_dagster_home(settings: Settings) -> Path:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    wanted = yaml.safe_dump(LOCAL_INSTANCE_CONFIG, sort_keys=False)
+    wanted = yaml.safe_dump(instance_config(home), sort_keys=False)
     if not config.exists() or config.read_text() != wanted:
         config.write_text(wanted)
     return home

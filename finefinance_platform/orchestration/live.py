@@ -18,11 +18,11 @@ from dagster import DagsterInstance
 
 from finefinance_platform.orchestration.instance import local_instance
 from finefinance_platform.orchestration.pipeline import (
-    QUIET_LOGS,
     RUNNER_TAGS,
     PipelineFailed,
     RunReport,
     exclusive_run,
+    execute_quietly,
     fail_runs_left_by_a_crash,
     remember_marks,
     report_failures,
@@ -117,9 +117,7 @@ def run_live_cycle(settings: Settings, echo=print, instance: DagsterInstance | N
         # after ingesting it) leaves that month to the next run (it starts from the oldest marks)
         remember_marks(settings, marks)
         _, alerts_before, _ = _counts(settings, None)
-        result = defs.resolve_job_def("live").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET_LOGS, tags=RUNNER_TAGS
-        )
+        result = execute_quietly(defs.resolve_job_def("live"), instance=instance, tags=RUNNER_TAGS)
         report = CycleReport()
         failures = RunReport()
         report_failures(result, failures, settings, "live cycle")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, ExecuteInProcessResult
 
+from finefinance_platform.library_log import library_output_to_log
 from finefinance_platform.orchestration.alerts import Alert, record_alert
 from finefinance_platform.orchestration.instance import local_instance
 from finefinance_platform.settings import FineFinanceError, Settings, parse_month
@@ -111,6 +112,13 @@ def report_failures(result: ExecuteInProcessResult, report: RunReport, settings:
         message = failure_summary(failure) if failure else "see the Dagster UI"
         record_alert(Alert("run_failure", "ERROR", f"{label} failed: {message}", run_id=result.run_id), settings)
         raise PipelineFailed(f"{label} failed (run {result.run_id[:8]}): {message}")
+
+
+def execute_quietly(job, **kwargs) -> ExecuteInProcessResult:
+    """Run `job` in this process, its failures returned rather than raised, with Dagster's console
+    at warnings and what dbt and dlt print sent to the library log (library_log.py)."""
+    with library_output_to_log():
+        return job.execute_in_process(raise_on_error=False, run_config=QUIET_LOGS, **kwargs)
 
 
 def run_lock_path(settings: Settings) -> Path:
@@ -242,9 +250,7 @@ def _run_pipeline(
 
     echo("[1/2] ingesting the 8 source tables and refreshing staging, snapshot and dimensions ...")
     started = time.monotonic()
-    refresh = defs.resolve_job_def("daily_refresh").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=QUIET_LOGS, tags=RUNNER_TAGS
-    )
+    refresh = execute_quietly(defs.resolve_job_def("daily_refresh"), instance=instance, tags=RUNNER_TAGS)
     report.seconds["ingest_and_refresh"] = round(time.monotonic() - started, 1)
     report_failures(refresh, report, settings, "ingestion and refresh")
 
@@ -278,10 +284,9 @@ def _run_pipeline(
         monthly_close.resolve(defs.resolve_asset_graph()) - {STATEMENT_DOCUMENTS_KEY}, key=lambda k: k.to_user_string()
     )
     started = time.monotonic()
-    close = close_month.execute_in_process(
+    close = execute_quietly(
+        close_month,
         instance=instance,
-        raise_on_error=False,
-        run_config=QUIET_LOGS,
         asset_selection=everything_but_files,
         tags={**RUNNER_TAGS, **_partition_range(months[0], months[-1])},
     )
@@ -299,10 +304,9 @@ def _run_pipeline(
     started = time.monotonic()
     for first, last in _contiguous_ranges(report.documents, months):
         echo(f"      rendering the statement files of {first[:7]} .. {last[:7]} ...")
-        files = close_month.execute_in_process(
+        files = execute_quietly(
+            close_month,
             instance=instance,
-            raise_on_error=False,
-            run_config=QUIET_LOGS,
             asset_selection=[STATEMENT_DOCUMENTS_KEY],
             tags={**RUNNER_TAGS, **_partition_range(first, last)},
         )
