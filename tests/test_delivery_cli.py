@@ -110,11 +110,21 @@ def test_export_writes_every_customer_of_the_month(home, capsys):
     customers = sorted(uid(key) for key in ("alice", "bruno", "chloe", "didier", "emma"))
     assert sorted(p.stem for p in folder.glob("*.pdf")) == customers
     assert sorted(p.stem for p in folder.glob("*.csv")) == customers
-    assert f"exported 5 customers' statements (10 files) for {month:%Y-%m} to {folder}" in out
+    assert f"exported 5 customers' statements for {month:%Y-%m} to {folder}: 5 rendered (10 files)" in out
     assert "statements " in err  # tqdm's progress bar
 
+    # again: every file already holds its issued version, nothing is rendered; a file removed is
+    # rendered again, alone
+    pdfs = {p.name: p.read_bytes() for p in folder.glob("*.pdf")}
+    code, out, err = run_cli(capsys, "statements", "export", "--month", f"{month:%Y-%m}")
+    assert code == 0 and ": 0 rendered (0 files)" in out and "5 already held their issued version" in out
+    (folder / f"{uid('bruno')}.pdf").unlink()
+    code, out, err = run_cli(capsys, "statements", "export", "--month", f"{month:%Y-%m}")
+    assert code == 0 and ": 1 rendered (1 files)" in out and "4 already held their issued version" in out
+    assert {p.name: p.read_bytes() for p in folder.glob("*.pdf")} == pdfs
+
     code, out, _ = run_cli(capsys, "statements", "export", "--month", f"{home.months[0]:%Y-%m}", "--format", "csv")
-    assert code == 0 and "4 customers' statements (4 files)" in out  # Emma had no account yet
+    assert code == 0 and "4 customers' statements" in out and "4 rendered (4 files)" in out  # Emma had no account yet
 
 
 def test_export_of_an_open_month_is_refused(capsys):

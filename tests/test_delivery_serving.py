@@ -17,6 +17,7 @@ from finefinance_platform.delivery.serving import (
     open_marts,
     publish_serving_copy,
     published_at,
+    published_time,
     serving_path,
     serving_tables,
 )
@@ -191,3 +192,33 @@ def test_a_warehouse_without_marts_is_not_published(tmp_path):
 
 def test_small_bank_is_deterministic():
     assert small_bank().transactions == small_bank().transactions
+
+
+def test_a_republish_copies_what_changed_and_only_the_new_issued_versions(home):
+    settings = settings_for(home)
+    first = published_time(settings)
+    assert first is not None
+    with duckdb.connect(str(home.warehouse)) as warehouse:
+        # a correction is a new version beside the old one; a mart is rebuilt; another is not
+        warehouse.execute(
+            "insert into delivery.statement_issues by name select * replace (version + 1 as version, "
+            "'a correction' as reason, version as replaces_version) from delivery.statement_issues "
+            "where version = 1 order by all limit 1"
+        )
+        warehouse.execute("delete from marts.fct_statement_line where amount < 0")
+        warehouse.execute("update marts.dim_customer set firstname = 'not copied'")
+        issues = warehouse.execute("select * from delivery.statement_issues order by all").fetchall()
+        lines = warehouse.execute("select count(*) from marts.fct_statement_line").fetchone()[0]
+    with open_marts(settings) as con:
+        customers = con.execute("select * from marts.dim_customer order by all").fetchall()
+
+    publish_serving_copy(
+        home.warehouse, settings, changed_since=first, changed=["marts.fct_statement_line", "delivery.statement_issues"]
+    )
+    with open_marts(settings) as con:
+        assert con.execute("select * from delivery.statement_issues order by all").fetchall() == issues
+        assert len(issues) == 4 + 4 + 5 + 5 + 1
+        assert con.execute("select count(*) from marts.fct_statement_line").fetchone()[0] == lines
+        # not listed as changed: the copy in place kept it
+        assert con.execute("select * from marts.dim_customer order by all").fetchall() == customers
+    assert published_time(settings) > first

@@ -179,7 +179,7 @@ def issued_statements_match_the_marts(
 )
 def statement_documents(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     months = _months(context)
-    customers = files = 0
+    customers = rendered = files = 0
     seconds = 0.0
     # the warehouse itself, not the serving copy: that copy is published after this asset
     with warehouse.session("reporting") as con:
@@ -192,17 +192,20 @@ def statement_documents(context: AssetExecutionContext, warehouse: WarehouseReso
                 context.log.warning(f"no statements to render for {month:%Y-%m}")
                 continue
             context.log.info(
-                f"{month:%Y-%m}: {result.customers} statements in {result.seconds:.1f} s -> {result.folder}"
+                f"{month:%Y-%m}: {result.rendered} of {result.customers} statements rendered in "
+                f"{result.seconds:.1f} s (the others' files already held their issued version) -> {result.folder}"
             )
-            customers, files, seconds = customers + result.customers, files + result.files, seconds + result.seconds
+            customers, rendered = customers + result.customers, rendered + result.rendered
+            files, seconds = files + result.files, seconds + result.seconds
     folder = statements_folder(months[0]) if len(months) == 1 else statements_root()
     return MaterializeResult(
         metadata={
             "count": customers,
+            "rendered": rendered,
             "files": files,
             "folder": MetadataValue.path(str(folder)),
             "months": ", ".join(f"{month:%Y-%m}" for month in months),
-            "statements_per_second": round(customers / seconds, 1) if seconds else 0.0,
+            "statements_per_second": round(rendered / seconds, 1) if seconds and rendered else 0.0,
         }
     )
 

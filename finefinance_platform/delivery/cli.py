@@ -133,9 +133,12 @@ def export(month_text: str, fmt: str, workers: int | None) -> None:
     access_log.record(operator(), Action.EXPORT_STATEMENTS, "allowed", channel="cli", month_start=month)
     with open_marts() as con:
         result = export_month(con, month, parse_formats(fmt), workers=workers or DEFAULT_WORKERS)
+    current = result.customers - result.rendered
     click.echo(
-        f"exported {result.customers} customers' statements ({result.files} files) for {month:%Y-%m} "
-        f"to {result.folder} in {result.seconds:.1f} s ({result.statements_per_second:.0f} statements/s)"
+        f"exported {result.customers} customers' statements for {month:%Y-%m} to {result.folder}: "
+        f"{result.rendered} rendered ({result.files} files) in {result.seconds:.1f} s"
+        + (f" ({result.statements_per_second:.0f} statements/s)" if result.rendered else "")
+        + (f"; {current} already held their issued version" if current else "")
     )
 
 

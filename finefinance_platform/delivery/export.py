@@ -15,6 +15,7 @@ starting it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import multiprocessing
 import time
@@ -52,12 +53,13 @@ class ExportResult:
     month: dt.date
     folder: Path
     customers: int
-    files: int
+    files: int  # written this time
     seconds: float
+    rendered: int = 0  # statements rendered this time; the others' files already held their version
 
     @property
     def statements_per_second(self) -> float:
-        return self.customers / self.seconds if self.seconds else float("inf")
+        return self.rendered / self.seconds if self.seconds else float("inf")
 
 
 logger = logging.getLogger(__name__)
@@ -90,6 +92,24 @@ def files_in(folder: Path) -> set[str]:
     if not folder.exists():
         return set()
     return {entry.name for entry in folder.iterdir()}
+
+
+# Which issued version each file of a month holds, `<customer_id>.<fmt>` -> `<version>:<content hash>`.
+# An issued version renders the same bytes forever, so a file whose entry matches is not rendered
+# again: re-running a month whose statements did not change writes nothing.
+RENDERED_MANIFEST = ".rendered.json"
+
+
+def _version_key(statement: Statement) -> str:
+    return f"{statement.issue.version}:{statement.issue.content_sha256}" if statement.issue else ""
+
+
+def _read_manifest(folder: Path) -> dict[str, str]:
+    path = folder / RENDERED_MANIFEST
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        return {}  # unreadable: every file is rendered again, which gives the same bytes
 
 
 def parse_formats(value: str) -> tuple[str, ...]:
@@ -125,7 +145,17 @@ def export_month(
             "(materialize delivery/statement_issues for that month)"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(statement, folder, tuple(formats)) for statement in statements]
+    manifest, present = _read_manifest(folder), files_in(folder)
+
+    def stale(statement: Statement) -> tuple[str, ...]:
+        key = _version_key(statement)
+        return tuple(
+            fmt
+            for fmt in formats
+            if not key or manifest.get(name := f"{statement.customer_id}.{fmt}") != key or name not in present
+        )
+
+    jobs = [(statement, folder, todo) for statement in statements if (todo := stale(statement))]
     bar = tqdm(total=len(jobs), desc=f"statements {month:%Y-%m}", unit="stmt", disable=not progress)
     files = 0
     with bar:
@@ -151,4 +181,9 @@ def export_month(
         for job in jobs[done:]:
             files += _render_and_write(job)
             bar.update()
-    return ExportResult(month, folder, len(statements), files, time.perf_counter() - started)
+    if jobs:
+        # written after the files: a run that stops half way leaves entries only for files it wrote
+        for statement, _, todo in jobs:
+            manifest.update({f"{statement.customer_id}.{fmt}": _version_key(statement) for fmt in todo})
+        write_document(folder / RENDERED_MANIFEST, json.dumps(manifest, sort_keys=True).encode())
+    return ExportResult(month, folder, len(statements), files, time.perf_counter() - started, rendered=len(jobs))

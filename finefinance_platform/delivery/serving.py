@@ -31,6 +31,10 @@ READER_CATALOG = "serving"
 METADATA_TABLE = "serving_meta.publication"
 # tables outside `marts` that readers need, copied when the warehouse has them
 EXTRA_TABLES = (("delivery", "statement_issues"),)
+# Tables only ever appended to, with their key: an issued version is a record that never changes
+# (delivery/issues.py), so a copy that already holds some gets only the versions it lacks. The
+# issued statements carry their content: 194 MB at scale S, 4.4 s of a 7 s publish copied whole.
+APPEND_ONLY_KEYS = {("delivery", "statement_issues"): ("customer_id", "month_start", "version")}
 
 
 class MartsUnavailableError(FineFinanceError):
@@ -119,19 +123,25 @@ def publish_serving_copy(
             ).fetchone()[0]
             if present:
                 wanted.append((schema, table))
-        to_copy = wanted
+        to_copy, appended = wanted, []
         if changed_since is not None and _published(target) == (changed_since, {f"{s}.{t}" for s, t in wanted}):
             shutil.copyfile(target, tmp)
             to_copy = [(schema, table) for schema, table in wanted if f"{schema}.{table}" in set(changed)]
+            appended = [name for name in to_copy if name in APPEND_ONLY_KEYS]
         # READ_ONLY false: a read-only source connection would otherwise attach the new file read-only
         con.execute(f"attach {_quote_path(tmp)} as {alias} (read_only false)")
         try:
             for schema, table in to_copy:
+                source, copy = f'"{source_catalog}"."{schema}"."{table}"', f'{alias}."{schema}"."{table}"'
+                if (schema, table) in appended:
+                    same_key = " and ".join(f"c.{column} = s.{column}" for column in APPEND_ONLY_KEYS[schema, table])
+                    con.execute(
+                        f"insert into {copy} by name select * from {source} as s "
+                        f"where not exists (select 1 from {copy} as c where {same_key})"
+                    )
+                    continue
                 con.execute(f'create schema if not exists {alias}."{schema}"')
-                con.execute(
-                    f'create or replace table {alias}."{schema}"."{table}" as '
-                    f'select * from "{source_catalog}"."{schema}"."{table}"'
-                )
+                con.execute(f"create or replace table {copy} as select * from {source}")
             con.execute(f"create schema if not exists {alias}.serving_meta")
             con.execute(
                 f"create or replace table {alias}.{METADATA_TABLE} as "

@@ -19,7 +19,13 @@ LOCAL_INSTANCE_CONFIG = {
             "tag_concurrency_limits": [{"key": "finefinance/warehouse", "value": "writer", "limit": 1}],
         },
     },
-    "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
+    # the queue is looked at every second (Dagster's default: 5 s), so a run launched from the UI
+    # starts without waiting
+    "run_coordinator": {
+        "module": "dagster.core.run_coordinator",
+        "class": "QueuedRunCoordinator",
+        "config": {"dequeue_interval_seconds": 1},
+    },
     "telemetry": {"enabled": False},
 }
 

@@ -61,6 +61,21 @@ def high_water_marks(con) -> dict[str, object]:
     return marks
 
 
+def raw_fingerprint(con) -> dict[str, str]:
+    """Per raw table, its row count and newest updated_at: what the unpartitioned models were built
+    from. A row arriving with an older updated_at (out of order) still changes the count."""
+    existing = {
+        row[0]
+        for row in con.execute("select table_name from information_schema.tables where table_schema = 'raw'").fetchall()
+    }
+    fingerprint = {}
+    for table in SOURCE_TABLES:
+        if table.name in existing:
+            count, newest = con.execute(f"select count(*), max(updated_at) from raw.{table.name}").fetchone()
+            fingerprint[table.name] = f"{count} {newest.isoformat() if newest else ''}"
+    return fingerprint
+
+
 def staging_behind_raw(con) -> bool:
     """True when raw.transaction holds versions the staging table the month jobs read does not.
 
