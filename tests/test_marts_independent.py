@@ -168,8 +168,9 @@ def test_second_run_changes_nothing(built):
 
     before = _mart(built, "select * from marts.fct_monthly_statement order by account_id, month_start")
     monkeypatch = pytest.MonkeyPatch()
+    said = []
     with platform_env(monkeypatch, built["dsn"], built["warehouse"]):
-        report = run_pipeline(get_settings(), echo=lambda *_: None, instance=built["instance"])
+        report = run_pipeline(get_settings(), echo=said.append, instance=built["instance"])
         # an explicit re-run of one month rewrites it to the same rows
         rerun = run_pipeline(
             get_settings(),
@@ -180,6 +181,9 @@ def test_second_run_changes_nothing(built):
         )
     monkeypatch.undo()
     assert report.months == []  # nothing new in the source: no month rebuilt
+    # nor staging, the snapshot and the dimensions: raw is what they were built from
+    assert any("nothing new since the last refresh" in line for line in said), said
+    assert "refresh" not in report.seconds
     assert rerun.months == [MONTHS[2].isoformat()]
     after = _mart(built, "select * from marts.fct_monthly_statement order by account_id, month_start")
     pd.testing.assert_frame_equal(before, after)
