@@ -24,20 +24,14 @@ typed as (
     from latest
 ),
 
-customers as (
-    select customer_id from {{ ref('stg_customer') }}
-)
-
-select
-    typed.*,
-    case
-        when typed.card_id is null then 'missing_key'
-        when customers.customer_id is null then 'unknown_customer'
-        when typed.fee is null or typed.fee < 0 then 'invalid_fee'
-        when typed.start_date is null then 'missing_start_date'
-        when typed.end_date < typed.start_date then 'ends_before_start'
-        when typed.status is null or typed.status not in ('active', 'expired') then 'unknown_status'
-    end as quarantine_reason
-from typed
-left join customers
-    on typed.customer_id = customers.customer_id
+{{ product_quarantine(
+    key='card_id',
+    start_column='start_date',
+    end_column='end_date',
+    value_checks=[
+        ['invalid_fee', 'typed.fee is null or typed.fee < 0'],
+    ],
+    known_values=[
+        ['status', ['active', 'expired'], 'unknown_status'],
+    ],
+) }}
