@@ -1,13 +1,7 @@
 -- Every credit card of raw.credit_card at its latest version, typed, with the reason it cannot be
 -- used (NULL when it can). stg_credit_card keeps the good rows; quarantined_rows lists the others.
-with source as (
-    select * from {{ source('raw', 'credit_card') }}
-),
-
-latest as (
-    select *
-    from source
-    qualify row_number() over (partition by card_id order by updated_at desc) = 1
+with latest as (
+    {{ latest_version(source('raw', 'credit_card'), 'card_id') }}
 ),
 
 typed as (

@@ -1,13 +1,7 @@
 -- Every investment of raw.investment at its latest version, typed, with the reason it cannot be
 -- used (NULL when it can). stg_investment keeps the good rows; quarantined_rows lists the others.
-with source as (
-    select * from {{ source('raw', 'investment') }}
-),
-
-latest as (
-    select *
-    from source
-    qualify row_number() over (partition by investment_id order by updated_at desc) = 1
+with latest as (
+    {{ latest_version(source('raw', 'investment'), 'investment_id') }}
 ),
 
 typed as (

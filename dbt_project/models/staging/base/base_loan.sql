@@ -1,13 +1,7 @@
 -- Every loan of raw.loan at its latest version, typed, with the reason it cannot be used (NULL
 -- when it can). stg_loan keeps the good rows; quarantined_rows lists the others.
-with source as (
-    select * from {{ source('raw', 'loan') }}
-),
-
-latest as (
-    select *
-    from source
-    qualify row_number() over (partition by loan_id order by updated_at desc) = 1
+with latest as (
+    {{ latest_version(source('raw', 'loan'), 'loan_id') }}
 ),
 
 typed as (
