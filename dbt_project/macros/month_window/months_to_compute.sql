@@ -71,3 +71,21 @@
         {{ month_spine(date_literal(window.start), date_literal(window.end)) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+  The completed transactions of the months a model computes; the caller's `months` CTE holds
+  them (months_to_compute(carry)). While no transaction precedes the window, or the previous
+  month is carried, the window's own rows in fct_transaction (built first in the same run) are
+  all there is, and re-reading int_completed_transactions, which checks all of raw again, would
+  cost seconds per model at scale M. The models name both refs in `-- depends_on:`: this choice is
+  made only when executing.
+-#}
+{% macro transactions_of_computed_months(carry) -%}
+    {%- if carry or not transactions_before_window() %}
+    select * from {{ ref('fct_transaction') }}
+    where {{ month_window_filter('month_start') }}
+    {%- else %}
+    select * from {{ ref('int_completed_transactions') }}
+    where month_start in (select months.month_start from months)
+    {%- endif %}
+{%- endmacro %}
