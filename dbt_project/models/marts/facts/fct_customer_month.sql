@@ -102,11 +102,9 @@ customer_months as (
         coalesce(flows.transaction_count, 0) as transaction_count,
         coalesce(products.loans_outstanding, 0) as loans_outstanding,
         coalesce(products.investments_held, 0) as investments_held,
-        coalesce(carried.balance_before, 0)
-        + sum(coalesce(flows.net_flow, 0)) over (
-            partition by customers.customer_id order by months.month_start
-            rows between unbounded preceding and current row
-        ) as month_end_balance,
+        {{ running_balance(
+            'coalesce(carried.balance_before, 0)', 'coalesce(flows.net_flow, 0)',
+            'customers.customer_id', 'months.month_start') }} as month_end_balance,
         carried.months_in_red as carried_months_in_red,
         carried.high_withdrawals_months as carried_high_withdrawals_months,
         carried.high_loans_months as carried_high_loans_months,

@@ -70,11 +70,9 @@ account_months as (
         coalesce(flows.total_credits, 0) as total_credits,
         coalesce(flows.total_debits, 0) as total_debits,
         coalesce(flows.transaction_count, 0) as transaction_count,
-        coalesce(carried.balance_before, 0)
-        + sum(coalesce(flows.total_credits, 0) - coalesce(flows.total_debits, 0)) over (
-            partition by account_ids.account_id order by months.month_start
-            rows between unbounded preceding and current row
-        ) as closing_balance
+        {{ running_balance(
+            'coalesce(carried.balance_before, 0)', 'coalesce(flows.total_credits, 0) - coalesce(flows.total_debits, 0)',
+            'account_ids.account_id', 'months.month_start') }} as closing_balance
     from account_ids
     cross join months
     left join flows
