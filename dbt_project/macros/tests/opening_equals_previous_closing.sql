@@ -5,21 +5,7 @@
   month of the history, or a first partition, has nothing to compare with).
 -#}
 {% test opening_equals_previous_closing(model, key, opening_column='opening_balance', closing_column='closing_balance') %}
-    with current_months as (
-        select * from {{ model }}
-        where {{ month_window_filter('month_start') }}
-    ),
-
-    previous_months as (
-        -- a literal range, so the scan skips the other months
-        select * from {{ model }}
-        where {{ month_window_and_previous_filter('month_start') }}
-            and month_start in (select {{ add_months('month_start', -1) }} from current_months)
-    ),
-
-    built_previous as (
-        select distinct month_start as previous_month from previous_months
-    ),
+    with {{ window_and_previous_months(model) }},
 
     compared as (
         select

@@ -4,21 +4,7 @@
   without a row then had a streak of 0).
 -#}
 {% test streak_continues(model, key, streak_column) %}
-    with current_months as (
-        select * from {{ model }}
-        where {{ month_window_filter('month_start') }}
-    ),
-
-    previous_months as (
-        -- a literal range, so the scan skips the other months
-        select * from {{ model }}
-        where {{ month_window_and_previous_filter('month_start') }}
-            and month_start in (select {{ add_months('month_start', -1) }} from current_months)
-    ),
-
-    built_previous as (
-        select distinct month_start as previous_month from previous_months
-    )
+    with {{ window_and_previous_months(model) }}
 
     select cur.{{ key }}, cur.month_start, cur.{{ streak_column }}, prev.{{ streak_column }} as previous_streak
     from current_months as cur

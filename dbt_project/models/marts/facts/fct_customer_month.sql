@@ -7,11 +7,10 @@
 -- State: when the month before the window is in this table, its streak lengths continue, and the
 -- balance continues from the window's opening balances in fct_monthly_statement. Otherwise every
 -- month from the start of the data is computed and only the window is kept. Same rows either way.
--- Its transactions come from fct_transaction (the window's, built first in the same run) unless
--- transactions precede the window (transactions_before_window): then from int_completed_transactions.
+-- Its transactions: transactions_of_computed_months (the window's from fct_transaction unless
+-- transactions precede the window and nothing is carried: then int_completed_transactions).
 -- depends_on: {{ ref('fct_transaction') }}, {{ ref('int_completed_transactions') }}, {{ ref('fct_monthly_statement') }}
 {%- set carry = previous_month_is_built() %}
-{%- set history = not carry and transactions_before_window() %}
 {%- set window = month_window() %}
 
 with months as (
@@ -23,13 +22,7 @@ customers as (
 ),
 
 transactions as (
-    {%- if not history %}
-    select * from {{ ref('fct_transaction') }}
-    where {{ month_window_filter('month_start') }}
-    {%- else %}
-    select * from {{ ref('int_completed_transactions') }}
-    where month_start in (select months.month_start from months)
-    {%- endif %}
+    {{ transactions_of_computed_months(carry) }}
 ),
 
 sides as (
@@ -109,11 +102,9 @@ customer_months as (
         coalesce(flows.transaction_count, 0) as transaction_count,
         coalesce(products.loans_outstanding, 0) as loans_outstanding,
         coalesce(products.investments_held, 0) as investments_held,
-        coalesce(carried.balance_before, 0)
-        + sum(coalesce(flows.net_flow, 0)) over (
-            partition by customers.customer_id order by months.month_start
-            rows between unbounded preceding and current row
-        ) as month_end_balance,
+        {{ running_balance(
+            'coalesce(carried.balance_before, 0)', 'coalesce(flows.net_flow, 0)',
+            'customers.customer_id', 'months.month_start') }} as month_end_balance,
         carried.months_in_red as carried_months_in_red,
         carried.high_withdrawals_months as carried_high_withdrawals_months,
         carried.high_loans_months as carried_high_loans_months,

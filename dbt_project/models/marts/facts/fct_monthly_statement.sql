@@ -6,11 +6,10 @@
 -- the openings (a month's cost does not grow with history). Otherwise (first run, full build,
 -- that month never built) every month from the start of the data is computed and only the
 -- window is kept. Both paths give the same rows.
--- Its transactions come from fct_transaction (the window's, built first in the same run) unless
--- transactions precede the window (transactions_before_window): then from int_completed_transactions.
+-- Its transactions: transactions_of_computed_months (the window's from fct_transaction unless
+-- transactions precede the window and nothing is carried: then int_completed_transactions).
 -- depends_on: {{ ref('fct_transaction') }}, {{ ref('int_completed_transactions') }}
 {%- set carry = previous_month_is_built() %}
-{%- set history = not carry and transactions_before_window() %}
 {%- set window = month_window() %}
 
 with months as (
@@ -18,13 +17,7 @@ with months as (
 ),
 
 transactions as (
-    {%- if not history %}
-    select * from {{ ref('fct_transaction') }}
-    where {{ month_window_filter('month_start') }}
-    {%- else %}
-    select * from {{ ref('int_completed_transactions') }}
-    where month_start in (select months.month_start from months)
-    {%- endif %}
+    {{ transactions_of_computed_months(carry) }}
 ),
 
 sides as (
@@ -77,11 +70,9 @@ account_months as (
         coalesce(flows.total_credits, 0) as total_credits,
         coalesce(flows.total_debits, 0) as total_debits,
         coalesce(flows.transaction_count, 0) as transaction_count,
-        coalesce(carried.balance_before, 0)
-        + sum(coalesce(flows.total_credits, 0) - coalesce(flows.total_debits, 0)) over (
-            partition by account_ids.account_id order by months.month_start
-            rows between unbounded preceding and current row
-        ) as closing_balance
+        {{ running_balance(
+            'coalesce(carried.balance_before, 0)', 'coalesce(flows.total_credits, 0) - coalesce(flows.total_debits, 0)',
+            'account_ids.account_id', 'months.month_start') }} as closing_balance
     from account_ids
     cross join months
     left join flows

@@ -25,11 +25,9 @@ lines as (
             partition by sides.account_id, sides.month_start
             order by sides.booked_at, sides.transaction_id
         ) as line_number,
-        statements.opening_balance + sum(sides.signed_amount) over (
-            partition by sides.account_id, sides.month_start
-            order by sides.booked_at, sides.transaction_id
-            rows between unbounded preceding and current row
-        ) as running_balance
+        {{ running_balance(
+            'statements.opening_balance', 'sides.signed_amount',
+            'sides.account_id, sides.month_start', 'sides.booked_at, sides.transaction_id') }} as running_balance
     from sides
     left join statements
         on sides.account_id = statements.account_id

@@ -1,13 +1,7 @@
 -- Every account of raw.account at its latest version, typed, with the reason it cannot be used
 -- (NULL when it can). stg_account keeps the good rows; quarantined_rows lists the others.
-with source as (
-    select * from {{ source('raw', 'account') }}
-),
-
-latest as (
-    select *
-    from source
-    qualify row_number() over (partition by account_id order by updated_at desc) = 1
+with latest as (
+    {{ latest_version(source('raw', 'account'), 'account_id') }}
 ),
 
 typed as (

@@ -1,14 +1,7 @@
 -- Every advisor of raw.advisor at its latest version, typed, with the reason it cannot be used
 -- (NULL when it can). stg_advisor keeps the good rows; quarantined_rows lists the others.
-with source as (
-    select * from {{ source('raw', 'advisor') }}
-),
-
--- ingestion is at least once: keep the latest version of each advisor
-latest as (
-    select *
-    from source
-    qualify row_number() over (partition by advisor_id order by updated_at desc) = 1
+with latest as (
+    {{ latest_version(source('raw', 'advisor'), 'advisor_id') }}
 ),
 
 typed as (

@@ -2,14 +2,8 @@
 -- be used (NULL when it can). stg_balance keeps the good rows; quarantined_rows lists the others.
 -- A balance that disagrees with the transactions is not quarantined: the check
 -- balance_table_agrees reports it (the statements follow the transactions).
-with source as (
-    select * from {{ source('raw', 'balance') }}
-),
-
-latest as (
-    select *
-    from source
-    qualify row_number() over (partition by account_id, balance_date order by updated_at desc) = 1
+with latest as (
+    {{ latest_version(source('raw', 'balance'), 'account_id, balance_date') }}
 ),
 
 typed as (

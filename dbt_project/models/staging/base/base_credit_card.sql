@@ -1,13 +1,7 @@
 -- Every credit card of raw.credit_card at its latest version, typed, with the reason it cannot be
 -- used (NULL when it can). stg_credit_card keeps the good rows; quarantined_rows lists the others.
-with source as (
-    select * from {{ source('raw', 'credit_card') }}
-),
-
-latest as (
-    select *
-    from source
-    qualify row_number() over (partition by card_id order by updated_at desc) = 1
+with latest as (
+    {{ latest_version(source('raw', 'credit_card'), 'card_id') }}
 ),
 
 typed as (
@@ -24,20 +18,14 @@ typed as (
     from latest
 ),
 
-customers as (
-    select customer_id from {{ ref('stg_customer') }}
-)
-
-select
-    typed.*,
-    case
-        when typed.card_id is null then 'missing_key'
-        when customers.customer_id is null then 'unknown_customer'
-        when typed.fee is null or typed.fee < 0 then 'invalid_fee'
-        when typed.start_date is null then 'missing_start_date'
-        when typed.end_date < typed.start_date then 'ends_before_start'
-        when typed.status is null or typed.status not in ('active', 'expired') then 'unknown_status'
-    end as quarantine_reason
-from typed
-left join customers
-    on typed.customer_id = customers.customer_id
+{{ product_quarantine(
+    key='card_id',
+    start_column='start_date',
+    end_column='end_date',
+    value_checks=[
+        ['invalid_fee', 'typed.fee is null or typed.fee < 0'],
+    ],
+    known_values=[
+        ['status', ['active', 'expired'], 'unknown_status'],
+    ],
+) }}

@@ -1,13 +1,7 @@
 -- Every customer of raw.customer at its latest version, typed, with the reason it cannot be used
 -- (NULL when it can). stg_customer keeps the good rows; quarantined_rows lists the others.
-with source as (
-    select * from {{ source('raw', 'customer') }}
-),
-
-latest as (
-    select *
-    from source
-    qualify row_number() over (partition by customer_id order by updated_at desc) = 1
+with latest as (
+    {{ latest_version(source('raw', 'customer'), 'customer_id') }}
 ),
 
 profile_labels as (

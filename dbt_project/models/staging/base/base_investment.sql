@@ -1,13 +1,7 @@
 -- Every investment of raw.investment at its latest version, typed, with the reason it cannot be
 -- used (NULL when it can). stg_investment keeps the good rows; quarantined_rows lists the others.
-with source as (
-    select * from {{ source('raw', 'investment') }}
-),
-
-latest as (
-    select *
-    from source
-    qualify row_number() over (partition by investment_id order by updated_at desc) = 1
+with latest as (
+    {{ latest_version(source('raw', 'investment'), 'investment_id') }}
 ),
 
 typed as (
@@ -23,21 +17,15 @@ typed as (
     from latest
 ),
 
-customers as (
-    select customer_id from {{ ref('stg_customer') }}
-)
-
-select
-    typed.*,
-    case
-        when typed.investment_id is null then 'missing_key'
-        when customers.customer_id is null then 'unknown_customer'
-        when typed.amount is null or typed.amount <= 0 then 'amount_not_positive'
-        when typed.opened_at is null then 'missing_start_date'
-        when typed.closed_at < typed.opened_at then 'ends_before_start'
-        when typed.product_name is null or typed.product_name not in ('PEA', 'life insurance') then 'unknown_product'
-        when typed.status is null or typed.status not in ('active', 'closed') then 'unknown_status'
-    end as quarantine_reason
-from typed
-left join customers
-    on typed.customer_id = customers.customer_id
+{{ product_quarantine(
+    key='investment_id',
+    start_column='opened_at',
+    end_column='closed_at',
+    value_checks=[
+        ['amount_not_positive', 'typed.amount is null or typed.amount <= 0'],
+    ],
+    known_values=[
+        ['product_name', ['PEA', 'life insurance'], 'unknown_product'],
+        ['status', ['active', 'closed'], 'unknown_status'],
+    ],
+) }}

@@ -1,13 +1,7 @@
 -- Every loan of raw.loan at its latest version, typed, with the reason it cannot be used (NULL
 -- when it can). stg_loan keeps the good rows; quarantined_rows lists the others.
-with source as (
-    select * from {{ source('raw', 'loan') }}
-),
-
-latest as (
-    select *
-    from source
-    qualify row_number() over (partition by loan_id order by updated_at desc) = 1
+with latest as (
+    {{ latest_version(source('raw', 'loan'), 'loan_id') }}
 ),
 
 typed as (
@@ -24,22 +18,16 @@ typed as (
     from latest
 ),
 
-customers as (
-    select customer_id from {{ ref('stg_customer') }}
-)
-
-select
-    typed.*,
-    case
-        when typed.loan_id is null then 'missing_key'
-        when customers.customer_id is null then 'unknown_customer'
-        when typed.amount is null or typed.amount <= 0 then 'amount_not_positive'
-        when typed.interest_rate is null or typed.interest_rate < 0 or typed.interest_rate >= 1
-            then 'invalid_interest_rate'
-        when typed.start_date is null then 'missing_start_date'
-        when typed.end_date < typed.start_date then 'ends_before_start'
-        when typed.status is null or typed.status not in ('active', 'closed') then 'unknown_status'
-    end as quarantine_reason
-from typed
-left join customers
-    on typed.customer_id = customers.customer_id
+{{ product_quarantine(
+    key='loan_id',
+    start_column='start_date',
+    end_column='end_date',
+    value_checks=[
+        ['amount_not_positive', 'typed.amount is null or typed.amount <= 0'],
+        ['invalid_interest_rate',
+            'typed.interest_rate is null or typed.interest_rate < 0 or typed.interest_rate >= 1'],
+    ],
+    known_values=[
+        ['status', ['active', 'closed'], 'unknown_status'],
+    ],
+) }}

@@ -44,9 +44,7 @@ with source as (
 
 -- a pending transaction is updated when it completes: keep the latest version only
 latest as (
-    select *
-    from source
-    qualify row_number() over (partition by transaction_id order by updated_at desc) = 1
+    {{ latest_version('source', 'transaction_id') }}
 ),
 
 typed as (
