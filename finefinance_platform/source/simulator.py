@@ -27,7 +27,8 @@ import psycopg2.errors
 import pyarrow as pa
 from tqdm import tqdm
 
-from finefinance_platform.settings import FineFinanceError, add_months, current_month
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.months import add_months, current_month
 from finefinance_platform.source.simulation_load import (
     SOURCE_TABLES,
     copy_table,
