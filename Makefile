@@ -58,8 +58,11 @@ test: install chromium
 dev: install
 	$(BIN)/finefinance dev
 
+# Python rules and formatting, then the SQL style of the models (sqlfluff's dbt templater renders them
+# with the profile's FINEFINANCE_DUCKDB_PATH, exported above). CI runs it before the tests.
 lint: install
 	$(BIN)/ruff check finefinance_platform tests
+	$(BIN)/ruff format --check finefinance_platform tests
 	$(BIN)/sqlfluff lint $(DBT_DIR)/models
 
 bench: install
