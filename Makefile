@@ -20,7 +20,7 @@ MONTHS ?= 24
 SEED ?= 42
 SCALE ?= S
 
-.PHONY: install run test dev lint bench clean chromium
+.PHONY: install run test dev lint check-defs bench clean chromium
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)/uv
@@ -64,6 +64,12 @@ lint: install
 	$(BIN)/ruff check finefinance_platform tests
 	$(BIN)/ruff format --check finefinance_platform tests
 	$(BIN)/sqlfluff lint $(DBT_DIR)/models
+
+# `dg check defs` loads the code location as `dagster dev` does (finefinance dev): it re-parses the dbt
+# project first with plain `dbt` (this virtualenv's bin on PATH) and dbt's profile reads the warehouse
+# path exported above. `dg list defs` wants the same environment (CONTRIBUTING.md).
+check-defs: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/dg check defs
 
 bench: install
 	$(BIN)/finefinance bench --scale $(SCALE)
