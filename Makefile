@@ -65,9 +65,9 @@ lint: install
 	$(BIN)/ruff format --check finefinance_platform tests
 	$(BIN)/sqlfluff lint $(DBT_DIR)/models
 
-# `dg check defs` loads the code location as `dagster dev` does (finefinance dev): it re-parses the dbt
-# project first with plain `dbt` (this virtualenv's bin on PATH) and dbt's profile reads the warehouse
-# path exported above. `dg list defs` wants the same environment (CONTRIBUTING.md).
+# `dg check defs` loads the code location as `dagster dev` does: when a dbt file is newer than the
+# manifest, the definitions parse the dbt project again with plain `dbt` (this virtualenv's bin on
+# PATH), whose profile reads the warehouse path exported above (CONTRIBUTING.md).
 check-defs: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/dg check defs
 
