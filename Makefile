@@ -20,7 +20,7 @@ MONTHS ?= 24
 SEED ?= 42
 SCALE ?= S
 
-.PHONY: install run test dev lint bench clean chromium
+.PHONY: install run test dev lint check-defs bench clean chromium
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)/uv
@@ -58,9 +58,18 @@ test: install chromium
 dev: install
 	$(BIN)/finefinance dev
 
+# Python rules and formatting, then the SQL style of the models (sqlfluff's dbt templater renders them
+# with the profile's FINEFINANCE_DUCKDB_PATH, exported above). CI runs it before the tests.
 lint: install
 	$(BIN)/ruff check finefinance_platform tests
+	$(BIN)/ruff format --check finefinance_platform tests
 	$(BIN)/sqlfluff lint $(DBT_DIR)/models
+
+# `dg check defs` loads the code location as `dagster dev` does: when a dbt file is newer than the
+# manifest, the definitions parse the dbt project again with plain `dbt` (this virtualenv's bin on
+# PATH), whose profile reads the warehouse path exported above (CONTRIBUTING.md).
+check-defs: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/dg check defs
 
 bench: install
 	$(BIN)/finefinance bench --scale $(SCALE)

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from finefinance_platform.settings import FineFinanceError
+from finefinance_platform.errors import FineFinanceError
 
 # command name -> "module:attribute" of a click command or group
 COMMANDS = {

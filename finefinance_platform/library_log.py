@@ -15,7 +15,8 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from finefinance_platform.settings import FineFinanceError, get_settings
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.settings import get_settings
 
 # libraries that report on stderr through Python's logging or warnings, not the platform's progress
 LIBRARY_LOGGERS = ("py.warnings", "dlt", "dagster_dlt", "dagster_dbt", "snowflake", "urllib3", "alembic")

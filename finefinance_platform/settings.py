@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from finefinance_platform.errors import SettingsError
+from finefinance_platform.months import add_months, current_month, parse_month
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 POSTGRES_DDL_DIR = REPO_ROOT / "sql" / "postgres"
@@ -30,43 +33,11 @@ _EMBEDDED_SUPERUSER_PASSWORD = "finefinance-embedded"
 _EMBEDDED_READER_PASSWORD = "finefinance-reader-embedded"
 
 
-class FineFinanceError(Exception):
-    """An error the user can act on: the CLI prints its message on one line and exits non-zero."""
-
-
-class SettingsError(FineFinanceError, ValueError):
-    """A setting from the environment (or an option) is missing or malformed; the message names it."""
-
-
 def _choice(env: dict, name: str, default: str, allowed: tuple[str, ...]) -> str:
     value = env.get(name, default).strip().lower()
     if value not in allowed:
         raise SettingsError(f"{name}={value!r} is not one of {', '.join(allowed)}")
     return value
-
-
-def parse_month(value: str, setting: str = "month") -> dt.date:
-    """'2025-03' or '2025-03-01' -> date(2025, 3, 1); a clear error for anything else."""
-    text = value.strip()
-    for fmt in ("%Y-%m", "%Y-%m-%d"):
-        try:
-            parsed = dt.datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-        if parsed.day != 1:
-            raise SettingsError(f"{setting}={value!r} is not the first day of a month")
-        return parsed
-    raise SettingsError(f"{setting}={value!r} is not a month (expected YYYY-MM)")
-
-
-def add_months(month: dt.date, count: int) -> dt.date:
-    index = month.year * 12 + month.month - 1 + count
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def current_month(today: dt.date | None = None) -> dt.date:
-    today = today or dt.datetime.now(dt.UTC).date()
-    return today.replace(day=1)
 
 
 @dataclass(frozen=True)
@@ -253,12 +224,17 @@ class Settings:
 
 
 def _optional_port(env: dict, name: str) -> int | None:
+    """The port number in `name`, or None when it is unset or empty."""
     text = env.get(name)
     if not text:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    try:
+        port = int(text)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={text!r} is not a port number") from exc
+    if not 1 <= port <= 65535:
         raise SettingsError(f"{name}={text!r} is not a port number")
-    return int(text)
+    return port
 
 
 def _optional_path(env: dict, name: str) -> Path | None:
@@ -346,14 +322,7 @@ def load_settings(env: dict | None = None) -> Settings:
     if ingestion == "airbyte" and warehouse != "snowflake":
         # the Airbyte connection loads Snowflake: dbt would read raw tables nobody writes
         raise SettingsError("FINEFINANCE_INGESTION=airbyte loads Snowflake: set FINEFINANCE_WAREHOUSE=snowflake too")
-
-    port_text = env.get("FINEFINANCE_SOURCE_PORT")
-    try:
-        source_port = int(port_text) if port_text else None
-    except ValueError as exc:
-        raise SettingsError(f"FINEFINANCE_SOURCE_PORT={port_text!r} is not a port number") from exc
-    if source_port is not None and not 1 <= source_port <= 65535:
-        raise SettingsError(f"FINEFINANCE_SOURCE_PORT={port_text!r} is not a port number")
+    source_port = _optional_port(env, "FINEFINANCE_SOURCE_PORT")
 
     # The embedded simulator's period ends with the current month, 24 months by default: the
     # partitions start where that period starts unless production pins FINEFINANCE_FIRST_MONTH.

@@ -12,7 +12,8 @@ from typing import Any
 import duckdb
 from dagster import ConfigurableResource
 
-from finefinance_platform.settings import FineFinanceError, get_settings
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.settings import get_settings
 
 # DuckDB admits one writing process: a second one waits for the lock rather than failing the run
 LOCK_WAIT_SECONDS = 600

@@ -24,7 +24,7 @@ os.environ.pop("FINEFINANCE_INGESTION", None)
 
 # The monthly partitions are fixed when the definitions are imported: the session's XS data sets
 # cover the six completed months before the current one, and the partitions start with them.
-from finefinance_platform.settings import add_months, current_month  # noqa: E402
+from finefinance_platform.months import add_months, current_month  # noqa: E402
 
 XS_FIRST_MONTH = add_months(current_month(), -6)
 XS_MONTHS = 6

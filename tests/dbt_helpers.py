@@ -27,7 +27,8 @@ from pathlib import Path
 
 import duckdb
 
-from finefinance_platform.settings import DBT_PROJECT_DIR, add_months, child_environment
+from finefinance_platform.months import add_months
+from finefinance_platform.settings import DBT_PROJECT_DIR, child_environment
 
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 

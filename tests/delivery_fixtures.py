@@ -37,7 +37,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from finefinance_platform.settings import add_months, current_month
+from finefinance_platform.months import add_months, current_month
 
 D = Decimal
 NAMESPACE = uuid.UUID("6f1c7f7e-1d4e-4b8e-9a63-0c2f5d3a9b10")

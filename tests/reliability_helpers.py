@@ -175,8 +175,9 @@ def _install_markers() -> None:
 
 
 def _child_run(args: list[str]) -> int:
+    from finefinance_platform.errors import FineFinanceError
     from finefinance_platform.orchestration.pipeline import run_pipeline
-    from finefinance_platform.settings import FineFinanceError, get_settings
+    from finefinance_platform.settings import get_settings
 
     _install_markers()
     start, end = (args + [None, None])[:2]

@@ -16,7 +16,7 @@ from delivery_fixtures import correct_booking, issue_time, make_delivery_home, u
 
 from finefinance_platform.cli import main
 from finefinance_platform.delivery import export
-from finefinance_platform.settings import add_months, current_month
+from finefinance_platform.months import add_months, current_month
 
 
 @pytest.fixture(scope="module")

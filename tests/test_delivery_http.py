@@ -30,7 +30,7 @@ from delivery_fixtures import (
 
 from finefinance_platform.access.access_log import read
 from finefinance_platform.identity.provider import advisor_username, customer_username
-from finefinance_platform.settings import current_month
+from finefinance_platform.months import current_month
 
 FINEFINANCE = str(Path(sys.executable).parent / "finefinance")
 

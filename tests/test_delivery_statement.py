@@ -41,7 +41,7 @@ from finefinance_platform.delivery.statement import (
     load_statement,
     render_csv,
 )
-from finefinance_platform.settings import add_months, current_month
+from finefinance_platform.months import add_months, current_month
 
 D = Decimal
 GENERATED_ON = dt.date(2030, 1, 15)

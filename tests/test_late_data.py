@@ -15,9 +15,10 @@ from conftest import XS_FIRST_MONTH, XS_MONTHS
 from dagster import DagsterInstance, build_sensor_context
 from pipeline_helpers import instance_with_every_month_built
 
+from finefinance_platform.months import add_months
 from finefinance_platform.orchestration.pipeline import run_pipeline
 from finefinance_platform.orchestration.sensors import late_data_sensor
-from finefinance_platform.settings import add_months, get_settings
+from finefinance_platform.settings import get_settings
 
 # minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
 pytestmark = pytest.mark.slow(minutes=3)

@@ -25,8 +25,9 @@ import pytest
 from dagster import DagsterInstance
 from dbt_helpers import run_dbt
 
+from finefinance_platform.months import add_months, current_month
 from finefinance_platform.orchestration.live import run_live_cycle
-from finefinance_platform.settings import add_months, child_environment, current_month, get_settings
+from finefinance_platform.settings import child_environment, get_settings
 from finefinance_platform.source import simulator
 
 pytestmark = pytest.mark.slow(minutes=4)

@@ -10,7 +10,7 @@ from conftest import XS_FIRST_MONTH, XS_MONTHS
 from independent_marts import HIGH_INVESTMENTS, HIGH_LOANS, HIGH_WITHDRAWALS, cents, compute
 from pipeline_helpers import platform_env
 
-from finefinance_platform.settings import add_months
+from finefinance_platform.months import add_months
 
 # minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
 pytestmark = pytest.mark.slow(minutes=2)

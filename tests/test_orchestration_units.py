@@ -6,9 +6,11 @@ from decimal import Decimal
 import pytest
 
 from finefinance_platform.checks.reconciliation import compare_months
+from finefinance_platform.errors import SettingsError
+from finefinance_platform.months import add_months, parse_month
 from finefinance_platform.orchestration.partitions import month_window
 from finefinance_platform.orchestration.pipeline import months_to_build
-from finefinance_platform.settings import SettingsError, add_months, load_settings, parse_month
+from finefinance_platform.settings import load_settings
 
 MONTHS = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01"]
 

@@ -8,13 +8,14 @@ from click.testing import CliRunner
 from dagster import AssetKey, Definitions, materialize
 
 from finefinance_platform.cli import cli
+from finefinance_platform.errors import SettingsError
 from finefinance_platform.ingestion.airbyte import (
     CONNECTION_NAME,
     airbyte_resources,
     build_airbyte_ingestion_assets,
 )
 from finefinance_platform.production.airbyte_bootstrap import bootstrap
-from finefinance_platform.settings import SettingsError, load_settings
+from finefinance_platform.settings import load_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
 RAW_KEYS = {AssetKey(["raw", table.name]) for table in SOURCE_TABLES}

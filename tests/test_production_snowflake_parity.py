@@ -46,8 +46,9 @@ import snowflake.connector
 from dbt_helpers import RAW_TABLES, create_raw_tables, month_vars, read_rows, run_dbt
 from test_production_snowflake_setup import FAKESNOW_SKIPS, start_fakesnow_server, write_key_pair
 
+from finefinance_platform.months import add_months
 from finefinance_platform.production.snowflake_setup import PERSONAL_COLUMNS, connection_parameters
-from finefinance_platform.settings import DBT_PROJECT_DIR, add_months
+from finefinance_platform.settings import DBT_PROJECT_DIR
 from finefinance_platform.source import simulator
 from finefinance_platform.source.tables import SOURCE_TABLES_BY_NAME
 

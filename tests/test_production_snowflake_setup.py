@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from finefinance_platform.cli import cli
+from finefinance_platform.errors import SettingsError
 from finefinance_platform.production import snowflake_setup as sf
-from finefinance_platform.settings import SettingsError, load_settings
+from finefinance_platform.settings import load_settings
 
 # `fakesnow.server` is a function until the first server start imports fakesnow's own `server`
 # module, which then shadows it on the package: keep the function for every later start

@@ -28,7 +28,7 @@ from finefinance_platform.checks.reconciliation import (
     kpis_match_transactions,
     statement_reconciles,
 )
-from finefinance_platform.settings import add_months
+from finefinance_platform.months import add_months
 from finefinance_platform.source.tables import SOURCE_TABLES_BY_NAME
 from finefinance_platform.warehouse import WarehouseResource
 

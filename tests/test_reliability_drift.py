@@ -14,8 +14,9 @@ from pipeline_helpers import instance_with_every_month_built
 from reliability_helpers import differences, fingerprint
 
 from finefinance_platform.ingestion.schema_drift import declared_columns, drift, type_kind
+from finefinance_platform.months import add_months
 from finefinance_platform.orchestration.pipeline import PipelineFailed, run_pipeline
-from finefinance_platform.settings import add_months, get_settings
+from finefinance_platform.settings import get_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
 MONTHS = [add_months(XS_FIRST_MONTH, i).isoformat() for i in range(XS_MONTHS)]

@@ -31,7 +31,8 @@ from reliability_helpers import (
     start_flaky_proxy,
 )
 
-from finefinance_platform.settings import add_months, get_settings
+from finefinance_platform.months import add_months
+from finefinance_platform.settings import get_settings
 
 # minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
 pytestmark = pytest.mark.slow(minutes=5)

@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 
 from finefinance_platform.source import simulator
-from finefinance_platform.source.simulation_load import SOURCE_TABLES
+from finefinance_platform.source.tables import SOURCE_QUALIFIED_NAMES
 
 START = dt.date(2025, 1, 1)  # a pinned past period: the same rows whatever the day the tests run
 MONTHS = 6
@@ -43,7 +43,7 @@ def _scalar(dsn: str, sql: str, params=None):
 def _checksums(dsn: str) -> dict[str, str]:
     return {
         table: _scalar(dsn, f"select md5(string_agg(t::text, '|' order by t::text)) from {table} t")
-        for table in SOURCE_TABLES
+        for table in SOURCE_QUALIFIED_NAMES
     }
 
 
@@ -111,13 +111,13 @@ def test_same_seed_gives_identical_rows_and_another_seed_differs(xs, make_source
     other = make_source_db("other")
     _simulate(other, seed=SEED + 1)
     differing = {table for table, digest in _checksums(other).items() if digest != _checksums(dsn)[table]}
-    assert differing == set(SOURCE_TABLES)
+    assert differing == set(SOURCE_QUALIFIED_NAMES)
 
 
 def test_summary_reports_what_was_written(xs):
     dsn, summary = xs
     assert (summary.first_month, summary.last_month) == (START, dt.date(2025, 6, 1))
-    for table in SOURCE_TABLES:
+    for table in SOURCE_QUALIFIED_NAMES:
         assert summary.rows[table] == _scalar(dsn, f"select count(*) from {table}"), table
     assert "banking.transaction" in summary.describe() and "2025-01 to 2025-06" in summary.describe()
     assert summary.seconds < 30

@@ -22,7 +22,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from finefinance_platform.settings import FineFinanceError
+from finefinance_platform.errors import FineFinanceError
 
 
 class Role(enum.StrEnum):

@@ -16,7 +16,7 @@ import urllib.request
 import jwt
 
 from finefinance_platform.access.policy import Principal
-from finefinance_platform.settings import FineFinanceError
+from finefinance_platform.errors import FineFinanceError
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 LEEWAY_SECONDS = 30  # clock skew between the provider and this service

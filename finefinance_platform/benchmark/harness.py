@@ -30,16 +30,9 @@ from pathlib import Path
 import psutil
 
 from finefinance_platform.benchmark.steps import dbt_target_path
-from finefinance_platform.settings import (
-    DBT_PROJECT_DIR,
-    FineFinanceError,
-    Settings,
-    add_months,
-    child_environment,
-    current_month,
-    get_settings,
-    load_settings,
-)
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.months import add_months, current_month
+from finefinance_platform.settings import DBT_PROJECT_DIR, Settings, child_environment, get_settings, load_settings
 
 
 class BenchmarkError(FineFinanceError):

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import psycopg2
 
-from finefinance_platform.settings import DBT_PROJECT_DIR, FineFinanceError, get_settings
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.settings import DBT_PROJECT_DIR, get_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
 STEPS: dict[str, Callable[..., dict]] = {}

@@ -32,9 +32,10 @@ from finefinance_platform.delivery.export import export_month, files_in, stateme
 from finefinance_platform.delivery.issues import count_corrections, issue_month, issue_problems, issued_months
 from finefinance_platform.delivery.serving import publish_serving_copy, published_time, serving_tables
 from finefinance_platform.delivery.statement import FORMATS, NoStatementError
+from finefinance_platform.months import add_months, current_month, parse_month
 from finefinance_platform.orchestration.alerts import Alert, record_alert
 from finefinance_platform.orchestration.partitions import monthly_partitions
-from finefinance_platform.settings import add_months, current_month, get_settings, parse_month
+from finefinance_platform.settings import get_settings
 from finefinance_platform.warehouse import WarehouseResource
 
 STATEMENT_ISSUES_KEY = AssetKey(["delivery", "statement_issues"])

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 
-from finefinance_platform.settings import FineFinanceError, get_settings, parse_month
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.months import parse_month
+from finefinance_platform.settings import get_settings
 
 
 def _month(value: str) -> dt.date:

@@ -33,7 +33,8 @@ from finefinance_platform.delivery.statement import (
     statement_months,
 )
 from finefinance_platform.delivery.verify import NotTheirsError, verify_document
-from finefinance_platform.settings import Settings, get_settings, parse_month
+from finefinance_platform.months import parse_month
+from finefinance_platform.settings import Settings, get_settings
 
 MONTH_PATTERN = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 VERSION_PATTERN = re.compile(r"[1-9]\d{0,5}")

@@ -37,7 +37,7 @@ from finefinance_platform.delivery.statement import (
     load_month_statements,
     money,
 )
-from finefinance_platform.settings import current_month
+from finefinance_platform.months import current_month
 
 TABLE = "delivery.statement_issues"
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import duckdb
 
-from finefinance_platform.settings import FineFinanceError, Settings, get_settings
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.settings import Settings, get_settings
 
 SERVING_FILE = "marts.duckdb"
 # The file's stem names its catalog; a catalog called `marts` would make `marts.<table>` ambiguous,

@@ -21,7 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from finefinance_platform.delivery.serving import dialect
-from finefinance_platform.settings import FineFinanceError, add_months, current_month
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.months import add_months, current_month
 
 FORMATS = ("pdf", "csv")
 CENTS = Decimal("0.01")

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from finefinance_platform.delivery.issues import IssueRecord, issued_versions, load_issued_statement
 from finefinance_platform.delivery.pdf import IDENTITY_PATTERN
 from finefinance_platform.delivery.statement import CSV_COLUMNS, StatementError, render
-from finefinance_platform.settings import FineFinanceError, parse_month
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.months import parse_month
 
 
 class NotTheirsError(StatementError):

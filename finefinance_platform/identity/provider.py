@@ -28,7 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from finefinance_platform.settings import FineFinanceError, Settings
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.settings import Settings
 from finefinance_platform.source.embedded_postgres import free_loopback_port, port_is_free
 
 DEFAULT_PORT = 55480

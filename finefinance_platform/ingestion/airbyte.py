@@ -19,7 +19,8 @@ from dagster_airbyte import (
     airbyte_assets,
 )
 
-from finefinance_platform.settings import Settings, SettingsError
+from finefinance_platform.errors import SettingsError
+from finefinance_platform.settings import Settings
 from finefinance_platform.source.tables import SOURCE_TABLES, SOURCE_TABLES_BY_NAME
 
 # The one connection the platform owns in the workspace: the bootstrap creates it under this

@@ -6,7 +6,9 @@ import time
 
 import click
 
-from finefinance_platform.settings import FineFinanceError, get_settings, parse_month
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.months import parse_month
+from finefinance_platform.settings import get_settings
 
 
 def _month_option(option: str):

@@ -6,7 +6,8 @@ import datetime as dt
 
 from dagster import MonthlyPartitionsDefinition
 
-from finefinance_platform.settings import add_months, get_settings
+from finefinance_platform.months import add_months
+from finefinance_platform.settings import get_settings
 
 # end_offset=0: the newest partition is the last *completed* month; the current month is never
 # materialized, because its statements and KPIs would change until it closes.

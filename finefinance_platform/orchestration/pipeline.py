@@ -21,10 +21,12 @@ from pathlib import Path
 
 from dagster import DagsterInstance, ExecuteInProcessResult
 
+from finefinance_platform.errors import FineFinanceError
 from finefinance_platform.library_log import library_output_to_log
+from finefinance_platform.months import parse_month
 from finefinance_platform.orchestration.alerts import Alert, record_alert
 from finefinance_platform.orchestration.instance import local_instance
-from finefinance_platform.settings import FineFinanceError, Settings, parse_month
+from finefinance_platform.settings import Settings
 from finefinance_platform.warehouse import connect_duckdb
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -16,14 +16,10 @@ from urllib.parse import urlsplit
 
 import requests
 
+from finefinance_platform.errors import FineFinanceError, SettingsError
 from finefinance_platform.ingestion.airbyte import CONNECTION_NAME, RAW_NAMESPACE
 from finefinance_platform.production import snowflake_setup as sf
-from finefinance_platform.settings import (
-    SOURCE_SCHEMAS,
-    FineFinanceError,
-    Settings,
-    SettingsError,
-)
+from finefinance_platform.settings import SOURCE_SCHEMAS, Settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
 SOURCE_NAME = "finefinance_postgres"

@@ -17,7 +17,8 @@ from typing import Any
 
 import jinja2
 
-from finefinance_platform.settings import REPO_ROOT, FineFinanceError, Settings, SettingsError
+from finefinance_platform.errors import FineFinanceError, SettingsError
+from finefinance_platform.settings import REPO_ROOT, Settings
 
 SNOWFLAKE_SQL_DIR = REPO_ROOT / "sql" / "snowflake"
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from finefinance_platform.settings import SettingsError, get_settings, parse_month
+from finefinance_platform.errors import SettingsError
+from finefinance_platform.months import parse_month
+from finefinance_platform.settings import get_settings
 
 
 def ensure_source_ready() -> str:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import psycopg2
 
-from finefinance_platform.settings import DEFAULT_EMBEDDED_PORT, SOURCE_DATABASE, FineFinanceError, Settings
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.settings import DEFAULT_EMBEDDED_PORT, SOURCE_DATABASE, Settings
 from finefinance_platform.source.migrations import apply_migrations
 
 _SYSTEM_USER = "pgserver"  # the user pgserver itself creates when run as root

@@ -18,16 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-SOURCE_TABLES = (
-    "crm.advisor",
-    "crm.customer",
-    "banking.account",
-    "banking.transaction",
-    "banking.balance",
-    "product.loan",
-    "product.investment",
-    "product.credit_card",
-)
+from finefinance_platform.source.tables import SOURCE_QUALIFIED_NAMES
 
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 # where the 32 hex digits go in the 36-character 8-4-4-4-12 form
@@ -135,7 +126,7 @@ class DeferredKeys:
         return statements
 
 
-def drop_keys_and_indexes(cursor, tables: tuple[str, ...] = SOURCE_TABLES) -> DeferredKeys:
+def drop_keys_and_indexes(cursor, tables: tuple[str, ...] = SOURCE_QUALIFIED_NAMES) -> DeferredKeys:
     """Drop the PK/unique/FK constraints and plain indexes of `tables`; return how to recreate them."""
     cursor.execute(
         "select conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid)"

@@ -26,7 +26,7 @@ import numpy as np
 import psycopg2
 from psycopg2.extras import execute_values
 
-from finefinance_platform.settings import FineFinanceError
+from finefinance_platform.errors import FineFinanceError
 from finefinance_platform.source.simulation_population import (
     ASCII_FOLD,
     CARD_FEES_CENTS,

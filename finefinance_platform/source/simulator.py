@@ -27,9 +27,9 @@ import psycopg2.errors
 import pyarrow as pa
 from tqdm import tqdm
 
-from finefinance_platform.settings import FineFinanceError, add_months, current_month
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.months import add_months, current_month
 from finefinance_platform.source.simulation_load import (
-    SOURCE_TABLES,
     copy_table,
     dates,
     drop_keys_and_indexes,
@@ -38,6 +38,7 @@ from finefinance_platform.source.simulation_load import (
 )
 from finefinance_platform.source.simulation_population import DAY, Period, Population, generate_population
 from finefinance_platform.source.simulation_transactions import MonthTransactions, generate_month
+from finefinance_platform.source.tables import SOURCE_QUALIFIED_NAMES
 
 
 class SimulationError(FineFinanceError):
@@ -87,7 +88,7 @@ def source_has_data(dsn: str) -> bool:
 
 
 def _has_data(cursor) -> bool:
-    cursor.execute("select " + " or ".join(f"exists (select 1 from {table})" for table in SOURCE_TABLES))
+    cursor.execute("select " + " or ".join(f"exists (select 1 from {table})" for table in SOURCE_QUALIFIED_NAMES))
     return bool(cursor.fetchone()[0])
 
 
@@ -167,7 +168,7 @@ def simulate(
 
 
 def _fill(conn, period: Period, *, customers: int, seed: int, replace: bool) -> dict[str, int]:
-    rows = dict.fromkeys(SOURCE_TABLES, 0)
+    rows = dict.fromkeys(SOURCE_QUALIFIED_NAMES, 0)
     with conn.cursor() as cur:
         cur.execute("set lock_timeout = '30s'")
         if _has_data(cur) and not replace:
@@ -180,7 +181,7 @@ def _fill(conn, period: Period, *, customers: int, seed: int, replace: bool) -> 
         cur.execute("set local synchronous_commit = off")
         cur.execute("set local timezone = 'UTC'")  # the CSV timestamps carry no zone: they are UTC
         cur.execute("set local maintenance_work_mem = '512MB'")
-        cur.execute(f"truncate {', '.join(SOURCE_TABLES)} cascade")
+        cur.execute(f"truncate {', '.join(SOURCE_QUALIFIED_NAMES)} cascade")
         deferred = drop_keys_and_indexes(cur)
 
         population = generate_population(np.random.default_rng([seed, 0]), customers, period)
@@ -222,7 +223,7 @@ def _fill(conn, period: Period, *, customers: int, seed: int, replace: bool) -> 
         for label, statement in restoring:
             restoring.set_postfix_str(label)
             cur.execute(statement)
-        for table_name in SOURCE_TABLES:
+        for table_name in SOURCE_QUALIFIED_NAMES:
             cur.execute(f"analyze {table_name}")
     conn.commit()
     return rows

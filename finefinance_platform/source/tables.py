@@ -36,3 +36,5 @@ SOURCE_TABLES: tuple[SourceTable, ...] = (
 )
 
 SOURCE_TABLES_BY_NAME = {table.name: table for table in SOURCE_TABLES}
+# "<schema>.<name>" in the same order: what the simulator truncates, loads and counts
+SOURCE_QUALIFIED_NAMES: tuple[str, ...] = tuple(table.qualified_name for table in SOURCE_TABLES)

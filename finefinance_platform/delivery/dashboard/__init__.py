@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from finefinance_platform.settings import Settings, SettingsError
+from finefinance_platform.errors import SettingsError
+from finefinance_platform.settings import Settings
 
 APP = Path(__file__).parent / "app.py"
 PAGES_DIR = Path(__file__).parent / "pages"

@@ -14,7 +14,8 @@ from finefinance_platform.delivery.dashboard import queries
 from finefinance_platform.delivery.issues import load_issued_statement
 from finefinance_platform.delivery.serving import MartsUnavailableError, open_marts, published_at, serving_path
 from finefinance_platform.delivery.statement import Statement
-from finefinance_platform.settings import FineFinanceError, get_settings
+from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.settings import get_settings
 
 
 def current_principal() -> Principal:

@@ -16,7 +16,7 @@ from finefinance_platform.access.policy import CustomerScope
 from finefinance_platform.delivery.risk import WINDOW_MONTHS, RiskInputs, score_customer
 from finefinance_platform.delivery.serving import has_table
 from finefinance_platform.delivery.statement import money
-from finefinance_platform.settings import add_months, current_month
+from finefinance_platform.months import add_months, current_month
 
 
 def _frame(con, sql: str, params: list | None = None) -> pd.DataFrame:
