@@ -205,7 +205,7 @@ def dbt_monthly_models(context: AssetExecutionContext, dbt: DbtCliResource, ware
     dbt_vars = month_window(window.start.date(), window.end.date())
     context.log.info(f"dbt window [{dbt_vars['month_start']}, {dbt_vars['month_end']})")
     # The window reaches dbt in its environment, not as --vars: dbt parses the whole project again
-    # whenever its vars change (3-4 s per step), and every window is new. macros/month_window.sql
+    # whenever its vars change (3-4 s per step), and every window is new. macros/month_window/validation.sql
     # reads these only while running, never while parsing, so the manifest stays valid.
     with window_in_environment(dbt_vars):
         invocation = dbt.cli(["build", *PRODUCTION_BUILD], context=context)
