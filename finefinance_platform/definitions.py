@@ -5,10 +5,7 @@ deliveries (statement documents, the serving copy the dashboards read), with the
 checks, the freshness policies (applied to every asset here, in one place), schedules and alerts.
 """
 
-import os
-
-from dagster import Definitions, EnvVar, in_process_executor
-from dagster_duckdb import DuckDBResource
+from dagster import Definitions, in_process_executor
 
 from finefinance_platform.checks.quarantine import quarantine_checks
 from finefinance_platform.checks.reconciliation import money_checks
@@ -27,17 +24,12 @@ from finefinance_platform.orchestration.jobs import (
     live_schedule,
 )
 from finefinance_platform.orchestration.sensors import late_data_sensor
-from finefinance_platform.settings import get_settings
 from finefinance_platform.transformation.dbt_assets import (
     dbt_monthly_models,
     dbt_resource,
     dbt_unpartitioned_models,
 )
 from finefinance_platform.warehouse import WarehouseResource
-
-settings = get_settings()
-# dbt's profiles.yml reads its paths from the environment; the settings decide what they are
-os.environ.update(settings.dbt_environment())
 
 defs = Definitions(
     assets=[*ingestion_assets(), dbt_unpartitioned_models, dbt_monthly_models, *delivery_assets, advisor_alert_notices],
@@ -49,11 +41,6 @@ defs = Definitions(
         **ingestion_resources(),
         "dbt": dbt_resource(),
         "warehouse": WarehouseResource(),
-        # resolved when a run starts: the settings put the warehouse path in the environment
-        "duckdb": DuckDBResource(
-            database=EnvVar("FINEFINANCE_DUCKDB_PATH"),
-            connection_config={"memory_limit": settings.duckdb_memory_limit},
-        ),
     },
     # one process per run: DuckDB takes one writer, and the steps of a run write in sequence
     executor=in_process_executor,

@@ -1,6 +1,8 @@
 """The code location loads with the whole graph: 8 raw tables → dbt layers → marts, with monthly
 partitions on the month-grain marts, freshness policies on every asset, and the money checks."""
 
+import json
+import os
 import subprocess
 import sys
 
@@ -124,3 +126,32 @@ def test_the_dbt_resource_skips_dagster_dbts_per_step_start_up_costs():
     assert isinstance(resource, PlatformDbtCliResource)
     assert str(resource._cli_version) == importlib.metadata.version("dbt-core")
     assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_loading_the_definitions_leaves_the_environment_as_it_was():
+    """Nothing is written to the environment when the code location is imported: dbt gets the
+    warehouse's paths when a dbt process starts (PlatformDbtCliResource.cli), so a test, a tool such
+    as `dg`, or a second code location never inherits another's warehouse."""
+    probe = (
+        "import json, os; before = dict(os.environ); import finefinance_platform.definitions; "
+        "print(json.dumps(sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k) "
+        "and k.startswith(('FINEFINANCE_', 'DBT_')))))"
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("FINEFINANCE_DUCKDB", "DBT_"))}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_dbt_process_gets_the_settings_paths_and_the_environment_is_restored(monkeypatch, tmp_path):
+    from finefinance_platform.transformation.dbt_assets import temporary_environment
+
+    monkeypatch.setenv("FINEFINANCE_DUCKDB_PATH", "/somewhere/else.duckdb")
+    monkeypatch.delenv("FINEFINANCE_MONTH_START", raising=False)
+    with temporary_environment({"FINEFINANCE_DUCKDB_PATH": str(tmp_path / "w.duckdb"), "FINEFINANCE_MONTH_START": "x"}):
+        probe = "import os; print(os.environ['FINEFINANCE_DUCKDB_PATH'], os.environ['FINEFINANCE_MONTH_START'])"
+        seen = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert seen == [str(tmp_path / "w.duckdb"), "x"]
+    assert os.environ["FINEFINANCE_DUCKDB_PATH"] == "/somewhere/else.duckdb"
+    assert "FINEFINANCE_MONTH_START" not in os.environ

@@ -84,6 +84,12 @@ class PlatformDbtCliResource(DbtCliResource):
     def _initialize_dbt_core_adapter(self, args):
         return None
 
+    def cli(self, args, **kwargs):
+        # dbt's profiles.yml reads the warehouse's paths from the environment: the settings decide
+        # them when dbt starts (it copies this process's environment), not when this is imported
+        with temporary_environment(get_settings().dbt_environment()):
+            return super().cli(args, **kwargs)
+
 
 def dbt_resource() -> DbtCliResource:
     # the dbt installed beside this interpreter, whether or not the virtualenv is activated
@@ -216,14 +222,23 @@ def dbt_monthly_models(context: AssetExecutionContext, dbt: DbtCliResource, ware
 WINDOW_ENVIRONMENT = {"month_start": "FINEFINANCE_MONTH_START", "month_end": "FINEFINANCE_MONTH_END"}
 
 
+def window_in_environment(dbt_vars: Mapping[str, str]):
+    """The month window in the environment dbt's process starts with (macros/month_window/)."""
+    return temporary_environment({WINDOW_ENVIRONMENT[key]: value for key, value in dbt_vars.items()})
+
+
 @contextmanager
-def window_in_environment(dbt_vars: Mapping[str, str]) -> Iterator[None]:
-    """The window in this process's environment while dbt's process starts (it copies it), then
-    gone again: a run's steps run one after another in one process (the in-process executor), and
-    nothing else sets these two names."""
-    os.environ.update({WINDOW_ENVIRONMENT[key]: value for key, value in dbt_vars.items()})
+def temporary_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in this process's environment while a dbt process starts (it copies it), then the
+    environment as it was: a run's steps run one after another in one process (the in-process
+    executor), so no other step sees them."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        for name in WINDOW_ENVIRONMENT.values():
-            os.environ.pop(name, None)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
