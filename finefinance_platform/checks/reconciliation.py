@@ -1,15 +1,16 @@
-"""Checks that reconcile the money across layers.
+"""Checks that reconcile the money across systems or across marts.
+
+Rules inside one mart's own rows are dbt tests, which reach Dagster as checks of the same asset
+(the statement arithmetic, opening = previous closing, lines = totals: fct_monthly_statement.yml and
+fct_statement_line.yml; profile counts = customers signed up: kpi_customers_per_profile.yml). The
+checks here compare what dbt cannot see or what two layers say:
 
 - raw/<table> `matches_source`: row count and amount sum per month equal the source's (blocking).
-- marts/fct_monthly_statement `statement_reconciles`: opening + credits - debits = closing, opening =
-  previous closing, lines sum to the totals (blocking).
 - marts/fct_monthly_statement `balance_table_agrees`: the core system's month-end rows in
   banking.balance (as staging reads them) equal the balances computed from transactions (error,
   not blocking: the statements follow the definition, the disagreement is the source's and is reported, never hidden).
 - marts/kpi_transactions_per_month `kpis_match_transactions`: each completed transaction counted
   once, amounts equal (blocking).
-- marts/kpi_customers_per_profile `profiles_sum_to_signed_up`: profile counts add up to the customers
-  signed up (warning: informational).
 """
 
 from contextlib import closing
@@ -133,59 +134,6 @@ def raw_matches_source(context: AssetCheckExecutionContext, warehouse: Warehouse
             )
 
 
-STATEMENT_ARITHMETIC_SQL = """
-with statements as (
-    select account_id, month_start, opening_balance, total_credits, total_debits, closing_balance,
-           transaction_count
-    from marts.fct_monthly_statement
-),
-lines as (
-    select account_id, month_start,
-           sum(case when direction = 'credit' then amount else 0 end) as credits,
-           sum(case when direction = 'debit' then amount else 0 end) as debits,
-           count(*) as line_count
-    from marts.fct_statement_line
-    group by 1, 2
-)
-select
-    count(*) filter (where s.opening_balance + s.total_credits - s.total_debits <> s.closing_balance),
-    count(*) filter (where p.account_id is not null and p.closing_balance <> s.opening_balance),
-    count(*) filter (where coalesce(l.credits, 0) <> s.total_credits
-                        or coalesce(l.debits, 0) <> s.total_debits
-                        or coalesce(l.line_count, 0) <> s.transaction_count),
-    count(*)
-from statements s
-left join statements p
-    on p.account_id = s.account_id and p.month_start = s.month_start - interval 1 month
-left join lines l on l.account_id = s.account_id and l.month_start = s.month_start
-"""
-
-
-@asset_check(
-    asset=AssetKey(["marts", "fct_monthly_statement"]),
-    blocking=True,
-    description="opening + credits - debits = closing; opening = previous closing; lines sum to totals",
-    pool="warehouse",
-)
-def statement_reconciles(warehouse: WarehouseResource) -> AssetCheckResult:
-    closing_wrong, opening_wrong, lines_wrong, statements = warehouse.query(STATEMENT_ARITHMETIC_SQL)[0]
-    failures = closing_wrong + opening_wrong + lines_wrong
-    return AssetCheckResult(
-        passed=failures == 0,
-        description=(
-            f"{closing_wrong} statements whose closing is not opening + credits - debits, "
-            f"{opening_wrong} whose opening is not the previous closing, "
-            f"{lines_wrong} whose lines do not sum to the totals"
-        ),
-        metadata={
-            "statements_checked": statements,
-            "closing_mismatches": closing_wrong,
-            "opening_mismatches": opening_wrong,
-            "line_total_mismatches": lines_wrong,
-        },
-    )
-
-
 # the balances as staging reads them: latest version of each row, quarantined ones left out
 BALANCE_TABLE_SQL = """
 select b.account_id, b.balance_date, b.balance, s.closing_balance
@@ -272,40 +220,8 @@ def _months_differing(rows: list[tuple], what: str, severity: AssetCheckSeverity
     )
 
 
-PROFILE_SUM_SQL = """
-with kpi as (
-    select month_start, sum(customer_count) as counted
-    from marts.kpi_customers_per_profile group by 1
-),
-signed_up as (
-    select k.month_start, count(c.customer_id) as customers
-    from kpi k
-    left join marts.dim_customer c
-        on c.signup_date < cast(k.month_start + interval 1 month as date)
-    group by 1
-)
-select k.month_start, k.counted, s.customers
-from kpi k join signed_up s on s.month_start = k.month_start
-where k.counted <> s.customers
-order by 1
-"""
-
-
-@asset_check(
-    asset=AssetKey(["marts", "kpi_customers_per_profile"]),
-    blocking=False,
-    description="customers per profile add up to the customers signed up by each month's end",
-    pool="warehouse",
-)
-def profiles_sum_to_signed_up(warehouse: WarehouseResource) -> AssetCheckResult:
-    rows = warehouse.query(PROFILE_SUM_SQL)
-    return _months_differing(rows, "profile counts do not add up to the customers signed up", AssetCheckSeverity.WARN)
-
-
 money_checks = [
     raw_matches_source,
-    statement_reconciles,
     balance_table_agrees,
     kpis_match_transactions,
-    profiles_sum_to_signed_up,
 ]

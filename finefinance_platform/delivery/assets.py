@@ -36,6 +36,7 @@ from finefinance_platform.months import add_months, current_month, parse_month
 from finefinance_platform.orchestration.alerts import Alert, record_alert
 from finefinance_platform.orchestration.partitions import monthly_partitions
 from finefinance_platform.settings import get_settings
+from finefinance_platform.transformation.dbt_assets import dbt_monthly_models, dbt_unpartitioned_models
 from finefinance_platform.warehouse import WarehouseResource
 
 STATEMENT_ISSUES_KEY = AssetKey(["delivery", "statement_issues"])
@@ -47,29 +48,12 @@ STATEMENT_MART_KEYS = [
     AssetKey(["marts", "fct_statement_line"]),
     AssetKey(["marts", "dim_customer"]),
 ]
-# every mart of the contract (docs/business-definitions.md#warehouse-tables): the serving copy is
-# republished when any of them changes
-MART_KEYS = [
-    AssetKey(["marts", name])
-    for name in (
-        "dim_customer",
-        "dim_advisor",
-        "dim_account",
-        "dim_product",
-        "dim_date",
-        "fct_transaction",
-        "fct_monthly_statement",
-        "fct_statement_line",
-        "fct_customer_month",
-        "advisor_upgrade_candidates",
-        "advisor_budget_support",
-        "kpi_monthly_growth",
-        "kpi_customers_per_profile",
-        "kpi_transactions_per_month",
-        "intraday_activity",
-        "intraday_alerts",
-    )
-]
+# every model dbt builds in the `marts` schema (read from its manifest through the dbt assets, so a
+# new mart needs no list here): the serving copy is republished when any of them changes
+MART_KEYS = sorted(
+    (key for assets in (dbt_unpartitioned_models, dbt_monthly_models) for key in assets.keys if key.path[0] == "marts"),
+    key=lambda key: key.path,
+)
 
 
 def _months(context) -> list[dt.date]:
