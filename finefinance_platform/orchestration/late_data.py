@@ -10,7 +10,9 @@ a customer upgraded today) places nothing in a closed month, so it rebuilds none
 
 import datetime as dt
 import json
+from pathlib import Path
 
+from finefinance_platform.settings import Settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
 
@@ -154,3 +156,26 @@ def older_marks(kept: dict[str, object], current: dict[str, object]) -> dict[str
         a, b = kept.get(table), current.get(table)
         older[table] = None if a is None or b is None else min(a, b)
     return older
+
+
+# -- the marks kept on disk by `finefinance run` and `finefinance live` -------------------------------
+
+
+def _pending_marks_path(settings: Settings) -> Path:
+    return settings.home / "state" / "pending_late_data_marks.json"
+
+
+def remember_marks(settings: Settings, marks: dict) -> dict:
+    """Keep the marks on disk until their months are built; after a crash, the older ones count."""
+    path = _pending_marks_path(settings)
+    if path.exists():
+        marks = older_marks(decode_marks(path.read_text()), marks)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(encode_marks(marks))
+    temporary.replace(path)  # atomic: a crash leaves the old file or the new one
+    return marks
+
+
+def forget_marks(settings: Settings) -> None:
+    _pending_marks_path(settings).unlink(missing_ok=True)

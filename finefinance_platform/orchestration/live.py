@@ -24,7 +24,6 @@ from finefinance_platform.orchestration.pipeline import (
     exclusive_run,
     execute_quietly,
     fail_runs_left_by_a_crash,
-    remember_marks,
     report_failures,
 )
 from finefinance_platform.settings import Settings
@@ -99,7 +98,12 @@ def _counts(settings: Settings, marks: dict | None) -> tuple[dict[str, int], int
 def run_live_cycle(settings: Settings, echo=print, instance: DagsterInstance | None = None) -> CycleReport:
     """One live cycle; raises PipelineFailed (after the alert) when a step fails."""
     from finefinance_platform.definitions import defs
-    from finefinance_platform.orchestration.late_data import earliest_changed_month, high_water_marks, rebuild_range
+    from finefinance_platform.orchestration.late_data import (
+        earliest_changed_month,
+        high_water_marks,
+        rebuild_range,
+        remember_marks,
+    )
     from finefinance_platform.orchestration.partitions import monthly_partitions
 
     with exclusive_run(settings, echo):

@@ -189,28 +189,6 @@ def fail_runs_left_by_a_crash(instance: DagsterInstance, echo=print) -> list[str
     return [run.run_id for run in dead]
 
 
-def _pending_marks_path(settings: Settings) -> Path:
-    return settings.home / "state" / "pending_late_data_marks.json"
-
-
-def remember_marks(settings: Settings, marks: dict) -> dict:
-    """Keep the marks on disk until their months are built; after a crash, the older ones count."""
-    from finefinance_platform.orchestration.late_data import decode_marks, encode_marks, older_marks
-
-    path = _pending_marks_path(settings)
-    if path.exists():
-        marks = older_marks(decode_marks(path.read_text()), marks)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(encode_marks(marks))
-    temporary.replace(path)  # atomic: a crash leaves the old file or the new one
-    return marks
-
-
-def forget_marks(settings: Settings) -> None:
-    _pending_marks_path(settings).unlink(missing_ok=True)
-
-
 def _refreshed_from_path(settings: Settings) -> Path:
     return settings.home / "state" / "unpartitioned_models_built_from.json"
 
@@ -259,8 +237,10 @@ def _run_pipeline(
     from finefinance_platform.orchestration.jobs import monthly_close
     from finefinance_platform.orchestration.late_data import (
         earliest_changed_month,
+        forget_marks,
         high_water_marks,
         raw_fingerprint,
+        remember_marks,
         staging_behind_raw,
     )
     from finefinance_platform.orchestration.partitions import monthly_partitions

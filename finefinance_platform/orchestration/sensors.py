@@ -6,30 +6,20 @@ a profile upgrade: the earliest month such a row touches is rebuilt, with every 
 (balances and streaks carry forward), as one run over that partition range.
 """
 
-import datetime as dt
-import json
-
 import duckdb
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
 from finefinance_platform.orchestration.jobs import close_month_job
 from finefinance_platform.orchestration.late_data import (
+    decode_marks,
     earliest_changed_month,
+    encode_marks,
     high_water_marks,
     rebuild_range,
     staging_behind_raw,
 )
 from finefinance_platform.orchestration.partitions import monthly_partitions
 from finefinance_platform.settings import get_settings
-
-
-def _encode(marks: dict) -> str:
-    return json.dumps({table: None if mark is None else mark.isoformat() for table, mark in marks.items()})
-
-
-def _decode(cursor: str) -> dict:
-    marks = json.loads(cursor)
-    return {table: None if mark is None else dt.datetime.fromisoformat(mark) for table, mark in marks.items()}
 
 
 @sensor(job=close_month_job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING)
@@ -44,15 +34,15 @@ def late_data_sensor(context: SensorEvaluationContext):
     try:
         marks = high_water_marks(con)
         if not context.cursor:
-            context.update_cursor(_encode(marks))
+            context.update_cursor(encode_marks(marks))
             return SkipReason("marks recorded; later changes will be followed")
         if staging_behind_raw(con):
             # the cursor stays: the same changes are looked at again once staging has them
             return SkipReason("raw has transactions the daily refresh has not staged yet; waiting for it")
-        earliest = earliest_changed_month(con, _decode(context.cursor))
+        earliest = earliest_changed_month(con, decode_marks(context.cursor))
     finally:
         con.close()
-    context.update_cursor(_encode(marks))
+    context.update_cursor(encode_marks(marks))
     window = rebuild_range(earliest, monthly_partitions.get_partition_keys())
     if window is None:
         return SkipReason("no change touches a closed month")
