@@ -17,15 +17,8 @@ from dataclasses import dataclass, field
 from dagster import DagsterInstance
 
 from finefinance_platform.orchestration.instance import local_instance
-from finefinance_platform.orchestration.pipeline import (
-    RUNNER_TAGS,
-    PipelineFailed,
-    RunReport,
-    exclusive_run,
-    execute_quietly,
-    fail_runs_left_by_a_crash,
-    report_failures,
-)
+from finefinance_platform.orchestration.pipeline import PipelineFailed, RunReport, execute_quietly, report_failures
+from finefinance_platform.orchestration.run_safety import RUNNER_TAGS, exclusive_run, fail_runs_left_by_a_crash
 from finefinance_platform.settings import Settings
 from finefinance_platform.warehouse import connect_duckdb
 

@@ -1,21 +1,17 @@
 """`finefinance run`: ingest, refresh the unpartitioned models, build the months, report.
 
-Everything runs as Dagster runs on the local instance (so the UI shows them): the daily refresh job,
-then one run for the whole range of months (a single-run backfill).
+Everything runs as Dagster runs on the local instance (so the UI shows them): the ingestion, the
+rest of the daily refresh when raw changed, then one run for the whole range of months (a
+single-run backfill), then the newest month's statement files.
 
-Crash safety (docs/reliability.md): one `finefinance run` at a time per warehouse (an OS file lock,
-released even when the process is killed); runs left behind by a killed process are marked failed
-and give back their slot in the `warehouse` pool; the late-data marks are kept on disk until the
-months they call for are built, so a crash between ingestion and the months loses no rebuild.
+Crash safety (docs/reliability.md): the run lock and the recovery of runs a killed process left
+behind are in run_safety.py; the late-data marks are kept on disk (late_data.py) until the months
+they call for are built, so a crash between ingestion and the months loses no rebuild.
 """
 
 import datetime as dt
-import fcntl
 import json
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,12 +22,11 @@ from finefinance_platform.library_log import library_output_to_log
 from finefinance_platform.months import parse_month
 from finefinance_platform.orchestration.alerts import Alert, record_alert
 from finefinance_platform.orchestration.instance import local_instance
+from finefinance_platform.orchestration.run_safety import RUNNER_TAGS, exclusive_run, fail_runs_left_by_a_crash
 from finefinance_platform.settings import Settings
 from finefinance_platform.warehouse import connect_duckdb
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-# tags the runs this command starts, so the next one can tell which unfinished runs were its own
-RUNNER_TAGS = {"finefinance/runner": "finefinance-run"}
 
 
 class PipelineFailed(FineFinanceError):
@@ -122,71 +117,6 @@ def execute_quietly(job, **kwargs) -> ExecuteInProcessResult:
     at warnings and what dbt and dlt print sent to the library log (library_log.py)."""
     with library_output_to_log():
         return job.execute_in_process(raise_on_error=False, run_config=QUIET_LOGS, **kwargs)
-
-
-def run_lock_path(settings: Settings) -> Path:
-    if settings.warehouse == "duckdb":
-        return settings.duckdb_path.with_name(settings.duckdb_path.name + ".run.lock")
-    return settings.home / "run.lock"
-
-
-@contextmanager
-def exclusive_run(settings: Settings, echo=print, wait: bool = True) -> Iterator[bool]:
-    """Hold the warehouse's run lock for a whole run; a second run waits for the first.
-
-    DuckDB admits one writer, and two runs interleaving ingestion and month windows could miss a
-    late change: whole runs are serialised. flock is released by the kernel when the holder dies,
-    so a killed run never leaves the lock behind. With `wait=False` it yields False at once when
-    another run holds the lock (a reader that would rather skip than hold up a run's writes).
-    """
-    path = run_lock_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                yield False
-                return
-            holder = path.read_text().strip() or "another process"
-            echo(f"waiting for another run to finish (it holds {path}: {holder}) ...")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"finefinance run, pid {os.getpid()}, since {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC\n")
-        handle.flush()
-        yield True
-
-
-def fail_runs_left_by_a_crash(instance: DagsterInstance, echo=print) -> list[str]:
-    """Mark failed the runs of this command that never finished, and free their pool slots.
-
-    A killed process leaves its run STARTED, holding its slot in the `warehouse` pool: every later
-    step would wait for that slot forever. Called with the run lock held, so no other run of this
-    command is alive: any unfinished one is a dead one. Runs the daemon launched are not touched.
-    """
-    from dagster import DagsterRunStatus, RunsFilter
-
-    unfinished = [
-        DagsterRunStatus.STARTING,
-        DagsterRunStatus.STARTED,
-        DagsterRunStatus.CANCELING,
-        DagsterRunStatus.NOT_STARTED,
-        DagsterRunStatus.QUEUED,
-    ]
-    dead = instance.get_runs(filters=RunsFilter(tags=RUNNER_TAGS, statuses=unfinished))
-    for run in dead:
-        instance.report_run_failed(
-            run, message="its process ended without finishing (killed or crashed); marked failed by the next run"
-        )
-        if instance.event_log_storage.supports_global_concurrency_limits:
-            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-    if dead:
-        echo(
-            f"marked {len(dead)} run(s) left unfinished by a crash as failed: "
-            f"{', '.join(run.run_id[:8] for run in dead)}"
-        )
-    return [run.run_id for run in dead]
 
 
 def _refreshed_from_path(settings: Settings) -> Path:
