@@ -155,33 +155,64 @@ class _Rows:
         return np.concatenate(self.parts[field])
 
 
+@dataclass(frozen=True)
+class _Month:
+    """The month being generated: its days and who can transact when."""
+
+    index: int
+    first_day: int
+    days_in_month: int
+    last_day: int  # never beyond the period's end (today)
+    active_from: np.ndarray  # per customer: the first day their normal account can be used
+    active: np.ndarray  # per customer: usable at some point this month
+    open_share: np.ndarray  # per customer: the share of the month their account is usable
+    everyone: np.ndarray
+
+    def on_day(self, day_of_month: np.ndarray) -> np.ndarray:
+        return self.first_day + np.minimum(day_of_month, self.days_in_month) - 1
+
+    def usable(self, day: np.ndarray, who: np.ndarray) -> np.ndarray:
+        return self.active[who] & (day >= self.active_from[who]) & (day <= self.last_day)
+
+
 def generate_month(rng: np.random.Generator, population: Population, month_index: int) -> MonthTransactions:
+    """Every transaction of one month, flow by flow. The flows draw from `rng` in this order, so a
+    seed gives the same month whatever else changes around them."""
     pop, period = population, population.period
     starts = period.month_starts
     first_day = int(starts[month_index])
     days_in_month = int(starts[month_index + 1]) - first_day
-    last_day = min(first_day + days_in_month - 1, period.end_day - 1)  # never beyond the end (today)
-    customers = pop.customer_count
+    last_day = min(first_day + days_in_month - 1, period.end_day - 1)
     rows = _Rows()
     if last_day < first_day:
         return _finish(rng, pop, rows)
-
     # a customer's normal account (index = customer) is usable from the day after it opened, so
     # its opening balance row (0 on the open date) stays true
     active_from = np.maximum(first_day, pop.signup_day + 1)
     active = active_from <= last_day
-    open_share = np.where(active, (last_day - active_from + 1) / days_in_month, 0.0)
-    everyone = np.arange(customers)
+    month = _Month(
+        index=month_index,
+        first_day=first_day,
+        days_in_month=days_in_month,
+        last_day=last_day,
+        active_from=active_from,
+        active=active,
+        open_share=np.where(active, (last_day - active_from + 1) / days_in_month, 0.0),
+        everyone=np.arange(pop.customer_count),
+    )
+    payday = _salaries(rng, pop, month, rows)
+    fixed_debits = _subscriptions(rng, pop, month, rows)
+    _savings(rng, pop, month, rows, payday)
+    fixed_debits += _loans(rng, pop, month, rows)
+    _spending(rng, pop, month, rows, fixed_debits)
+    _money_from_outside(rng, month, rows)
+    return _finish(rng, pop, rows)
 
-    def on_day(day_of_month: np.ndarray) -> np.ndarray:
-        return first_day + np.minimum(day_of_month, days_in_month) - 1
 
-    def usable(day: np.ndarray, who: np.ndarray) -> np.ndarray:
-        return active[who] & (day >= active_from[who]) & (day <= last_day)
-
-    # salaries: from the employer to the normal account, on payday
-    payday = on_day(pop.salary_day_of_month)
-    paid = np.flatnonzero(usable(payday, everyone))
+def _salaries(rng: np.random.Generator, pop: Population, month: _Month, rows: _Rows) -> np.ndarray:
+    """From the employer to the normal account, on payday; returns each customer's payday."""
+    payday = month.on_day(pop.salary_day_of_month)
+    paid = np.flatnonzero(month.usable(payday, month.everyone))
     rows.add(
         count=len(paid),
         sender=-1,
@@ -194,11 +225,16 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
         category=SALARY,
         may_fail=False,
     )
+    return payday
 
-    # subscriptions: fixed merchants, prices and days
+
+def _subscriptions(rng: np.random.Generator, pop: Population, month: _Month, rows: _Rows) -> np.ndarray:
+    """Fixed merchants, prices and days; returns what they take from each customer."""
     merchant = pop.subscription_merchant
-    sub_day = first_day + pop.subscription_day_of_month - 1
-    subscribed = (merchant >= 0) & active[:, None] & (sub_day >= active_from[:, None]) & (sub_day <= last_day)
+    sub_day = month.first_day + pop.subscription_day_of_month - 1
+    subscribed = (
+        (merchant >= 0) & month.active[:, None] & (sub_day >= month.active_from[:, None]) & (sub_day <= month.last_day)
+    )
     sub_owner, sub_slot = np.nonzero(subscribed)
     sub_merchant = merchant[sub_owner, sub_slot]
     sub_cents = _SUBSCRIPTION_PRICES[sub_merchant]
@@ -214,12 +250,14 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
         category=SUBSCRIPTION,
         may_fail=True,
     )
-    fixed_debits = np.bincount(sub_owner, sub_cents, customers)
+    return np.bincount(sub_owner, sub_cents, pop.customer_count)
 
-    # savings: normal → own LA/LJ account the day after payday (a transfer between own accounts)
-    saving_day = np.minimum(payday + 1, first_day + days_in_month - 1)
+
+def _savings(rng: np.random.Generator, pop: Population, month: _Month, rows: _Rows, payday: np.ndarray) -> None:
+    """Normal account to the customer's own LA/LJ account the day after payday (an own transfer)."""
+    saving_day = np.minimum(payday + 1, month.first_day + month.days_in_month - 1)
     target = pop.saving_account
-    saves = (target >= 0) & usable(saving_day, everyone)
+    saves = (target >= 0) & month.usable(saving_day, month.everyone)
     saves &= pop.account_open_day[np.maximum(target, 0)] < saving_day
     savers = np.flatnonzero(saves)
     rows.add(
@@ -235,13 +273,16 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
         may_fail=True,
     )
 
-    # loans: the principal is paid into the account on the start day, then monthly repayments
+
+def _loans(rng: np.random.Generator, pop: Population, month: _Month, rows: _Rows) -> np.ndarray:
+    """The monthly repayments, and the principal paid into the account on a loan's start day;
+    returns the repayments taken from each customer."""
     loans = pop.loans
-    this_month = month_number(np.array([first_day]))[0]
+    this_month = month_number(np.array([month.first_day]))[0]
     loan_start_month = month_number(loans.start_day)
     repaying = (loan_start_month < this_month) & (month_number(loans.end_day) >= this_month)
-    repayment_day = on_day(loans.start_day - first_day_of_month_number(loan_start_month) + 1)
-    repaying &= usable(repayment_day, loans.customer)
+    repayment_day = month.on_day(loans.start_day - first_day_of_month_number(loan_start_month) + 1)
+    repaying &= month.usable(repayment_day, loans.customer)
     due = np.flatnonzero(repaying)
     rows.add(
         count=len(due),
@@ -255,8 +296,7 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
         category=LOAN_PAYMENT,
         may_fail=False,
     )
-    fixed_debits += np.bincount(loans.customer[due], loans.payment_cents[due], customers)
-    paid_out = np.flatnonzero(usable(loans.start_day, loans.customer))
+    paid_out = np.flatnonzero(month.usable(loans.start_day, loans.customer))
     rows.add(
         count=len(paid_out),
         sender=-1,
@@ -269,9 +309,19 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
         category=DEPOSIT,
         may_fail=False,
     )
+    return np.bincount(loans.customer[due], loans.payment_cents[due], pop.customer_count)
 
-    # the spending budget of the month, spread over card payments, withdrawals and transfers
-    overspending = (month_index >= pop.overspend_first) & (month_index < pop.overspend_last)
+
+def _spending(rng: np.random.Generator, pop: Population, month: _Month, rows: _Rows, fixed_debits: np.ndarray) -> None:
+    """The month's spending budget (salary x spending ratio, less the fixed debits), spread over
+    card payments, withdrawals and transfers to other customers."""
+    customers, everyone, active_from, open_share = (
+        pop.customer_count,
+        month.everyone,
+        month.active_from,
+        month.open_share,
+    )
+    overspending = (month.index >= pop.overspend_first) & (month.index < pop.overspend_last)
     ratio = np.where(overspending, pop.overspend_ratio, pop.spend_ratio)
     expected = np.stack([
         CARD_PAYMENTS_PER_MONTH * pop.activity,
@@ -282,7 +332,8 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
     owner = np.repeat(np.repeat(everyone, 3), counts.ravel())
     kind = np.repeat(np.tile([CARD_PAYMENT, WITHDRAWAL, TRANSFER], customers), counts.ravel())
     spend_count = len(owner)
-    day = active_from[owner] + np.floor(rng.random(spend_count) * (last_day - active_from[owner] + 1)).astype(np.int64)
+    span = month.last_day - active_from[owner] + 1
+    day = active_from[owner] + np.floor(rng.random(spend_count) * span).astype(np.int64)
     weight = rng.gamma(2.0, 1.0, spend_count) * np.select([kind == WITHDRAWAL, kind == TRANSFER], [2.5, 1.5], 1.0)
     budget = np.rint(pop.salary_cents * ratio * open_share).astype(np.int64) - fixed_debits
     budget = np.maximum(budget, 1500 * counts.sum(axis=1))  # at least 15 EUR a payment on average
@@ -327,13 +378,14 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
         may_fail=True,
     )
 
-    # money from outside: reimbursements and deposits
-    credit_counts = rng.poisson(CREDITS_PER_MONTH * open_share)
-    credited = np.repeat(everyone, credit_counts)
+
+def _money_from_outside(rng: np.random.Generator, month: _Month, rows: _Rows) -> None:
+    """Reimbursements, cheques and cash deposits."""
+    credit_counts = rng.poisson(CREDITS_PER_MONTH * month.open_share)
+    credited = np.repeat(month.everyone, credit_counts)
     credit_count = len(credited)
-    credit_day = active_from[credited] + np.floor(
-        rng.random(credit_count) * (last_day - active_from[credited] + 1)
-    ).astype(np.int64)
+    span = month.last_day - month.active_from[credited] + 1
+    credit_day = month.active_from[credited] + np.floor(rng.random(credit_count) * span).astype(np.int64)
     is_reimbursement = rng.random(credit_count) < 0.6
     cheque = rng.random(credit_count) < 0.5
     rows.add(
@@ -352,7 +404,6 @@ def generate_month(rng: np.random.Generator, population: Population, month_index
         category=np.where(is_reimbursement, REIMBURSEMENT, DEPOSIT),
         may_fail=True,
     )
-    return _finish(rng, pop, rows)
 
 
 def _finish(rng: np.random.Generator, pop: Population, rows: _Rows) -> MonthTransactions:
