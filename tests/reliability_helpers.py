@@ -140,7 +140,9 @@ def _install_markers() -> None:
     from dlt.pipeline.pipeline import Pipeline
 
     def mark(text: str) -> None:
-        print(f"MARK {text}", flush=True)
+        # the process's own stdout: during a run the platform sends sys.stdout (dbt's and dlt's
+        # lines) to its library log
+        print(f"MARK {text}", file=sys.__stdout__, flush=True)
 
     for step in ("extract", "normalize", "load"):
         original = getattr(Pipeline, step)
