@@ -72,7 +72,7 @@ class PlatformDbtCliResource(DbtCliResource):
     which only serves `fetch_row_counts()` / `fetch_column_metadata()`, used nowhere here
     (`with_row_counts` counts after dbt exits). The version is the installed dbt-core's: the
     executable is the one beside this interpreter. Both are private hooks of dagster-dbt 0.29;
-    tests/test_definitions.py fails if they change.
+    tests/unit/test_definitions.py fails if they change.
     """
 
     @cached_property

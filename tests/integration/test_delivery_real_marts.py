@@ -12,8 +12,8 @@ import duckdb
 import pandas as pd
 import pytest
 from dagster import materialize
-from dbt_helpers import DbtStep, create_raw_tables, insert_raw, run_dbt_steps
-from delivery_fixtures import DeliveryHome, make_delivery_home, signed_in, small_bank, uid
+from helpers.dbt_runs import DbtStep, create_raw_tables, insert_raw, run_dbt_steps
+from helpers.delivery_fixtures import DeliveryHome, make_delivery_home, signed_in, small_bank, uid
 from streamlit.testing.v1 import AppTest
 
 from finefinance_platform.access.policy import CustomerScope

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import snowflake.connector
-from dbt_helpers import RAW_TABLES, create_raw_tables, month_vars, read_rows, run_dbt
+from helpers.dbt_runs import RAW_TABLES, create_raw_tables, month_vars, read_rows, run_dbt
 from test_production_snowflake_setup import FAKESNOW_SKIPS, start_fakesnow_server, write_key_pair
 
 from finefinance_platform.months import add_months

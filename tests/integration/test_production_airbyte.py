@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from airbyte_stub import CONFIG, PUBLIC, AirbyteStub
 from click.testing import CliRunner
 from dagster import AssetKey, Definitions, materialize
+from helpers.airbyte_stub import CONFIG, PUBLIC, AirbyteStub
 
 from finefinance_platform.cli import cli
 from finefinance_platform.errors import SettingsError

@@ -77,7 +77,7 @@ def differences(actual: dict, expected: dict) -> dict:
 
 def platform_child_env(source_dsn: str, warehouse: Path, home: Path) -> dict[str, str]:
     """The environment of a child that runs the platform on this source, warehouse and home."""
-    from pipeline_helpers import reader_dsn
+    from helpers.platform import reader_dsn
 
     return {
         **os.environ,
@@ -85,7 +85,7 @@ def platform_child_env(source_dsn: str, warehouse: Path, home: Path) -> dict[str
         "FINEFINANCE_SOURCE_URL": source_dsn,
         "FINEFINANCE_SOURCE_READER_URL": reader_dsn(source_dsn),
         "FINEFINANCE_DUCKDB_PATH": str(warehouse),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parents[1]), os.environ.get("PYTHONPATH")])),
     }
 
 

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import duckdb
 import pypdf
 import pytest
-from delivery_fixtures import (
+from helpers.delivery_fixtures import (
     LATE_AMOUNT,
     LATE_BOOKING,
     correct_booking,

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pypdf
 import pytest
-from delivery_fixtures import (
+from helpers.delivery_fixtures import (
     LATE_AMOUNT,
     correct_booking,
     customer_token,

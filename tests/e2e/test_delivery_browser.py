@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from delivery_fixtures import free_port, identity_provider, make_delivery_home, uid, wait_for_http
+from helpers.delivery_fixtures import free_port, identity_provider, make_delivery_home, uid, wait_for_http
 
 from finefinance_platform.access.access_log import read
 from finefinance_platform.identity.provider import advisor_username, customer_username

@@ -19,7 +19,7 @@ import duckdb
 import pytest
 from conftest import XS_FIRST_MONTH, XS_MONTHS
 from dagster import AssetCheckSeverity
-from dbt_helpers import RAW_TABLES, run_dbt
+from helpers.dbt_runs import RAW_TABLES, run_dbt
 
 from finefinance_platform.checks.quarantine import describe_quarantine, quarantine_is_empty
 from finefinance_platform.checks.reconciliation import (

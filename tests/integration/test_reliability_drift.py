@@ -10,8 +10,8 @@ import duckdb
 import psycopg2
 import pytest
 from conftest import XS_FIRST_MONTH, XS_MONTHS
-from pipeline_helpers import instance_with_every_month_built
-from reliability_helpers import differences, fingerprint
+from helpers.platform import instance_with_every_month_built
+from helpers.reliability import differences, fingerprint
 
 from finefinance_platform.ingestion.schema_drift import declared_columns, drift, type_kind
 from finefinance_platform.months import add_months

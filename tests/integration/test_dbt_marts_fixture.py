@@ -24,7 +24,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from dbt_helpers import (
+from helpers.dbt_runs import (
     CopyStep,
     DbtStep,
     SqlStep,

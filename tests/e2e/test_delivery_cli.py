@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pypdf
 import pytest
-from delivery_fixtures import correct_booking, issue_time, make_delivery_home, uid
+from helpers.delivery_fixtures import correct_booking, issue_time, make_delivery_home, uid
 
 from finefinance_platform.cli import main
 from finefinance_platform.delivery import export

@@ -10,7 +10,7 @@ import time
 
 import duckdb
 import pytest
-from delivery_fixtures import bulk_bank, make_delivery_home, small_bank, write_marts
+from helpers.delivery_fixtures import bulk_bank, make_delivery_home, small_bank, write_marts
 
 from finefinance_platform.delivery.serving import (
     MartsUnavailableError,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 import pytest
-from delivery_fixtures import correct_booking, issue_time, make_delivery_home, signed_in, uid
+from helpers.delivery_fixtures import correct_booking, issue_time, make_delivery_home, signed_in, uid
 from streamlit.testing.v1 import AppTest
 
 from finefinance_platform.delivery.dashboard import APP
@@ -323,7 +323,7 @@ def today_home(tmp_path_factory):
     import datetime as dt
 
     import duckdb
-    from delivery_fixtures import make_delivery_home, publish_copy
+    from helpers.delivery_fixtures import make_delivery_home, publish_copy
 
     home = make_delivery_home(tmp_path_factory.mktemp("today-home"), publish=False)
     today = dt.datetime.now(dt.UTC).date()

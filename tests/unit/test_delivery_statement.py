@@ -16,7 +16,7 @@ from decimal import Decimal
 import duckdb
 import pypdf
 import pytest
-from delivery_fixtures import (
+from helpers.delivery_fixtures import (
     LATE_AMOUNT,
     LATE_BOOKING,
     late_booking_booked,

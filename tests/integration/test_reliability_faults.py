@@ -22,8 +22,8 @@ import pytest
 from conftest import XS_FIRST_MONTH, XS_MONTHS
 from dagster import DagsterInstance, materialize
 from dagster_dlt import DagsterDltResource
-from pipeline_helpers import clone_source, reader_dsn
-from reliability_helpers import (
+from helpers.platform import clone_source, reader_dsn
+from helpers.reliability import (
     differences,
     fingerprint,
     platform_child_env,

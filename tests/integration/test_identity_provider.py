@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from delivery_fixtures import make_delivery_home, uid
+from helpers.delivery_fixtures import make_delivery_home, uid
 
 from finefinance_platform.identity.provider import (
     DemoUser,

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from delivery_fixtures import make_delivery_home, uid
+from helpers.delivery_fixtures import make_delivery_home, uid
 
 from finefinance_platform.access.policy import CustomerScope
 from finefinance_platform.delivery import risk

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, materialize
-from delivery_fixtures import make_delivery_home, uid, write_marts
+from helpers.delivery_fixtures import make_delivery_home, uid, write_marts
 
 from finefinance_platform.delivery.assets import (
     MART_KEYS,

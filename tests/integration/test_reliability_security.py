@@ -2,8 +2,8 @@
 credentials from the environment only, the statement service gives a customer only their own
 statements whatever SQL metacharacters a caller puts in any parameter, and the directors' KPI marts
 hold no personal column. (Snowflake masking of names and emails for the reporting role is tested
-on the rendered setup SQL and on dbt's statements: tests/test_production_snowflake_setup.py and
-tests/test_production_snowflake_parity.py.)"""
+on the rendered setup SQL and on dbt's statements: tests/integration/test_production_snowflake_setup.py and
+tests/integration/test_production_snowflake_parity.py.)"""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ import pytest
 import yaml
 from dagster import materialize
 from dagster_dlt import DagsterDltResource
-from delivery_fixtures import (
+from helpers.delivery_fixtures import (
     identity_provider,
     make_delivery_home,
     serve_statements,
     token_signed_by_provider,
     uid,
 )
-from pipeline_helpers import platform_env, reader_dsn
+from helpers.platform import platform_env, reader_dsn
 
 from finefinance_platform.settings import DBT_PROJECT_DIR, REPO_ROOT, get_settings, load_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
@@ -85,7 +85,7 @@ def test_ingestion_connects_as_the_read_only_role_which_cannot_write(source_dsn,
                 (table.qualified_name, table.qualified_name),
             )
             assert cur.fetchone() == (True, False), table.qualified_name
-    # writing through the reader is refused (tests/test_source_postgres.py tries it with the
+    # writing through the reader is refused (tests/integration/test_source_postgres.py tries it with the
     # read-only default switched off)
 
 
