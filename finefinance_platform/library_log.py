@@ -18,8 +18,20 @@ from pathlib import Path
 from finefinance_platform.errors import FineFinanceError
 from finefinance_platform.settings import get_settings
 
-# libraries that report on stderr through Python's logging or warnings, not the platform's progress
-LIBRARY_LOGGERS = ("py.warnings", "dlt", "dagster_dlt", "dagster_dbt", "snowflake", "urllib3", "alembic")
+# what reports through Python's logging or warnings, not the platform's progress: the libraries,
+# and the platform's own log lines (each alert is also in audit.alerts, Slack when set, and the run's
+# summary of failed checks; 20 advisor alerts of a first build are not a newcomer's progress)
+LIBRARY_LOGGERS = (
+    "py.warnings",
+    "dlt",
+    "dagster_dlt",
+    "dagster_dbt",
+    "snowflake",
+    "urllib3",
+    "alembic",
+    "finefinance",
+    "finefinance_platform",
+)
 
 
 def library_log_path() -> Path:

@@ -154,6 +154,9 @@ class Settings:
     # where statement documents go (FINEFINANCE_STATEMENTS_URL): an fsspec URL such as
     # s3://bucket/statements in production; empty means <home>/statements
     statements_url: str = ""
+    # loaded by `dagster dev` (DAGSTER_IS_DEV_CLI, set by Dagster): the dbt manifest is prepared
+    # again there when a dbt file changed
+    under_dagster_dev: bool = False
 
     # -- source -------------------------------------------------------------------------------
     @property
@@ -352,6 +355,7 @@ def load_settings(env: dict | None = None) -> Settings:
         airbyte=load_airbyte_settings(env),
         identity=load_identity_settings(env),
         statements_url=env.get("FINEFINANCE_STATEMENTS_URL", ""),
+        under_dagster_dev=bool(env.get("DAGSTER_IS_DEV_CLI")),
     )
 
 

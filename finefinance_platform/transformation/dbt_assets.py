@@ -60,7 +60,7 @@ def dbt_files_newer_than_manifest(project: DbtProject) -> bool:
 # `make install` prepares the manifest. Under `dagster dev` it is prepared again only when a dbt file
 # changed since (dagster-dbt's `prepare_if_dev` parses on every load: 11 s of the UI's start-up), so
 # an edited model still reaches the UI with "Reload definitions".
-if os.getenv("DAGSTER_IS_DEV_CLI") and dbt_files_newer_than_manifest(dbt_project):
+if get_settings().under_dagster_dev and dbt_files_newer_than_manifest(dbt_project):
     dbt_project.prepare_if_dev()
 
 
@@ -232,13 +232,13 @@ def temporary_environment(values: Mapping[str, str]) -> Iterator[None]:
     """`values` in this process's environment while a dbt process starts (it copies it), then the
     environment as it was: a run's steps run one after another in one process (the in-process
     executor), so no other step sees them."""
-    before = {name: os.environ.get(name) for name in values}
+    before = os.environ.copy()
     os.environ.update(values)
     try:
         yield
     finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
+        for name in values:
+            if name in before:
+                os.environ[name] = before[name]
             else:
-                os.environ[name] = value
+                os.environ.pop(name, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, materialize
@@ -79,9 +81,11 @@ def test_statement_documents_for_a_partition_with_its_check(home):
     assert result.success
     folder = home.home / "statements" / f"{month:%Y-%m}"
     customers = sorted(uid(key) for key in ("alice", "bruno", "chloe", "didier", "emma"))
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        f"{customer}.{fmt}" for customer in customers for fmt in ("pdf", "csv")
-    )
+    files = sorted(f"{customer}.{fmt}" for customer in customers for fmt in ("pdf", "csv"))
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*files, ".rendered.json"])
+    # the manifest names the issued version each file holds (re-rendered only when it changes)
+    rendered = json.loads((folder / ".rendered.json").read_text())
+    assert sorted(rendered) == files and all(version.startswith("1:") for version in rendered.values())
     (materialization,) = result.asset_materializations_for_node(statement_documents.node_def.name)
     assert materialization.partition == month.isoformat()
     assert materialization.metadata["count"].value == 5
