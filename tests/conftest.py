@@ -104,7 +104,7 @@ def xs_platform(make_source_db, tmp_path_factory):
     Tests that only read share it; tests that change data take `xs_clone`.
     """
     from dagster import DagsterInstance
-    from helpers.platform import platform_env
+    from helpers.environment import platform_env
 
     from finefinance_platform.orchestration.pipeline import run_pipeline
     from finefinance_platform.source import simulator
@@ -126,7 +126,7 @@ def xs_clone(xs_platform, embedded_postgres, tmp_path, monkeypatch):
     with the settings pointing at it for the test's duration."""
     import shutil
 
-    from helpers.platform import clone_source, platform_env
+    from helpers.environment import clone_source, platform_env
 
     dsn = clone_source(xs_platform, "xsclone")
     warehouse = tmp_path / "warehouse.duckdb"

@@ -77,7 +77,7 @@ def differences(actual: dict, expected: dict) -> dict:
 
 def platform_child_env(source_dsn: str, warehouse: Path, home: Path) -> dict[str, str]:
     """The environment of a child that runs the platform on this source, warehouse and home."""
-    from helpers.platform import reader_dsn
+    from helpers.environment import reader_dsn
 
     return {
         **os.environ,

@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 from dagster import AssetKey, materialize
 from dagster_dlt import DagsterDltResource
-from helpers.platform import platform_env
+from helpers.environment import platform_env
 
 from finefinance_platform.ingestion.dlt_ingestion import raw_tables
 from finefinance_platform.source.tables import SOURCE_TABLES

@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 from conftest import XS_FIRST_MONTH, XS_MONTHS
 from dagster import DagsterInstance, build_sensor_context
-from helpers.platform import instance_with_every_month_built
+from helpers.environment import instance_with_every_month_built
 
 from finefinance_platform.months import add_months
 from finefinance_platform.orchestration.pipeline import run_pipeline

@@ -203,7 +203,7 @@ def test_a_cycle_brings_todays_activity_and_alerts_exactly_once_and_leaves_corre
     # a correction to a closed month, ingested by a cycle: the cycle leaves the month alone and
     # keeps the late-data marks, so the next run rebuilds that month and those after it, no other
     from conftest import XS_FIRST_MONTH, XS_MONTHS
-    from helpers.platform import instance_with_every_month_built
+    from helpers.environment import instance_with_every_month_built
 
     from finefinance_platform.orchestration.pipeline import run_pipeline
 

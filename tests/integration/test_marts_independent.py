@@ -7,8 +7,8 @@ import duckdb
 import pandas as pd
 import pytest
 from conftest import XS_FIRST_MONTH, XS_MONTHS
+from helpers.environment import platform_env
 from helpers.independent_marts import HIGH_INVESTMENTS, HIGH_LOANS, HIGH_WITHDRAWALS, cents, compute
-from helpers.platform import platform_env
 
 from finefinance_platform.months import add_months
 

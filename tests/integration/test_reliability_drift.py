@@ -10,7 +10,7 @@ import duckdb
 import psycopg2
 import pytest
 from conftest import XS_FIRST_MONTH, XS_MONTHS
-from helpers.platform import instance_with_every_month_built
+from helpers.environment import instance_with_every_month_built
 from helpers.reliability import differences, fingerprint
 
 from finefinance_platform.ingestion.schema_drift import declared_columns, drift, type_kind

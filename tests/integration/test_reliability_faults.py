@@ -22,7 +22,7 @@ import pytest
 from conftest import XS_FIRST_MONTH, XS_MONTHS
 from dagster import DagsterInstance, materialize
 from dagster_dlt import DagsterDltResource
-from helpers.platform import clone_source, reader_dsn
+from helpers.environment import clone_source, reader_dsn
 from helpers.reliability import (
     differences,
     fingerprint,

@@ -27,7 +27,7 @@ from helpers.delivery_fixtures import (
     token_signed_by_provider,
     uid,
 )
-from helpers.platform import platform_env, reader_dsn
+from helpers.environment import platform_env, reader_dsn
 
 from finefinance_platform.settings import DBT_PROJECT_DIR, REPO_ROOT, get_settings, load_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
