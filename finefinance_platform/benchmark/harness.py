@@ -446,13 +446,16 @@ class Benchmark:
                     else {}
                 ),
             },
-            # each Dagster step that ran dbt against dbt's own time (from its start to its results,
-            # its project load included) and against the time dbt reports for its nodes
+            # each Dagster step that ran dbt against dbt's own time, three ways: its process from
+            # start to exit (what `dbt build` takes in a terminal), its invocation from dbt's start
+            # to its results (without Python's import of dbt), the time dbt reports for its nodes
             "dagster_over_dbt": {
                 name: {
                     "step_seconds": s[name]["dbt_step_seconds"],
+                    "dbt_process_seconds": s[name]["dbt_process_seconds"],
                     "dbt_invocation_seconds": s[name]["dbt_invocation_seconds"],
                     "dbt_elapsed_seconds": s[name]["dbt_elapsed_seconds"],
+                    "ratio_to_process": _ratio(s[name]["dbt_step_seconds"], s[name]["dbt_process_seconds"]),
                     "ratio_to_invocation": _ratio(s[name]["dbt_step_seconds"], s[name]["dbt_invocation_seconds"]),
                     "ratio_to_elapsed": _ratio(s[name]["dbt_step_seconds"], s[name]["dbt_elapsed_seconds"]),
                 }
@@ -534,7 +537,7 @@ def evaluate_targets(figures: dict) -> list[dict]:
                15 if figures["customers"] <= 2000 else 30, "s"),
         *([target("lag from source commit to intraday mart, p95 seconds", live["lag_p95_seconds"], 300, "s")]
           if "lag_p95_seconds" in live else []),
-        *[target(f"Dagster's dbt step / dbt's own time, {name}", ratio["ratio_to_invocation"], 1.5, "x")
+        *[target(f"Dagster's dbt step / the dbt process in it, {name}", ratio["ratio_to_process"], 1.5, "x")
           for name, ratio in figures["dagster_over_dbt"].items()],
         target("finefinance run, one month, nothing new, seconds", figures["newcomer"]["one_month_seconds"], 30, "s"),
         # make run's data part at scale S (issue 15): a newcomer's first `finefinance run`

@@ -8,6 +8,7 @@ the intraday marts) is unpartitioned. `dbt build` runs the tests, which become a
 import importlib.metadata
 import os
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
@@ -140,9 +141,14 @@ MONTH_TOTALS = {
 
 
 def with_row_counts(
-    context: AssetExecutionContext, events: list, warehouse: WarehouseResource, window: dict | None = None
+    context: AssetExecutionContext,
+    events: list,
+    warehouse: WarehouseResource,
+    window: dict | None = None,
+    dbt_seconds: float | None = None,
 ) -> Iterator:
-    """Add row counts (and, per month window, the window's totals) to dbt's materializations.
+    """Add row counts (and, per month window, the window's totals) to dbt's materializations, and
+    how long the dbt process that built them took (what the step costs beyond dbt shows against it).
 
     Counted here, after dbt has exited, rather than with dagster-dbt's `fetch_row_counts()`, which
     keeps a dbt-duckdb connection open in this process and so locks the next dbt step out of the file.
@@ -152,13 +158,14 @@ def with_row_counts(
     with warehouse.connect(read_only=True) as con:
         views = set(con.execute("select table_schema, table_name from information_schema.tables "
                                 "where table_type = 'VIEW'").fetchall())  # fmt: skip
+        timing = {} if dbt_seconds is None else {"dbt_process_seconds": round(dbt_seconds, 2)}
         for event in events:
             if not isinstance(event, Output):
                 yield event
                 continue
             schema, table = context.assets_def.keys_by_output_name[event.output_name].path[-2:]
             if (schema, table) in views:
-                yield event
+                yield event.with_metadata({**(event.metadata or {}), **timing})
                 continue
             if window:
                 total = MONTH_TOTALS.get(table, "null")
@@ -172,7 +179,7 @@ def with_row_counts(
             else:
                 count = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
                 metadata = {"dagster/row_count": int(count)}
-            yield event.with_metadata({**(event.metadata or {}), **metadata})
+            yield event.with_metadata({**(event.metadata or {}), **metadata, **timing})
 
 
 WAREHOUSE_WRITER_TAGS = {"finefinance/warehouse": "writer"}
@@ -190,8 +197,9 @@ PRODUCTION_BUILD = ["--exclude-resource-type", "unit_test"]
     pool="warehouse",
 )
 def dbt_unpartitioned_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    started = time.perf_counter()
     events = list(dbt.cli(["build", *PRODUCTION_BUILD], context=context).stream())
-    yield from with_row_counts(context, events, warehouse)
+    yield from with_row_counts(context, events, warehouse, dbt_seconds=time.perf_counter() - started)
 
 
 @dbt_assets(
@@ -213,10 +221,11 @@ def dbt_monthly_models(context: AssetExecutionContext, dbt: DbtCliResource, ware
     # The window reaches dbt in its environment, not as --vars: dbt parses the whole project again
     # whenever its vars change (3-4 s per step), and every window is new. macros/month_window/validation.sql
     # reads these only while running, never while parsing, so the manifest stays valid.
+    started = time.perf_counter()
     with window_in_environment(dbt_vars):
         invocation = dbt.cli(["build", *PRODUCTION_BUILD], context=context)
     events = list(invocation.stream())
-    yield from with_row_counts(context, events, warehouse, dbt_vars)
+    yield from with_row_counts(context, events, warehouse, dbt_vars, dbt_seconds=time.perf_counter() - started)
 
 
 WINDOW_ENVIRONMENT = {"month_start": "FINEFINANCE_MONTH_START", "month_end": "FINEFINANCE_MONTH_END"}

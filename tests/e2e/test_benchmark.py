@@ -145,7 +145,8 @@ def test_bench_xs_reports_every_figure():
 
     # each dbt step of Dagster against dbt's own time inside it, from the runs' records
     for name, ratio in figures["dagster_over_dbt"].items():
-        assert ratio["step_seconds"] >= ratio["dbt_invocation_seconds"] >= ratio["dbt_elapsed_seconds"] > 0, name
+        assert ratio["step_seconds"] >= ratio["dbt_process_seconds"] >= ratio["dbt_invocation_seconds"], name
+        assert ratio["dbt_invocation_seconds"] >= ratio["dbt_elapsed_seconds"] > 0, name
     newcomer = figures["newcomer"]
     # the newcomer's run built every month and rendered the newest month's files; the month
     # rebuilt with nothing new ingested, built its month and left staging as it was
