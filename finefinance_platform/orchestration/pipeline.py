@@ -126,11 +126,11 @@ def _refreshed_from_path(settings: Settings) -> Path:
 def refreshed_from(settings: Settings) -> dict | None:
     """The raw tables (late_data.raw_fingerprint) this command last built the unpartitioned models
     from, in this warehouse (None: unknown, so they are built again)."""
-    path = _refreshed_from_path(settings)
-    if not path.exists():
-        return None
-    recorded = json.loads(path.read_text())
-    return recorded["raw"] if recorded.get("warehouse") == str(settings.duckdb_path) else None
+    try:
+        recorded = json.loads(_refreshed_from_path(settings).read_text())
+        return recorded["raw"] if recorded["warehouse"] == str(settings.duckdb_path) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none yet, or unreadable: the models are built again, which is always right
 
 
 def remember_refreshed_from(settings: Settings, fingerprint: dict) -> None:
