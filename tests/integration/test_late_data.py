@@ -142,12 +142,11 @@ def test_balance_correction_is_reported_by_the_balance_check(xs_clone):
 
 
 def test_sensor_requests_the_touched_range_only(xs_clone):
-    from finefinance_platform.orchestration.late_data import high_water_marks
-    from finefinance_platform.orchestration.sensors import _encode
+    from finefinance_platform.orchestration.late_data import encode_marks, high_water_marks
 
     warehouse = xs_clone["warehouse"]
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        cursor = _encode(high_water_marks(con))
+        cursor = encode_marks(high_water_marks(con))
     # a correction at the source: an amount booked in that closed month was wrong
     with closing(psycopg2.connect(xs_clone["dsn"])) as conn, conn.cursor() as cur:
         cur.execute(
