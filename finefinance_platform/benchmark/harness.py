@@ -242,12 +242,9 @@ class Benchmark:
     def _ensure_dbt_manifest(self) -> None:
         """The Dagster definitions read dbt_project/target/manifest.json (`make install` writes it):
         parse again when the project changed since, or the runs would not match the models."""
-        manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
-        sources = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in {".sql", ".yml", ".csv"}
-                   and "target" not in p.parts and "logs" not in p.parts]  # fmt: skip
-        seeds = [p for p in (DBT_PROJECT_DIR.parent / "seeds").glob("*") if p.is_file()]
-        newest = max((p.stat().st_mtime for p in sources + seeds), default=0)
-        if manifest.exists() and manifest.stat().st_mtime >= newest:
+        from finefinance_platform.transformation.manifest import manifest_is_stale
+
+        if not manifest_is_stale():
             return
         self.echo(f"[bench {self.options.scale}] the dbt project changed since its manifest was written: dbt parse")
         env = {**self.env, "DBT_TARGET_PATH": str(DBT_PROJECT_DIR / "target")}

@@ -26,6 +26,7 @@ from dagster_dbt import (
 
 from finefinance_platform.orchestration.partitions import month_window, monthly_partitions
 from finefinance_platform.settings import DBT_PROJECT_DIR, get_settings
+from finefinance_platform.transformation.manifest import manifest_is_stale
 from finefinance_platform.warehouse import WarehouseResource
 
 MONTHLY_SELECTION = "tag:monthly"
@@ -43,25 +44,10 @@ dbt_project = DbtProject(
 )
 
 
-def dbt_files_newer_than_manifest(project: DbtProject) -> bool:
-    """Whether a file of the dbt project changed after its manifest was written (or there is none)."""
-    manifest = Path(project.manifest_path)
-    if not manifest.exists():
-        return True
-    written = manifest.stat().st_mtime
-    for folder, subfolders, files in os.walk(project.project_dir):
-        # dbt's own output (target/ holds a folder per dagster-dbt invocation) is not a source
-        subfolders[:] = [name for name in subfolders if name not in {"target", "logs", "dbt_packages"}]
-        for name in files:
-            if name.endswith((".sql", ".yml", ".csv")) and os.path.getmtime(os.path.join(folder, name)) > written:
-                return True
-    return False
-
-
 # `make install` prepares the manifest. Under `dagster dev` it is prepared again only when a dbt file
 # changed since (dagster-dbt's `prepare_if_dev` parses on every load: 11 s of the UI's start-up), so
 # an edited model still reaches the UI with "Reload definitions".
-if get_settings().under_dagster_dev and dbt_files_newer_than_manifest(dbt_project):
+if get_settings().under_dagster_dev and manifest_is_stale(Path(dbt_project.manifest_path)):
     dbt_project.prepare_if_dev()
 
 

@@ -163,3 +163,25 @@ def test_a_dbt_process_gets_the_settings_paths_and_the_environment_is_restored(m
     assert seen == [str(tmp_path / "w.duckdb"), "x"]
     assert os.environ["FINEFINANCE_DUCKDB_PATH"] == "/somewhere/else.duckdb"
     assert "FINEFINANCE_MONTH_START" not in os.environ
+
+
+def test_the_manifest_is_stale_when_a_model_or_a_seed_is_newer(tmp_path, monkeypatch):
+    """What `dagster dev` and the benchmark decide to parse again on; dbt's own output never counts."""
+    from finefinance_platform.transformation import manifest as module
+
+    project, seeds = tmp_path / "dbt_project", tmp_path / "seeds"
+    (project / "models").mkdir(parents=True)
+    (project / "target" / "run-1").mkdir(parents=True)
+    seeds.mkdir()
+    monkeypatch.setattr(module, "SOURCE_FOLDERS", (project, seeds))
+    manifest = project / "target" / "manifest.json"
+    assert module.manifest_is_stale(manifest)  # none yet
+    for path in (project / "models" / "m.sql", seeds / "s.csv", project / "target" / "run-1" / "x.sql"):
+        path.write_text("")
+        os.utime(path, (1_000, 1_000))
+    manifest.write_text("{}")
+    assert not module.manifest_is_stale(manifest)
+    os.utime(project / "target" / "run-1" / "x.sql")  # dbt's output, newer: still current
+    assert not module.manifest_is_stale(manifest)
+    os.utime(seeds / "s.csv", (manifest.stat().st_mtime + 10,) * 2)
+    assert module.manifest_is_stale(manifest)
