@@ -16,20 +16,30 @@ from collections.abc import Sequence
 
 from dagster import (
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AssetSpec,
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
     asset_check,
+    multi_asset,
 )
 
 from finefinance_platform.delivery.export import export_month, files_in, statements_folder, statements_root
-from finefinance_platform.delivery.issues import count_corrections, issue_month, issue_problems, issued_months
+from finefinance_platform.delivery.issues import (
+    IssueCounts,
+    count_corrections,
+    issue_month,
+    issue_problems,
+    issued_months,
+)
 from finefinance_platform.delivery.serving import publish_serving_copy, published_time, serving_tables
 from finefinance_platform.delivery.statement import FORMATS, NoStatementError
 from finefinance_platform.months import add_months, current_month, parse_month
@@ -60,21 +70,55 @@ def _months(context) -> list[dt.date]:
     return [parse_month(key) for key in context.partition_keys]
 
 
-@asset(
-    key=STATEMENT_ISSUES_KEY,
-    deps=STATEMENT_MART_KEYS,
+ISSUES_CHECK = AssetCheckKey(STATEMENT_ISSUES_KEY, "issued_statements_match_the_marts")
+
+
+# The check runs in the asset's own step (Dagster's in-op check): it compares the table, read back
+# after issuing, with the statements issuing has just built from the marts, instead of building
+# 48,000 statements a second time in a step of its own. Selected on its own (the UI's "Execute",
+# `AssetSelection.checks`), it builds them from the marts itself.
+@multi_asset(
+    name="statement_issues",
+    specs=[
+        AssetSpec(
+            STATEMENT_ISSUES_KEY,
+            deps=STATEMENT_MART_KEYS,
+            group_name="delivery",
+            kinds={"duckdb"},
+            description=(
+                "Issued statements are records (delivery.statement_issues): version 1 of every statement of a "
+                "month when it is first built; version N+1, with the reason and what changed, of each statement "
+                "a rebuild changed; nothing for the others. Corrections alert operations."
+            ),
+        )
+    ],
+    check_specs=[
+        AssetCheckSpec(
+            ISSUES_CHECK.name,
+            asset=STATEMENT_ISSUES_KEY,
+            blocking=True,
+            description=(
+                "Every statement of the marts is issued, and its latest issued version has its content (else the "
+                "marts changed without a new version); every stored content matches its recorded SHA-256."
+            ),
+        )
+    ],
     partitions_def=monthly_partitions,
     # a backfill of many months is one run, like the marts it follows
     backfill_policy=BackfillPolicy.single_run(),
-    group_name="delivery",
-    kinds={"duckdb"},
-    description=(
-        "Issued statements are records (delivery.statement_issues): version 1 of every statement of a "
-        "month when it is first built; version N+1, with the reason and what changed, of each statement "
-        "a rebuild changed; nothing for the others. Corrections alert operations."
-    ),
+    can_subset=True,
 )
-def statement_issues(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+def statement_issues(context: AssetExecutionContext, warehouse: WarehouseResource):
+    marts_sha256 = {}
+    if STATEMENT_ISSUES_KEY in context.selected_asset_keys:
+        counts = _issue(context, warehouse)
+        marts_sha256 = {count.month: count.marts_sha256 for count in counts}
+        yield MaterializeResult(asset_key=STATEMENT_ISSUES_KEY, metadata=_issue_metadata(counts))
+    if ISSUES_CHECK in context.selected_asset_check_keys:
+        yield issued_statements_match_the_marts(context, warehouse, marts_sha256)
+
+
+def _issue(context: AssetExecutionContext, warehouse: WarehouseResource) -> list[IssueCounts]:
     months = sorted(_months(context))  # in order: a correction of a month carries into the next ones
     cause = f"run {context.run.run_id[:8]}"
     with warehouse.session() as con:
@@ -88,15 +132,17 @@ def statement_issues(context: AssetExecutionContext, warehouse: WarehouseResourc
     if corrections:
         # after the warehouse connection is closed: the alert path writes audit.alerts in the warehouse
         alert_corrections(corrections, context.run.run_id)
-    return MaterializeResult(
-        metadata={
-            "first_issues": sum(c.first_issues for c in counts),
-            "corrections": sum(corrections.values()),
-            "unchanged": sum(c.unchanged for c in counts),
-            "no_longer_in_marts": sum(c.vanished for c in counts),
-            "months": ", ".join(f"{month:%Y-%m}" for month in months),
-        }
-    )
+    return counts
+
+
+def _issue_metadata(counts: list[IssueCounts]) -> dict:
+    return {
+        "first_issues": sum(c.first_issues for c in counts),
+        "corrections": sum(c.corrections for c in counts),
+        "unchanged": sum(c.unchanged for c in counts),
+        "no_longer_in_marts": sum(c.vanished for c in counts),
+        "months": ", ".join(f"{c.month:%Y-%m}" for c in counts),
+    }
 
 
 def alert_corrections(corrections: dict[str, int], run_id: str | None = None) -> None:
@@ -115,28 +161,25 @@ def alert_corrections(corrections: dict[str, int], run_id: str | None = None) ->
     )
 
 
-@asset_check(
-    asset=statement_issues,
-    blocking=True,
-    description=(
-        "Every statement of the marts is issued, and its latest issued version has its content (else the "
-        "marts changed without a new version); every stored content matches its recorded SHA-256."
-    ),
-)
 def issued_statements_match_the_marts(
-    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+    context: AssetExecutionContext, warehouse: WarehouseResource, marts_sha256: dict[dt.date, dict[str, str]]
 ) -> AssetCheckResult:
+    """The check `ISSUES_CHECK`: the months of the run, or every month when run on its own.
+    `marts_sha256` holds, per month just issued, the SHA-256 of every statement the marts give."""
     total, sample = 0, []
+    # as the reporting identity, like every reader
     with warehouse.session("reporting") as con:
         months = _checked_months(context, con)
         if not (context.has_partition_key_range or context.has_partition_key):
             # on its own: also the months issued earlier that the marts no longer have
             months = sorted(set(months) | set(issued_months(con)))
         for month in months:
-            count, problems = issue_problems(con, month)
+            count, problems = issue_problems(con, month, marts_sha256=marts_sha256.get(month))
             total += count
             sample += problems[: max(0, 10 - len(sample))]
     return AssetCheckResult(
+        asset_key=STATEMENT_ISSUES_KEY,
+        check_name=ISSUES_CHECK.name,
         passed=total == 0,
         severity=AssetCheckSeverity.ERROR,
         description=(f"{total} problem(s): " + "; ".join(sample)) if total else None,
@@ -214,7 +257,7 @@ def customers_with_open_accounts(con, month: dt.date) -> list[str]:
     return sorted(customer_id for (customer_id,) in rows)
 
 
-def _checked_months(context: AssetCheckExecutionContext, con) -> list[dt.date]:
+def _checked_months(context: AssetExecutionContext | AssetCheckExecutionContext, con) -> list[dt.date]:
     """The run's months when it has some (the check runs with the asset), else every closed month with data."""
     if context.has_partition_key_range or context.has_partition_key:
         return _months(context)
@@ -305,4 +348,5 @@ def build_serving_copy_asset(deps: Sequence[AssetKey] = (*MART_KEYS, STATEMENT_I
 
 
 delivery_assets = [statement_issues, statement_documents, build_serving_copy_asset()]
-delivery_checks = [issued_statements_match_the_marts, every_customer_has_a_statement]
+# the check of the issued statements is in `statement_issues` itself (ISSUES_CHECK)
+delivery_checks = [every_customer_has_a_statement]

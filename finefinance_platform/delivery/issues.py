@@ -16,8 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pyarrow as pa
@@ -123,6 +123,8 @@ class IssueCounts:
     corrections: int = 0
     unchanged: int = 0
     vanished: int = 0  # issued before, no longer in the marts: nothing to issue, the check reports it
+    # customer -> SHA-256 of the content the marts give now: what the check compares the table with
+    marts_sha256: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def issued(self) -> int:
@@ -144,7 +146,8 @@ def _parse_timestamp(text: str) -> dt.datetime:
 
 
 def _amount(value: Decimal) -> str:
-    return f"{money(value):.2f}"
+    # a Decimal formats to 2 places with the rounding `money` uses; anything else goes through it
+    return f"{value:.2f}" if type(value) is Decimal else f"{money(value):.2f}"
 
 
 def canonical_content(statement: Statement) -> str:
@@ -339,9 +342,10 @@ def issue_month(
             ).fetchall()
         }
         rows, first_issues, corrections, unchanged = [], 0, 0, 0
+        marts_sha256 = {}
         for statement in statements:
             content = canonical_content(statement)
-            sha = content_sha256(content)
+            sha = marts_sha256[statement.customer_id] = content_sha256(content)
             row = {
                 "customer_id": statement.customer_id,
                 "month_start": month,
@@ -383,7 +387,7 @@ def issue_month(
     except BaseException:
         con.rollback()
         raise
-    return IssueCounts(month, first_issues, corrections, unchanged, vanished=len(latest))
+    return IssueCounts(month, first_issues, corrections, unchanged, vanished=len(latest), marts_sha256=marts_sha256)
 
 
 def _insert_issues(con, rows: list[dict]) -> None:
@@ -536,16 +540,28 @@ def load_issued_month(con, month: dt.date, today: dt.date | None = None) -> list
 # -- the asset check --------------------------------------------------------------------------------
 
 
-def issue_problems(con, month: dt.date, today: dt.date | None = None, limit: int = 50) -> tuple[int, list[str]]:
+def issue_problems(
+    con,
+    month: dt.date,
+    today: dt.date | None = None,
+    limit: int = 50,
+    marts_sha256: Mapping[str, str] | None = None,
+) -> tuple[int, list[str]]:
     """(how many problems, the first `limit` in words) of a month's issued statements:
 
     - a stored content whose SHA-256 is not its recorded one (the table was altered);
     - a statement of the marts whose latest issued version has another content (the marts changed
       and no newer version was issued), or that was never issued;
     - an issued statement the marts no longer have.
+
+    `marts_sha256` is what `issue_month` just computed from the same marts (`IssueCounts.marts_sha256`):
+    given, the statements are not built a second time; the table is read back and checked all the same.
     """
-    statements = load_month_statements(con, month, today)
-    current = {statement.customer_id: statement_sha256(statement) for statement in statements}
+    if marts_sha256 is None:
+        marts_sha256 = {
+            statement.customer_id: statement_sha256(statement) for statement in load_month_statements(con, month, today)
+        }
+    current = marts_sha256
     rows = []
     if has_issues_table(con):
         rows = con.execute(

@@ -159,6 +159,8 @@ class Statement:
 
 def money(value) -> Decimal:
     """Any numeric from the warehouse (DECIMAL, or DOUBLE on some adapters) -> Decimal in cents."""
+    if type(value) is Decimal:  # DECIMAL columns, the usual case: first, as it runs for every amount
+        return value.quantize(CENTS)
     if value is None:
         return Decimal("0.00")
     if not isinstance(value, Decimal):

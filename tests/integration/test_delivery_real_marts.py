@@ -20,7 +20,6 @@ from finefinance_platform.access.policy import CustomerScope
 from finefinance_platform.delivery.assets import (
     build_serving_copy_asset,
     every_customer_has_a_statement,
-    issued_statements_match_the_marts,
     statement_documents,
     statement_issues,
 )
@@ -162,7 +161,6 @@ def test_asset_check_and_pages_on_the_real_marts(homes, monkeypatch):
     result = materialize(
         [
             statement_issues,
-            issued_statements_match_the_marts,
             statement_documents,
             every_customer_has_a_statement,
             build_serving_copy_asset(),
