@@ -18,6 +18,7 @@ from dagster import (
 from dagster_dbt import DbtCliResource
 
 from finefinance_platform.source.tables import SOURCE_TABLES
+from finefinance_platform.transformation.dbt_assets import keep_partial_parse
 
 CHECK_NAME = "dbt_source_freshness"
 RAW_KEYS = [AssetKey(["raw", table.name]) for table in SOURCE_TABLES]
@@ -65,6 +66,7 @@ def check_result(table: str, result: dict | None) -> AssetCheckResult:
 )
 def raw_source_freshness(context: AssetCheckExecutionContext, dbt: DbtCliResource):
     invocation = dbt.cli(["source", "freshness", "--select", "source:raw"], raise_on_error=False).wait()
+    keep_partial_parse(invocation)
     results = freshness_results(invocation.get_artifact("sources.json"))
     for check_key in context.selected_asset_check_keys:
         table = check_key.asset_key.path[-1]

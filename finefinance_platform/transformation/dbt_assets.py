@@ -7,6 +7,7 @@ the intraday marts) is unpartitioned. `dbt build` runs the tests, which become a
 
 import importlib.metadata
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -74,8 +75,62 @@ class PlatformDbtCliResource(DbtCliResource):
     def cli(self, args, **kwargs):
         # dbt's profiles.yml reads the warehouse's paths from the environment: the settings decide
         # them when dbt starts (it copies this process's environment), not when this is imported
-        with temporary_environment(get_settings().dbt_environment()):
+        environment = {**get_settings().dbt_environment(), "DBT_TARGET_PATH": str(dbt_target_folder())}
+        with temporary_environment(environment):
             return super().cli(args, **kwargs)
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def dbt_target_folder() -> Path:
+    """Where this home's dbt steps write (`<home>/dbt/target/<step>-<run>-<id>/`), and its parse state.
+
+    dbt parses the whole project again (3 s a step) when its saved state was parsed with another
+    profile, and the warehouse's path is part of the profile. dagster-dbt seeds each step's own
+    target folder with the `partial_parse.msgpack` of this folder (DBT_TARGET_PATH), and dbt writes
+    the state it parsed back into the step's folder only. So `keep_partial_parse` brings it back
+    here after each step: every step of a home after its first parses only what changed, whatever
+    FINEFINANCE_HOME (a test's, the benchmark's) is. The first step of a home starts from the state
+    `make install` parsed, which is the default home's."""
+    folder = get_settings().home / "dbt" / "target"
+    kept = folder / PARTIAL_PARSE
+    if not kept.exists():
+        installed = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE
+        if installed.exists():
+            _copy_atomically(installed, kept)
+    return folder
+
+
+# the step folders kept for a look after the fact (dbt's logs, run_results.json, a manifest each)
+KEPT_STEP_FOLDERS = 20
+
+
+def keep_partial_parse(invocation) -> None:
+    """After a dbt process ended: the parse state in its target folder becomes the home's, and
+    only the newest step folders stay (each holds a manifest: they filled gigabytes before)."""
+    step_folder = Path(invocation.target_path)
+    written = step_folder / PARTIAL_PARSE
+    if written.exists():
+        _copy_atomically(written, step_folder.parent / PARTIAL_PARSE)
+    step_folders = sorted((entry for entry in step_folder.parent.iterdir() if entry.is_dir()), key=_modified)
+    for old in step_folders[:-KEPT_STEP_FOLDERS]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed meanwhile by another process's step
+        return 0.0
+
+
+def _copy_atomically(source: Path, destination: Path) -> None:
+    # a step starting meanwhile reads the old state or the new one, never half of one
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, temporary)
+    temporary.replace(destination)
 
 
 def dbt_resource() -> DbtCliResource:
@@ -184,7 +239,9 @@ PRODUCTION_BUILD = ["--exclude-resource-type", "unit_test"]
 )
 def dbt_unpartitioned_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     started = time.perf_counter()
-    events = list(dbt.cli(["build", *PRODUCTION_BUILD], context=context).stream())
+    invocation = dbt.cli(["build", *PRODUCTION_BUILD], context=context)
+    events = list(invocation.stream())
+    keep_partial_parse(invocation)
     yield from with_row_counts(context, events, warehouse, dbt_seconds=time.perf_counter() - started)
 
 
@@ -211,6 +268,7 @@ def dbt_monthly_models(context: AssetExecutionContext, dbt: DbtCliResource, ware
     with window_in_environment(dbt_vars):
         invocation = dbt.cli(["build", *PRODUCTION_BUILD], context=context)
     events = list(invocation.stream())
+    keep_partial_parse(invocation)
     yield from with_row_counts(context, events, warehouse, dbt_vars, dbt_seconds=time.perf_counter() - started)
 
 

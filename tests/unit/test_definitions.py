@@ -185,3 +185,34 @@ def test_the_manifest_is_stale_when_a_model_or_a_seed_is_newer(tmp_path, monkeyp
     assert not module.manifest_is_stale(manifest)
     os.utime(seeds / "s.csv", (manifest.stat().st_mtime + 10,) * 2)
     assert module.manifest_is_stale(manifest)
+
+
+def test_a_homes_second_dbt_step_parses_only_what_changed(monkeypatch, tmp_path):
+    """dbt parses the whole project again when its saved state was parsed with another profile (the
+    warehouse path is in it). The state a step leaves is kept per home, so the next step starts
+    from it; old step folders are pruned."""
+    from finefinance_platform.transformation import dbt_assets
+
+    monkeypatch.setenv("FINEFINANCE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FINEFINANCE_DUCKDB_PATH", raising=False)
+    dbt = dbt_assets.dbt_resource()
+
+    def reparse_reasons() -> list[str]:
+        invocation = dbt.cli(["parse"])
+        names = [event.raw_event["info"]["name"] for event in invocation.stream_raw_events()]
+        dbt_assets.keep_partial_parse(invocation)
+        return [name for name in names if name == "UnableToPartialParse"]
+
+    # a home of its own: its warehouse path differs from the one `make install` parsed with
+    assert reparse_reasons() == ["UnableToPartialParse"]
+    assert reparse_reasons() == []
+
+    target = tmp_path / "home" / "dbt" / "target"
+    for index in range(dbt_assets.KEPT_STEP_FOLDERS + 5):
+        folder = target / f"dbt_monthly-run{index}"
+        folder.mkdir()
+        os.utime(folder, (1_000 + index, 1_000 + index))
+    reparse_reasons()
+    kept = sorted(entry.name for entry in target.iterdir() if entry.is_dir())
+    assert len(kept) == dbt_assets.KEPT_STEP_FOLDERS
+    assert "dbt_monthly-run0" not in kept and "dbt_monthly-run24" in kept
