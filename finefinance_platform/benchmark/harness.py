@@ -29,7 +29,6 @@ from pathlib import Path
 
 import psutil
 
-from finefinance_platform.benchmark.steps import dbt_target_path
 from finefinance_platform.errors import FineFinanceError
 from finefinance_platform.months import add_months, current_month
 from finefinance_platform.settings import DBT_PROJECT_DIR, Settings, child_environment, get_settings, load_settings
@@ -142,6 +141,8 @@ class Benchmark:
         self.options = options
         self.scale = SCALES[options.scale]
         self.echo = echo
+        from finefinance_platform.transformation.dbt_assets import dbt_target_folder
+
         caller = get_settings()
         self.results_file = caller.home / "bench" / f"{options.scale}.json"
         self.home = caller.home / "bench" / options.scale
@@ -159,7 +160,8 @@ class Benchmark:
                 "FINEFINANCE_DBT_TARGET": None,
                 "FINEFINANCE_SOURCE_URL": None,
                 "FINEFINANCE_SOURCE_READER_URL": None,
-                "DBT_TARGET_PATH": str(dbt_target_path(self.home)),
+                # the benchmark's own dbt commands write where the platform's dbt steps do
+                "DBT_TARGET_PATH": str(dbt_target_folder(self.home)),
                 "PYTHONUNBUFFERED": "1",
                 # every step is a fresh interpreter (and dbt another): without cached bytecode each
                 # would compile dagster, dbt and dlt from source again, ~9 s of CPU per step here,

@@ -27,11 +27,6 @@ from finefinance_platform.source.tables import SOURCE_TABLES
 STEPS: dict[str, Callable[..., dict]] = {}
 
 
-def dbt_target_path(home: Path) -> Path:
-    """Where the benchmark's dbt invocations write their artifacts (the harness sets DBT_TARGET_PATH)."""
-    return home / "dbt_target"
-
-
 def step(function: Callable[..., dict]) -> Callable[..., dict]:
     STEPS[function.__name__] = function
     return function
@@ -245,8 +240,10 @@ def dbt_startup(month_start: str, month_end: str) -> dict:
 def _dbt_timings(run_id: str) -> dict:
     """What dbt spent in a Dagster run, from its invocations' run_results.json: the invocations'
     elapsed time, the time per node type (summed over dbt's threads) and the slowest nodes."""
+    from finefinance_platform.transformation.dbt_assets import dbt_target_folder
+
     elapsed, invocation, by_type, nodes = 0.0, 0.0, {}, []
-    for results_file in dbt_target_path(get_settings().home).glob(f"*-{run_id[:7]}-*/run_results.json"):
+    for results_file in dbt_target_folder().glob(f"*-{run_id[:7]}-*/run_results.json"):
         results = json.loads(results_file.read_text())
         elapsed += results["elapsed_time"]
         # from dbt's start (before it loads the project) to its results: dbt's own time, parse included

@@ -83,7 +83,7 @@ class PlatformDbtCliResource(DbtCliResource):
 PARTIAL_PARSE = "partial_parse.msgpack"
 
 
-def dbt_target_folder() -> Path:
+def dbt_target_folder(home: Path | None = None) -> Path:
     """Where this home's dbt steps write (`<home>/dbt/target/<step>-<run>-<id>/`), and its parse state.
 
     dbt parses the whole project again (3 s a step) when its saved state was parsed with another
@@ -93,7 +93,7 @@ def dbt_target_folder() -> Path:
     here after each step: every step of a home after its first parses only what changed, whatever
     FINEFINANCE_HOME (a test's, the benchmark's) is. The first step of a home starts from the state
     `make install` parsed, which is the default home's."""
-    folder = get_settings().home / "dbt" / "target"
+    folder = (home or get_settings().home) / "dbt" / "target"
     kept = folder / PARTIAL_PARSE
     if not kept.exists():
         installed = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE

@@ -125,12 +125,34 @@ def run_marked(env: dict, kill_at: str | None = None, args: tuple[str, ...] = ()
                 outcome.killed = True
                 break
         child.wait()
+        if outcome.killed:
+            _wait_until_the_group_is_gone(child.pid)
     finally:
         timer.cancel()
         child.stdout.close()
     outcome.returncode = child.returncode
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _wait_until_the_group_is_gone(group: int, timeout: float = 30) -> None:
+    """SIGKILL reaches a process group at once, but its processes die on their own time: a dbt
+    child can still hold the warehouse's lock a moment after the pipeline's process is reaped."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = False
+        for entry in os.listdir("/proc"):
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            # fields: state, parent, process group; a zombie holds no lock any more
+            if fields[2] == str(group) and fields[0] != "Z":
+                alive = True
+                break
+        if not alive:
+            return
+        time.sleep(0.05)
 
 
 def _install_markers() -> None:
