@@ -15,27 +15,18 @@ from finefinance_platform.delivery.assets import delivery_assets, delivery_check
 from finefinance_platform.ingestion import ingestion_assets, ingestion_resources
 from finefinance_platform.orchestration.alerts import alert_on_check_failure, alert_on_run_failure
 from finefinance_platform.orchestration.freshness import apply_freshness_policy
-from finefinance_platform.orchestration.jobs import (
-    close_month_job,
-    close_month_schedule,
-    daily_refresh_job,
-    daily_refresh_schedule,
-    live_job,
-    live_schedule,
-)
+from finefinance_platform.orchestration.jobs import jobs, schedules
 from finefinance_platform.orchestration.sensors import late_data_sensor
-from finefinance_platform.transformation.dbt_assets import (
-    dbt_monthly_models,
-    dbt_resource,
-    dbt_unpartitioned_models,
-)
+from finefinance_platform.transformation.dbt_assets import dbt_models, dbt_resource
 from finefinance_platform.warehouse import WarehouseResource
 
+# The modules above only define; the settings (first month, dbt target, ingestion tool) are read
+# here, when the code location loads, by the factories (`dbt_models()`, `jobs()`, ...).
 defs = Definitions(
-    assets=[*ingestion_assets(), dbt_unpartitioned_models, dbt_monthly_models, *delivery_assets, advisor_alert_notices],
+    assets=[*ingestion_assets(), *dbt_models(), *delivery_assets(), advisor_alert_notices],
     asset_checks=[*money_checks, *quarantine_checks, *delivery_checks, raw_source_freshness],
-    jobs=[daily_refresh_job, close_month_job, live_job],
-    schedules=[daily_refresh_schedule, close_month_schedule, live_schedule],
+    jobs=list(jobs()),
+    schedules=schedules(),
     sensors=[alert_on_run_failure, alert_on_check_failure, late_data_sensor],
     resources={
         **ingestion_resources(),

@@ -135,7 +135,7 @@ def ingest(instance: str) -> dict:
     started = time.perf_counter()
     with library_output_to_log():
         result = materialize(
-            [raw_tables],
+            [raw_tables()],
             resources={"dlt": DagsterDltResource()},
             instance=dagster_instance(instance),
             run_config=QUIET_LOGS,
@@ -273,11 +273,11 @@ def _execute_job(name: str, instance: str, marts_only: bool = False, **kwargs) -
     """
     from finefinance_platform.definitions import defs
     from finefinance_platform.orchestration.pipeline import execute_quietly
-    from finefinance_platform.transformation.dbt_assets import dbt_monthly_models
+    from finefinance_platform.transformation.dbt_assets import dbt_models
 
     job = defs.resolve_job_def(name)
     if marts_only:
-        kwargs["asset_selection"] = sorted(dbt_monthly_models.keys, key=lambda key: key.to_user_string())
+        kwargs["asset_selection"] = sorted(dbt_models().monthly.keys, key=lambda key: key.to_user_string())
     dagster = dagster_instance(instance)
     started = time.perf_counter()
     result = execute_quietly(job, instance=dagster, **kwargs)

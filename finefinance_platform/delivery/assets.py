@@ -13,6 +13,7 @@ reporting identity (the documents only read, like every other reader).
 # no `from __future__ import annotations`: Dagster reads the context and resource annotations
 import datetime as dt
 from collections.abc import Sequence
+from functools import cache
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -46,7 +47,7 @@ from finefinance_platform.months import add_months, current_month, parse_month
 from finefinance_platform.orchestration.alerts import Alert, record_alert
 from finefinance_platform.orchestration.partitions import monthly_partitions
 from finefinance_platform.settings import get_settings
-from finefinance_platform.transformation.dbt_assets import dbt_monthly_models, dbt_unpartitioned_models
+from finefinance_platform.transformation.dbt_assets import dbt_models
 from finefinance_platform.warehouse import WarehouseResource
 
 STATEMENT_ISSUES_KEY = AssetKey(["delivery", "statement_issues"])
@@ -58,12 +59,14 @@ STATEMENT_MART_KEYS = [
     AssetKey(["marts", "fct_statement_line"]),
     AssetKey(["marts", "dim_customer"]),
 ]
-# every model dbt builds in the `marts` schema (read from its manifest through the dbt assets, so a
-# new mart needs no list here): the serving copy is republished when any of them changes
-MART_KEYS = sorted(
-    (key for assets in (dbt_unpartitioned_models, dbt_monthly_models) for key in assets.keys if key.path[0] == "marts"),
-    key=lambda key: key.path,
-)
+
+
+def mart_keys() -> list[AssetKey]:
+    """Every model dbt builds in the `marts` schema (read from its manifest through the dbt assets,
+    so a new mart needs no list here): the serving copy is republished when any of them changes."""
+    return sorted(
+        (key for assets in dbt_models() for key in assets.keys if key.path[0] == "marts"), key=lambda key: key.path
+    )
 
 
 def _months(context) -> list[dt.date]:
@@ -77,38 +80,43 @@ ISSUES_CHECK = AssetCheckKey(STATEMENT_ISSUES_KEY, "issued_statements_match_the_
 # after issuing, with the statements issuing has just built from the marts, instead of building
 # 48,000 statements a second time in a step of its own. Selected on its own (the UI's "Execute",
 # `AssetSelection.checks`), it builds them from the marts itself.
-@multi_asset(
-    name="statement_issues",
-    specs=[
-        AssetSpec(
-            STATEMENT_ISSUES_KEY,
-            deps=STATEMENT_MART_KEYS,
-            group_name="delivery",
-            kinds={"duckdb"},
-            description=(
-                "Issued statements are records (delivery.statement_issues): version 1 of every statement of a "
-                "month when it is first built; version N+1, with the reason and what changed, of each statement "
-                "a rebuild changed; nothing for the others. Corrections alert operations."
-            ),
-        )
-    ],
-    check_specs=[
-        AssetCheckSpec(
-            ISSUES_CHECK.name,
-            asset=STATEMENT_ISSUES_KEY,
-            blocking=True,
-            description=(
-                "Every statement of the marts is issued, and its latest issued version has its content (else the "
-                "marts changed without a new version); every stored content matches its recorded SHA-256."
-            ),
-        )
-    ],
-    partitions_def=monthly_partitions,
-    # a backfill of many months is one run, like the marts it follows
-    backfill_policy=BackfillPolicy.single_run(),
-    can_subset=True,
-)
-def statement_issues(context: AssetExecutionContext, warehouse: WarehouseResource):
+@cache
+def statement_issues() -> AssetsDefinition:
+    """Issuing, on the monthly partitions (made when the definitions load)."""
+    return multi_asset(
+        name="statement_issues",
+        specs=[
+            AssetSpec(
+                STATEMENT_ISSUES_KEY,
+                deps=STATEMENT_MART_KEYS,
+                group_name="delivery",
+                kinds={"duckdb"},
+                description=(
+                    "Issued statements are records (delivery.statement_issues): version 1 of every statement of a "
+                    "month when it is first built; version N+1, with the reason and what changed, of each statement "
+                    "a rebuild changed; nothing for the others. Corrections alert operations."
+                ),
+            )
+        ],
+        check_specs=[
+            AssetCheckSpec(
+                ISSUES_CHECK.name,
+                asset=STATEMENT_ISSUES_KEY,
+                blocking=True,
+                description=(
+                    "Every statement of the marts is issued, and its latest issued version has its content (else the "
+                    "marts changed without a new version); every stored content matches its recorded SHA-256."
+                ),
+            )
+        ],
+        partitions_def=monthly_partitions(),
+        # a backfill of many months is one run, like the marts it follows
+        backfill_policy=BackfillPolicy.single_run(),
+        can_subset=True,
+    )(issue_statements)
+
+
+def issue_statements(context: AssetExecutionContext, warehouse: WarehouseResource):
     marts_sha256 = {}
     if STATEMENT_ISSUES_KEY in context.selected_asset_keys:
         counts = _issue(context, warehouse)
@@ -191,21 +199,26 @@ def issued_statements_match_the_marts(
     )
 
 
-@asset(
-    key=STATEMENT_DOCUMENTS_KEY,
-    deps=[STATEMENT_ISSUES_KEY],
-    partitions_def=monthly_partitions,
-    # a backfill of many months is one run, like the marts it follows
-    backfill_policy=BackfillPolicy.single_run(),
-    group_name="delivery",
-    kinds={"pdf", "csv"},
-    description=(
-        "Every customer's monthly statement, PDF and CSV: the latest issued version, rendered into "
-        "<statements>/YYYY-MM/<customer_id>.pdf|.csv, <statements> being FINEFINANCE_STATEMENTS_URL "
-        "(an object store such as s3://bucket/statements) or <FINEFINANCE_HOME>/statements."
-    ),
-)
-def statement_documents(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+@cache
+def statement_documents() -> AssetsDefinition:
+    """The statement files, on the monthly partitions (made when the definitions load)."""
+    return asset(
+        key=STATEMENT_DOCUMENTS_KEY,
+        deps=[STATEMENT_ISSUES_KEY],
+        partitions_def=monthly_partitions(),
+        # a backfill of many months is one run, like the marts it follows
+        backfill_policy=BackfillPolicy.single_run(),
+        group_name="delivery",
+        kinds={"pdf", "csv"},
+        description=(
+            "Every customer's monthly statement, PDF and CSV: the latest issued version, rendered into "
+            "<statements>/YYYY-MM/<customer_id>.pdf|.csv, <statements> being FINEFINANCE_STATEMENTS_URL "
+            "(an object store such as s3://bucket/statements) or <FINEFINANCE_HOME>/statements."
+        ),
+    )(render_statement_documents)
+
+
+def render_statement_documents(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     months = _months(context)
     customers = rendered = files = 0
     seconds = 0.0
@@ -271,7 +284,7 @@ def _checked_months(context: AssetExecutionContext | AssetCheckExecutionContext,
 # Not a partitioned check (those are a preview feature in Dagster 1.13): it checks the months of the
 # run it is part of, or every closed month when run on its own.
 @asset_check(
-    asset=statement_documents,
+    asset=STATEMENT_DOCUMENTS_KEY,
     description="Every customer with an account open in the month has a PDF and a CSV statement file.",
 )
 def every_customer_has_a_statement(
@@ -303,8 +316,10 @@ def every_customer_has_a_statement(
 RECORDING_MARGIN_SECONDS = 60
 
 
-def build_serving_copy_asset(deps: Sequence[AssetKey] = (*MART_KEYS, STATEMENT_ISSUES_KEY)) -> AssetsDefinition:
-    """The serving copy downstream of `deps` (the marts and the issued statements the readers use)."""
+def build_serving_copy_asset(deps: Sequence[AssetKey] | None = None) -> AssetsDefinition:
+    """The serving copy downstream of `deps`: by default the marts and the issued statements the
+    readers use."""
+    deps = list(deps) if deps is not None else [*mart_keys(), STATEMENT_ISSUES_KEY]
 
     @asset(
         key=SERVING_COPY_KEY,
@@ -347,6 +362,9 @@ def build_serving_copy_asset(deps: Sequence[AssetKey] = (*MART_KEYS, STATEMENT_I
     return serving_copy
 
 
-delivery_assets = [statement_issues, statement_documents, build_serving_copy_asset()]
+def delivery_assets() -> list[AssetsDefinition]:
+    return [statement_issues(), statement_documents(), build_serving_copy_asset()]
+
+
 # the check of the issued statements is in `statement_issues` itself (ISSUES_CHECK)
 delivery_checks = [every_customer_has_a_statement]

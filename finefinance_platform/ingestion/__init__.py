@@ -17,7 +17,7 @@ def ingestion_assets() -> list:
         return list(build_airbyte_ingestion_assets(settings))
     from finefinance_platform.ingestion.dlt_ingestion import raw_tables
 
-    return [raw_tables]
+    return [raw_tables()]
 
 
 def ingestion_resources() -> dict:

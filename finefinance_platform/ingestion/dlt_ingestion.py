@@ -7,10 +7,11 @@ primary key, so re-runs and updated rows never duplicate. ConnectorX streams Arr
 
 import time
 from collections.abc import Iterator
+from functools import cache
 
 import dlt
 import psycopg2
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, Failure, MaterializeResult
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec, Failure, MaterializeResult
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
@@ -137,21 +138,23 @@ def wait_for_source(url: str, attempts: int | None = None, delay: float = 1.0, d
     )
 
 
-def _placeholder_source() -> dlt.sources.DltSource:
-    # The decorator only needs the resources' names to build the asset specs; each run builds
-    # a fresh source (a dlt source object cannot be run twice in one process).
-    return operational_source(reader_url=get_settings().source_url(reader=True))
+@cache
+def raw_tables() -> AssetsDefinition:
+    """The ingestion asset, made when the definitions load. The decorator only needs the resources'
+    names to build the asset specs; each run builds a fresh source (a dlt source object cannot be
+    run twice in one process)."""
+    settings = get_settings()
+    return dlt_assets(
+        dlt_source=operational_source(reader_url=settings.source_url(reader=True)),
+        dlt_pipeline=ingestion_pipeline(settings),
+        name="ingest_operational_source",
+        dagster_dlt_translator=RawTableTranslator(),
+        op_tags={"finefinance/warehouse": "writer"},
+        pool="warehouse",
+    )(ingest_raw_tables)
 
 
-@dlt_assets(
-    dlt_source=_placeholder_source(),
-    dlt_pipeline=ingestion_pipeline(get_settings()),
-    name="ingest_operational_source",
-    dagster_dlt_translator=RawTableTranslator(),
-    op_tags={"finefinance/warehouse": "writer"},
-    pool="warehouse",
-)
-def raw_tables(context: AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
+def ingest_raw_tables(context: AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
     settings = get_settings()
     reader_url = settings.source_url(reader=True)
     wait_for_source(reader_url)

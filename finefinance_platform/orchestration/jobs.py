@@ -14,6 +14,9 @@ and the local instance), so the live cadence, the monthly close and a backfill q
 other instead of colliding on DuckDB's single writer.
 """
 
+from functools import cache
+from typing import Any, NamedTuple
+
 from dagster import AssetKey, AssetSelection, ScheduleDefinition, build_schedule_from_partitioned_job, define_asset_job
 from dagster_dbt import build_dbt_asset_selection
 
@@ -22,18 +25,8 @@ from finefinance_platform.checks.source_freshness import raw_source_freshness
 from finefinance_platform.delivery.advisor_alerts import ALERT_NOTICES_KEY
 from finefinance_platform.delivery.assets import SERVING_COPY_KEY
 from finefinance_platform.ingestion import ingestion_assets
-from finefinance_platform.orchestration.partitions import monthly_partitions
-from finefinance_platform.transformation.dbt_assets import (
-    WAREHOUSE_WRITER_TAGS,
-    dbt_monthly_models,
-    dbt_unpartitioned_models,
-)
+from finefinance_platform.transformation.dbt_assets import WAREHOUSE_WRITER_TAGS, dbt_models
 
-unpartitioned_refresh = (
-    AssetSelection.assets(*ingestion_assets())
-    | AssetSelection.assets(dbt_unpartitioned_models)
-    | AssetSelection.assets(SERVING_COPY_KEY)
-)
 # the source tables the intraday marts read (bookings, their accounts' owners, the customers'
 # advisors); the others (balances, products, advisors) change by the day and come with the refresh
 LIVE_RAW_TABLES = ("transaction", "account", "customer")
@@ -48,31 +41,57 @@ def live_ingestion() -> AssetSelection:
     return AssetSelection.assets(*assets)
 
 
-live_cycle = (
-    live_ingestion()
-    | build_dbt_asset_selection([dbt_unpartitioned_models], dbt_select="tag:live")
-    | AssetSelection.assets(ALERT_NOTICES_KEY, SERVING_COPY_KEY)
-)
-monthly_close = AssetSelection.assets(dbt_monthly_models).downstream() - AssetSelection.assets(dbt_unpartitioned_models)
+def monthly_close() -> AssetSelection:
+    """The month-grain marts and everything downstream of them that is not refreshed daily."""
+    models = dbt_models()
+    return AssetSelection.assets(models.monthly).downstream() - AssetSelection.assets(models.unpartitioned)
 
-daily_refresh_job = define_asset_job("daily_refresh", selection=unpartitioned_refresh, tags=WAREHOUSE_WRITER_TAGS)
-close_month_job = define_asset_job(
-    "close_month", selection=monthly_close, partitions_def=monthly_partitions, tags=WAREHOUSE_WRITER_TAGS
-)
 
-# Two checks on the raw tables run with the daily refresh, not every 5 minutes: dbt's source
-# freshness judges hours (warn after 26; a dbt process of its own, 10 s of a cycle at scale S), and
-# the month-by-month reconciliation of raw with the source reads the whole history of both (2 s at
-# S, growing with history), where a cycle must cost what changed. The daily refresh after the
-# cycles reconciles everything they ingested.
-live_job = define_asset_job(
-    "live",
-    selection=live_cycle - AssetSelection.checks(raw_source_freshness, raw_matches_source),
-    tags=WAREHOUSE_WRITER_TAGS,
-)
+class Jobs(NamedTuple):
+    # what define_asset_job returns: resolved against the asset graph by the Definitions
+    daily_refresh: Any
+    close_month: Any
+    live: Any
 
-daily_refresh_schedule = ScheduleDefinition(job=daily_refresh_job, cron_schedule="0 2 * * *", execution_timezone="UTC")
-close_month_schedule = build_schedule_from_partitioned_job(close_month_job, hour_of_day=3)
-# Stopped until an operator turns it on (the UI's Automation page, or the deployment's config), like
-# the other schedules: in `make dev` it would otherwise write the warehouse every 5 minutes unasked.
-live_schedule = ScheduleDefinition(job=live_job, cron_schedule="*/5 * * * *", execution_timezone="UTC")
+
+@cache
+def jobs() -> Jobs:
+    """The three jobs, made when the definitions load (they select the ingestion and dbt assets)."""
+    models = dbt_models()
+    unpartitioned_refresh = (
+        AssetSelection.assets(*ingestion_assets())
+        | AssetSelection.assets(models.unpartitioned)
+        | AssetSelection.assets(SERVING_COPY_KEY)
+    )
+    live_cycle = (
+        live_ingestion()
+        | build_dbt_asset_selection([models.unpartitioned], dbt_select="tag:live")
+        | AssetSelection.assets(ALERT_NOTICES_KEY, SERVING_COPY_KEY)
+    )
+    return Jobs(
+        daily_refresh=define_asset_job("daily_refresh", selection=unpartitioned_refresh, tags=WAREHOUSE_WRITER_TAGS),
+        # partitioned like the assets it selects (the monthly partitions)
+        close_month=define_asset_job("close_month", selection=monthly_close(), tags=WAREHOUSE_WRITER_TAGS),
+        # Two checks on the raw tables run with the daily refresh, not every 5 minutes: dbt's source
+        # freshness judges hours (warn after 26; a dbt process of its own, 10 s of a cycle at scale S),
+        # and the month-by-month reconciliation of raw with the source reads the whole history of
+        # both (2 s at S, growing with history), where a cycle must cost what changed. The daily
+        # refresh after the cycles reconciles everything they ingested.
+        live=define_asset_job(
+            "live",
+            selection=live_cycle - AssetSelection.checks(raw_source_freshness, raw_matches_source),
+            tags=WAREHOUSE_WRITER_TAGS,
+        ),
+    )
+
+
+def schedules() -> list:
+    made = jobs()
+    return [
+        ScheduleDefinition(job=made.daily_refresh, cron_schedule="0 2 * * *", execution_timezone="UTC"),
+        build_schedule_from_partitioned_job(made.close_month, hour_of_day=3),
+        # Stopped until an operator turns it on (the UI's Automation page, or the deployment's
+        # config), like the other schedules: in `make dev` it would otherwise write the warehouse
+        # every 5 minutes unasked.
+        ScheduleDefinition(job=made.live, cron_schedule="*/5 * * * *", execution_timezone="UTC"),
+    ]

@@ -126,7 +126,7 @@ def run_live_cycle(settings: Settings, echo=print, instance: DagsterInstance | N
             earliest = earliest_changed_month(con, marks)
         finally:
             con.close()
-        window = rebuild_range(earliest, monthly_partitions.get_partition_keys())
+        window = rebuild_range(earliest, monthly_partitions().get_partition_keys())
         if window is not None:
             report.closed_months_touched = window[0]
         report.seconds = round(time.monotonic() - started, 1)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 
 from dagster import MonthlyPartitionsDefinition
 
 from finefinance_platform.months import add_months
 from finefinance_platform.settings import get_settings
 
-# end_offset=0: the newest partition is the last *completed* month; the current month is never
-# materialized, because its statements and KPIs would change until it closes.
-monthly_partitions = MonthlyPartitionsDefinition(
-    start_date=get_settings().first_month.isoformat(), end_offset=0, timezone="UTC"
-)
+
+@cache
+def monthly_partitions() -> MonthlyPartitionsDefinition:
+    """From the settings' first month (read when the definitions load, not when this is imported).
+
+    end_offset=0: the newest partition is the last *completed* month; the current month is never
+    materialized, because its statements and KPIs would change until it closes."""
+    return MonthlyPartitionsDefinition(start_date=get_settings().first_month.isoformat(), end_offset=0, timezone="UTC")
 
 
 def month_window(start: dt.date, end: dt.date | None = None) -> dict[str, str]:

@@ -226,7 +226,7 @@ def _run_pipeline(
     finally:
         con.close()
 
-    all_months = monthly_partitions.get_partition_keys()
+    all_months = monthly_partitions().get_partition_keys()
     # a month is built when its statements are built and issued (a warehouse from before issuing
     # existed gets each month issued once)
     materialized = set.intersection(*(instance.get_materialized_partitions(key) for key in _monthly_probe_keys()))
@@ -246,9 +246,8 @@ def _run_pipeline(
         return report
     echo(f"[2/2] building {len(months)} month(s) {months[0]} .. {months[-1]} in one run ...")
     close_month = defs.resolve_job_def("close_month")
-    everything_but_files = sorted(
-        monthly_close.resolve(defs.resolve_asset_graph()) - {STATEMENT_DOCUMENTS_KEY}, key=lambda k: k.to_user_string()
-    )
+    monthly = monthly_close().resolve(defs.resolve_asset_graph())
+    everything_but_files = sorted(monthly - {STATEMENT_DOCUMENTS_KEY}, key=lambda key: key.to_user_string())
     started = time.monotonic()
     close = execute_quietly(
         close_month,

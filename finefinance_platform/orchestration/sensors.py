@@ -9,7 +9,6 @@ a profile upgrade: the earliest month such a row touches is rebuilt, with every 
 import duckdb
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
-from finefinance_platform.orchestration.jobs import close_month_job
 from finefinance_platform.orchestration.late_data import (
     decode_marks,
     earliest_changed_month,
@@ -22,7 +21,8 @@ from finefinance_platform.orchestration.partitions import monthly_partitions
 from finefinance_platform.settings import get_settings
 
 
-@sensor(job=close_month_job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING)
+# by the job's name: the job is built when the definitions load
+@sensor(job_name="close_month", minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING)
 def late_data_sensor(context: SensorEvaluationContext):
     settings = get_settings()
     if settings.warehouse != "duckdb" or not settings.duckdb_path.exists():
@@ -43,7 +43,7 @@ def late_data_sensor(context: SensorEvaluationContext):
     finally:
         con.close()
     context.update_cursor(encode_marks(marks))
-    window = rebuild_range(earliest, monthly_partitions.get_partition_keys())
+    window = rebuild_range(earliest, monthly_partitions().get_partition_keys())
     if window is None:
         return SkipReason("no change touches a closed month")
     start, end = window

@@ -12,11 +12,11 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, BackfillPolicy, Output
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec, BackfillPolicy, Output
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -38,18 +38,19 @@ LAYER_OWNERS = {
     "marts": "team:analytics",
 }
 
-dbt_project = DbtProject(
-    project_dir=DBT_PROJECT_DIR,
-    profiles_dir=DBT_PROJECT_DIR,
-    target=get_settings().dbt_target,
-)
 
+@cache
+def dbt_project() -> DbtProject:
+    """The dbt project with the settings' target, made when the definitions load.
 
-# `make install` prepares the manifest. Under `dagster dev` it is prepared again only when a dbt file
-# changed since (dagster-dbt's `prepare_if_dev` parses on every load: 11 s of the UI's start-up), so
-# an edited model still reaches the UI with "Reload definitions".
-if get_settings().under_dagster_dev and manifest_is_stale(Path(dbt_project.manifest_path)):
-    dbt_project.prepare_if_dev()
+    `make install` prepares the manifest. Under `dagster dev` it is prepared again only when a dbt
+    file changed since (dagster-dbt's `prepare_if_dev` parses on every load: 11 s of the UI's
+    start-up), so an edited model still reaches the UI with "Reload definitions"."""
+    settings = get_settings()
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=settings.dbt_target)
+    if settings.under_dagster_dev and manifest_is_stale(Path(project.manifest_path)):
+        project.prepare_if_dev()
+    return project
 
 
 class PlatformDbtCliResource(DbtCliResource):
@@ -135,7 +136,7 @@ def _copy_atomically(source: Path, destination: Path) -> None:
 
 def dbt_resource() -> DbtCliResource:
     # the dbt installed beside this interpreter, whether or not the virtualenv is activated
-    return PlatformDbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+    return PlatformDbtCliResource(project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).parent / "dbt"))
 
 
 class FineFinanceTranslator(DagsterDbtTranslator):
@@ -228,48 +229,59 @@ WAREHOUSE_WRITER_TAGS = {"finefinance/warehouse": "writer"}
 PRODUCTION_BUILD = ["--exclude-resource-type", "unit_test"]
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    exclude=MONTHLY_SELECTION,
-    dagster_dbt_translator=translator,
-    name="dbt_unpartitioned",
-    op_tags=WAREHOUSE_WRITER_TAGS,
-    pool="warehouse",
-)
-def dbt_unpartitioned_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    started = time.perf_counter()
-    invocation = dbt.cli(["build", *PRODUCTION_BUILD], context=context)
-    events = list(invocation.stream())
-    keep_partial_parse(invocation)
-    yield from with_row_counts(context, events, warehouse, dbt_seconds=time.perf_counter() - started)
+class DbtModels(NamedTuple):
+    unpartitioned: AssetsDefinition  # staging, the snapshot, dimensions, the intraday marts
+    monthly: AssetsDefinition  # the month-grain marts (dbt tag `monthly`), on the monthly partitions
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    select=MONTHLY_SELECTION,
-    partitions_def=monthly_partitions,
-    # a backfill of a range of months is one run, one dbt invocation over the whole window
-    backfill_policy=BackfillPolicy.single_run(),
-    dagster_dbt_translator=translator,
-    name="dbt_monthly",
-    op_tags=WAREHOUSE_WRITER_TAGS,
-    pool="warehouse",
-)
-def dbt_monthly_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    window = context.partition_time_window
-    dbt_vars = month_window(window.start.date(), window.end.date())
-    context.log.info(f"dbt window [{dbt_vars['month_start']}, {dbt_vars['month_end']})")
-    # The window reaches dbt in its environment, not as --vars: dbt parses the whole project again
-    # whenever its vars change (3-4 s per step), and every window is new. macros/month_window/validation.sql
-    # reads these only while running, never while parsing, so the manifest stays valid.
-    started = time.perf_counter()
-    with window_in_environment(dbt_vars):
+@cache
+def dbt_models() -> DbtModels:
+    """The dbt project's two Dagster assets, made from its manifest when the definitions load."""
+    project = dbt_project()
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        exclude=MONTHLY_SELECTION,
+        dagster_dbt_translator=translator,
+        name="dbt_unpartitioned",
+        op_tags=WAREHOUSE_WRITER_TAGS,
+        pool="warehouse",
+    )
+    def dbt_unpartitioned_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        started = time.perf_counter()
         invocation = dbt.cli(["build", *PRODUCTION_BUILD], context=context)
-    events = list(invocation.stream())
-    keep_partial_parse(invocation)
-    yield from with_row_counts(context, events, warehouse, dbt_vars, dbt_seconds=time.perf_counter() - started)
+        events = list(invocation.stream())
+        keep_partial_parse(invocation)
+        yield from with_row_counts(context, events, warehouse, dbt_seconds=time.perf_counter() - started)
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        select=MONTHLY_SELECTION,
+        partitions_def=monthly_partitions(),
+        # a backfill of a range of months is one run, one dbt invocation over the whole window
+        backfill_policy=BackfillPolicy.single_run(),
+        dagster_dbt_translator=translator,
+        name="dbt_monthly",
+        op_tags=WAREHOUSE_WRITER_TAGS,
+        pool="warehouse",
+    )
+    def dbt_monthly_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        window = context.partition_time_window
+        dbt_vars = month_window(window.start.date(), window.end.date())
+        context.log.info(f"dbt window [{dbt_vars['month_start']}, {dbt_vars['month_end']})")
+        # The window reaches dbt in its environment, not as --vars: dbt parses the whole project again
+        # whenever its vars change (3-4 s per step), and every window is new. macros/month_window/validation.sql
+        # reads these only while running, never while parsing, so the manifest stays valid.
+        started = time.perf_counter()
+        with window_in_environment(dbt_vars):
+            invocation = dbt.cli(["build", *PRODUCTION_BUILD], context=context)
+        events = list(invocation.stream())
+        keep_partial_parse(invocation)
+        yield from with_row_counts(context, events, warehouse, dbt_vars, dbt_seconds=time.perf_counter() - started)
+
+    return DbtModels(dbt_unpartitioned_models, dbt_monthly_models)
 
 
 WINDOW_ENVIRONMENT = {"month_start": "FINEFINANCE_MONTH_START", "month_end": "FINEFINANCE_MONTH_END"}

@@ -11,13 +11,13 @@ from helpers.delivery_fixtures import make_delivery_home, uid, write_marts
 
 from finefinance_platform.delivery.assets import (
     ISSUES_CHECK,
-    MART_KEYS,
     SERVING_COPY_KEY,
     STATEMENT_DOCUMENTS_KEY,
     STATEMENT_ISSUES_KEY,
     STATEMENT_MART_KEYS,
     build_serving_copy_asset,
     delivery_assets,
+    mart_keys,
     delivery_checks,
     every_customer_has_a_statement,
     statement_documents,
@@ -49,13 +49,17 @@ def check_evaluation(result):
 
 
 def test_lineage_and_partitions():
-    assert {asset.key for asset in delivery_assets} == {STATEMENT_ISSUES_KEY, STATEMENT_DOCUMENTS_KEY, SERVING_COPY_KEY}
+    assert {asset.key for asset in delivery_assets()} == {
+        STATEMENT_ISSUES_KEY,
+        STATEMENT_DOCUMENTS_KEY,
+        SERVING_COPY_KEY,
+    }
     assert delivery_checks == [every_customer_has_a_statement]
     # the issued statements' check runs in their own step, on the statements issuing built
-    assert set(statement_issues.check_keys) == {ISSUES_CHECK}
+    assert set(statement_issues().check_keys) == {ISSUES_CHECK}
     # marts -> issued statements -> documents and serving copy
     assert (
-        set(statement_issues.asset_deps[STATEMENT_ISSUES_KEY])
+        set(statement_issues().asset_deps[STATEMENT_ISSUES_KEY])
         == {
             AssetKey(["marts", "fct_monthly_statement"]),
             AssetKey(["marts", "fct_statement_line"]),
@@ -63,19 +67,19 @@ def test_lineage_and_partitions():
         }
         == set(STATEMENT_MART_KEYS)
     )
-    assert set(statement_documents.asset_deps[STATEMENT_DOCUMENTS_KEY]) == {STATEMENT_ISSUES_KEY}
-    for asset in (statement_issues, statement_documents):
+    assert set(statement_documents().asset_deps[STATEMENT_DOCUMENTS_KEY]) == {STATEMENT_ISSUES_KEY}
+    for asset in (statement_issues(), statement_documents()):
         assert asset.partitions_def is not None and asset.backfill_policy.max_partitions_per_run is None
     assert STATEMENT_ISSUES_KEY in build_serving_copy_asset().asset_deps[SERVING_COPY_KEY]
     serving = build_serving_copy_asset([AssetKey(["marts", "dim_customer"])])
     assert set(serving.asset_deps[SERVING_COPY_KEY]) == {AssetKey(["marts", "dim_customer"])}
-    assert len(MART_KEYS) == 16
+    assert len(mart_keys()) == 16
 
 
 def test_statement_documents_for_a_partition_with_its_check(home):
     month = home.months[3]
     result = materialize(
-        [statement_documents, every_customer_has_a_statement],
+        [statement_documents(), every_customer_has_a_statement],
         partition_key=month.isoformat(),
         resources=resources(home),
         instance=DagsterInstance.ephemeral(),
@@ -88,7 +92,7 @@ def test_statement_documents_for_a_partition_with_its_check(home):
     # the manifest names the issued version each file holds (re-rendered only when it changes)
     rendered = json.loads((folder / ".rendered.json").read_text())
     assert sorted(rendered) == files and all(version.startswith("1:") for version in rendered.values())
-    (materialization,) = result.asset_materializations_for_node(statement_documents.node_def.name)
+    (materialization,) = result.asset_materializations_for_node(statement_documents().node_def.name)
     assert materialization.partition == month.isoformat()
     assert materialization.metadata["count"].value == 5
     assert materialization.metadata["files"].value == 10
@@ -106,7 +110,7 @@ def month_range_tags(first, last) -> dict:
 
 
 def test_check_on_its_own_covers_every_month_and_names_a_missing_statement(home):
-    defs = [statement_documents, every_customer_has_a_statement]
+    defs = [statement_documents(), every_customer_has_a_statement]
     assert materialize(defs, tags=month_range_tags(home.months[0], home.months[-1]), resources=resources(home)).success
     missing = home.home / "statements" / f"{home.months[2]:%Y-%m}" / f"{uid('didier')}.pdf"
     missing.unlink()
@@ -124,12 +128,14 @@ def test_check_on_its_own_covers_every_month_and_names_a_missing_statement(home)
 def test_a_range_of_months_is_one_run(home):
     first, last = home.months[0], home.months[1]
     result = materialize(
-        [statement_documents, every_customer_has_a_statement],
+        [statement_documents(), every_customer_has_a_statement],
         tags=month_range_tags(first, last),
         resources=resources(home),
     )
     assert result.success
-    partitions = sorted(m.partition for m in result.asset_materializations_for_node(statement_documents.node_def.name))
+    partitions = sorted(
+        m.partition for m in result.asset_materializations_for_node(statement_documents().node_def.name)
+    )
     assert partitions == [first.isoformat(), last.isoformat()]
     # Emma has no account before the third month: 4 customers in each of the first two
     for month in (first, last):
@@ -141,19 +147,19 @@ def test_statements_are_issued_checked_and_corrections_alert_operations(tmp_path
     home = make_delivery_home(tmp_path / "home", publish=False, issue=False)
     for name, value in home.env().items():
         monkeypatch.setenv(name, value)
-    defs = [statement_issues]
+    defs = [statement_issues()]
     months = month_range_tags(home.months[0], home.months[-1])
 
     def check_on_its_own():
         result = materialize(
             defs, resources=resources(home), selection=AssetSelection.checks(ISSUES_CHECK), raise_on_error=False
         )
-        assert not result.asset_materializations_for_node(statement_issues.node_def.name)
+        assert not result.asset_materializations_for_node(statement_issues().node_def.name)
         (evaluation,) = result.get_asset_check_evaluations()
         return evaluation
 
     first = materialize(defs, tags=months, resources=resources(home))
-    materialization = first.asset_materializations_for_node(statement_issues.node_def.name)[0]  # one per month
+    materialization = first.asset_materializations_for_node(statement_issues().node_def.name)[0]  # one per month
     assert materialization.metadata["first_issues"].value == 4 + 4 + 5 + 5  # Emma from the third month
     assert materialization.metadata["corrections"].value == 0
     assert [e.passed for e in first.get_asset_check_evaluations()] == [True]
@@ -167,7 +173,7 @@ def test_statements_are_issued_checked_and_corrections_alert_operations(tmp_path
     assert "the marts changed since version 1 was issued" in evaluation.metadata["problem_sample"].value
 
     second = materialize(defs, tags=months, resources=resources(home))
-    materialization = second.asset_materializations_for_node(statement_issues.node_def.name)[0]
+    materialization = second.asset_materializations_for_node(statement_issues().node_def.name)[0]
     assert (materialization.metadata["corrections"].value, materialization.metadata["unchanged"].value) == (2, 16)
     assert check_on_its_own().passed
     with duckdb.connect(str(home.warehouse), read_only=True) as con:

@@ -160,8 +160,8 @@ def test_asset_check_and_pages_on_the_real_marts(homes, monkeypatch):
     first, last = real.months[0], real.months[-1]
     result = materialize(
         [
-            statement_issues,
-            statement_documents,
+            statement_issues(),
+            statement_documents(),
             every_customer_has_a_statement,
             build_serving_copy_asset(),
         ],

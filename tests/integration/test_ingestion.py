@@ -72,7 +72,7 @@ def _fill_source(dsn: str) -> list[str]:
 
 
 def _ingest() -> None:
-    result = materialize([raw_tables], resources={"dlt": DagsterDltResource()})
+    result = materialize([raw_tables()], resources={"dlt": DagsterDltResource()})
     assert result.success
     keys = {e.event_specific_data.materialization.asset_key for e in result.get_asset_materialization_events()}
     assert keys == {AssetKey(["raw", t.name]) for t in SOURCE_TABLES}
@@ -128,7 +128,7 @@ def test_source_down_fails_with_a_clear_error(tmp_path, monkeypatch):
     unreachable = "postgresql://postgres:x@127.0.0.1:1/finefinance"
     with platform_env(monkeypatch, unreachable, tmp_path / "warehouse.duckdb"):
         monkeypatch.setattr("finefinance_platform.ingestion.dlt_ingestion.SOURCE_CONNECT_ATTEMPTS", 2)
-        result = materialize([raw_tables], resources={"dlt": DagsterDltResource()}, raise_on_error=False)
+        result = materialize([raw_tables()], resources={"dlt": DagsterDltResource()}, raise_on_error=False)
     assert not result.success
     failure = result.get_step_failure_events()[0]
     assert "unreachable after 2 attempts" in failure.event_specific_data.error.message

@@ -163,7 +163,7 @@ def test_sensor_requests_the_touched_range_only(xs_clone):
 
     from finefinance_platform.ingestion.dlt_ingestion import raw_tables
 
-    assert materialize([raw_tables], resources={"dlt": DagsterDltResource()}).success
+    assert materialize([raw_tables()], resources={"dlt": DagsterDltResource()}).success
     # the months read the staged transactions: until the daily refresh stages the new version, a
     # month built now would miss it, so the sensor waits and keeps its cursor
     waiting = build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=cursor)

@@ -684,7 +684,7 @@ def test_the_cli_and_the_statement_documents_on_snowflake_and_an_fsspec_store(se
                 result = CliRunner().invoke(cli, ["statements", "export", "--month", month], catch_exceptions=False)
                 assert result.exit_code == 0 and store in result.output, result.output
             check = materialize(
-                [statement_documents, every_customer_has_a_statement],
+                [statement_documents(), every_customer_has_a_statement],
                 resources={"warehouse": WarehouseResource(kind="snowflake")},
                 selection=AssetSelection.checks(every_customer_has_a_statement),
             )
@@ -692,7 +692,7 @@ def test_the_cli_and_the_statement_documents_on_snowflake_and_an_fsspec_store(se
             # one object gone: the check names it
             (tmp_path / "object-store" / "statements" / "2025-02" / f"{served.customer_id}.pdf").unlink()
             check = materialize(
-                [statement_documents, every_customer_has_a_statement],
+                [statement_documents(), every_customer_has_a_statement],
                 resources={"warehouse": WarehouseResource(kind="snowflake")},
                 selection=AssetSelection.checks(every_customer_has_a_statement),
                 raise_on_error=False,

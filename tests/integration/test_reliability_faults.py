@@ -248,7 +248,7 @@ def test_the_source_going_down_mid_ingestion_fails_clearly_and_the_next_run_reco
 
     # the source is back: the next ingestion loads every change once
     monkeypatch.setenv("FINEFINANCE_SOURCE_READER_URL", reader_dsn(xs_clone["dsn"]))
-    assert materialize([dlt_ingestion.raw_tables], resources={"dlt": DagsterDltResource()}).success
+    assert materialize([dlt_ingestion.raw_tables()], resources={"dlt": DagsterDltResource()}).success
     with duckdb.connect(str(xs_clone["warehouse"]), read_only=True) as con:
         rows, corrected = con.execute(
             "select count(*), count(*) filter (where description like '% (corrected)') from raw.transaction"

@@ -216,3 +216,26 @@ def test_a_homes_second_dbt_step_parses_only_what_changed(monkeypatch, tmp_path)
     kept = sorted(entry.name for entry in target.iterdir() if entry.is_dir())
     assert len(kept) == dbt_assets.KEPT_STEP_FOLDERS
     assert "dbt_monthly-run0" not in kept and "dbt_monthly-run24" in kept
+
+
+def test_no_module_reads_the_settings_when_imported():
+    """The partitions (first month), the dbt project (target), the jobs and the ingestion asset are
+    made by factories when the definitions load: importing a module reads no setting, so a test or a
+    tool can set the environment first and import in any order."""
+    probe = """
+import importlib, pkgutil
+import finefinance_platform, finefinance_platform.settings as settings
+def refuse(*args, **kwargs):
+    raise RuntimeError("settings read at import")
+settings.load_settings = settings.get_settings = refuse
+for module in pkgutil.walk_packages(finefinance_platform.__path__, "finefinance_platform."):
+    # the code location itself loads the definitions; the dashboard's pages are Streamlit scripts
+    if module.name != "finefinance_platform.definitions" and ".dashboard." not in module.name:
+        try:
+            importlib.import_module(module.name)
+        except RuntimeError:
+            print(module.name)
+"""
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == []
