@@ -17,9 +17,9 @@ from finefinance_platform.delivery.assets import (
     STATEMENT_MART_KEYS,
     build_serving_copy_asset,
     delivery_assets,
-    mart_keys,
     delivery_checks,
     every_customer_has_a_statement,
+    mart_keys,
     statement_documents,
     statement_issues,
 )
