@@ -67,7 +67,8 @@ def test_ingestion_connects_as_the_read_only_role_which_cannot_write(source_dsn,
             reader_dsn(source_dsn).replace(get_settings().source_reader_password, "wrong"),
         )
         monkeypatch.setattr(dlt_ingestion, "SOURCE_CONNECT_ATTEMPTS", 1)
-        failed = materialize([dlt_ingestion.raw_tables()], resources={"dlt": DagsterDltResource()}, raise_on_error=False)
+        ingestion = [dlt_ingestion.raw_tables()]
+        failed = materialize(ingestion, resources={"dlt": DagsterDltResource()}, raise_on_error=False)
         assert not failed.success
         assert "finefinance_reader" in failed.get_step_failure_events()[0].event_specific_data.error.message
 
