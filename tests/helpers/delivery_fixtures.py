@@ -1,12 +1,12 @@
 """A small bank, hand-made, turned into the `marts.*` tables of the warehouse contract.
 
 The delivery tests run against this DuckDB file, not against the dbt marts: the marts here are
-computed in plain Python from docs/business-definitions.md (a completed transaction counts in its
-booking month, the month of `booked_at`), from a list of transactions small enough to check by
-hand. The three closed months before the current one (plus one before them, so balances carry
-over) keep every month inside the Dagster partitions and "closed". `make_delivery_home` also issues
-every month's statements (delivery.statement_issues) on the 1st of the next month, as the monthly
-close does.
+computed in plain Python from docs/business-definitions.md by `independent_marts.compute_marts` (a
+completed transaction counts in its booking month, the month of `booked_at`), from a list of
+transactions small enough to check by hand. The three closed months before the current one (plus
+one before them, so balances carry over) keep every month inside the Dagster partitions and
+"closed". `make_delivery_home` also issues every month's statements (delivery.statement_issues) on
+the 1st of the next month, as the monthly close does.
 
 The small bank (`small_bank()`):
 - Alice Durand (Gold, advisor Claire): salary 3,000.00, a subscription, 500.00 moved to her own
@@ -27,10 +27,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,19 +37,14 @@ import duckdb
 import pyarrow as pa
 
 from finefinance_platform.months import add_months, current_month
+from helpers.independent_marts import PROFILE_LABELS, Bank, compute_marts, month_end
 
 D = Decimal
 NAMESPACE = uuid.UUID("6f1c7f7e-1d4e-4b8e-9a63-0c2f5d3a9b10")
-PROFILE_LABELS = {"bronze": "Bronze", "gold": "Gold", "diamant": "Diamond"}
-HIGH_WITHDRAWALS, HIGH_LOANS, HIGH_INVESTMENTS = D("5000"), D("50000"), D("25000")
 
 
 def uid(name: str) -> str:
     return str(uuid.uuid5(NAMESPACE, name))
-
-
-def month_end(month: dt.date) -> dt.date:
-    return add_months(month, 1) - dt.timedelta(days=1)
 
 
 def fixture_months(count: int = 4, today: dt.date | None = None) -> list[dt.date]:
@@ -59,16 +53,8 @@ def fixture_months(count: int = 4, today: dt.date | None = None) -> list[dt.date
     return [add_months(last, -offset) for offset in range(count - 1, -1, -1)]
 
 
-@dataclass
-class Bank:
-    months: list[dt.date]
-    advisors: list[dict] = field(default_factory=list)
-    customers: list[dict] = field(default_factory=list)
-    accounts: list[dict] = field(default_factory=list)
-    transactions: list[dict] = field(default_factory=list)
-    loans: list[dict] = field(default_factory=list)
-    investments: list[dict] = field(default_factory=list)
-    cards: list[dict] = field(default_factory=list)
+class HandMadeBank(Bank):
+    """A `Bank` built row by row, each row's id derived from a readable key (`uid`)."""
 
     def advisor(self, key, firstname, surname, city):
         self.advisors.append({"advisor_id": uid(key), "firstname": firstname, "surname": surname, "city": city})
@@ -136,7 +122,7 @@ def late_booking_booked(months: list[dt.date]) -> dt.datetime:
 
 def small_bank(months: list[dt.date] | None = None) -> Bank:
     months = months or fixture_months()
-    bank = Bank(months)
+    bank = HandMadeBank(months)
     m0 = months[0]
     claire = bank.advisor("claire", "Claire", "Martin", "Paris")
     hugo = bank.advisor("hugo", "Hugo", "Bernard", "Lyon")
@@ -262,271 +248,6 @@ def bulk_bank(customer_count: int, months: list[dt.date] | None = None) -> Bank:
                     "card_payment",
                 )
     return bank
-
-
-# -- the marts, from docs/business-definitions.md ---------------------------------------------------
-
-
-def _active(product: dict, month: dt.date) -> bool:
-    return product["start_date"] <= month_end(month) and (product["end_date"] is None or product["end_date"] >= month)
-
-
-def _streak(flags: list[bool]) -> list[int]:
-    out, run = [], 0
-    for flag in flags:
-        run = run + 1 if flag else 0
-        out.append(run)
-    return out
-
-
-def booking_month(t: dict) -> dt.date:
-    """A completed transaction's month: the calendar month (UTC) of its booking
-    (docs/business-definitions.md#booking-month)."""
-    return t["booked_at"].astimezone(dt.UTC).date().replace(day=1)
-
-
-def compute_marts(bank: Bank) -> dict[str, list[dict]]:
-    months = bank.months
-    month_of = {m: m for m in months}
-    owner = {a["account_id"]: a["customer_id"] for a in bank.accounts}
-    # booking order: the running balances accumulate as the bank books
-    completed = sorted(
-        (t for t in bank.transactions if t["status"] == "completed"),
-        key=lambda t: (t["booked_at"], t["transaction_id"]),
-    )
-    fct_transaction = [
-        {
-            **{
-                k: t[k]
-                for k in (
-                    "transaction_id",
-                    "transaction_date",
-                    "booked_at",
-                    "amount",
-                    "category",
-                    "sender_account_id",
-                    "receiver_account_id",
-                )
-            },
-            "month_start": booking_month(t),
-        }
-        for t in completed
-    ]
-
-    balance = defaultdict(lambda: D("0.00"))
-    lines, per_account_month = [], defaultdict(lambda: {"credits": D("0.00"), "debits": D("0.00"), "count": 0})
-    for t in completed:
-        m = month_of[booking_month(t)]
-        for account_id, direction in ((t["receiver_account_id"], "credit"), (t["sender_account_id"], "debit")):
-            if account_id is None:
-                continue
-            sign = 1 if direction == "credit" else -1
-            balance[account_id] += sign * t["amount"]
-            lines.append(
-                {
-                    "account_id": account_id,
-                    "month_start": m,
-                    "transaction_id": t["transaction_id"],
-                    "transaction_date": t["transaction_date"],
-                    "booked_at": t["booked_at"],
-                    "description": t["description"],
-                    "category": t["category"],
-                    "direction": direction,
-                    "amount": t["amount"],
-                    "running_balance": balance[account_id],
-                }
-            )
-            agg = per_account_month[(account_id, m)]
-            agg["credits" if direction == "credit" else "debits"] += t["amount"]
-            agg["count"] += 1
-
-    statements, closing = [], {}
-    for account in bank.accounts:
-        opening = D("0.00")
-        for m in months:
-            if account["open_date"] > month_end(m):
-                continue
-            agg = per_account_month[(account["account_id"], m)]
-            close = opening + agg["credits"] - agg["debits"]
-            statements.append(
-                {
-                    "account_id": account["account_id"],
-                    "customer_id": account["customer_id"],
-                    "month_start": m,
-                    "opening_balance": opening,
-                    "total_credits": agg["credits"],
-                    "total_debits": agg["debits"],
-                    "closing_balance": close,
-                    "transaction_count": agg["count"],
-                }
-            )
-            closing[(account["account_id"], m)] = close
-            opening = close
-
-    # withdrawals: debits except transfers between two accounts of the same customer
-    withdrawals = defaultdict(lambda: D("0.00"))
-    for t in completed:
-        sender, receiver = t["sender_account_id"], t["receiver_account_id"]
-        if sender is None or (receiver is not None and owner[receiver] == owner[sender]):
-            continue
-        withdrawals[(owner[sender], booking_month(t))] += t["amount"]
-
-    customer_months, upgrade, budget = [], [], []
-    advisor_of = {c["customer_id"]: c["advisor_id"] for c in bank.customers}
-    accounts_of = defaultdict(list)
-    for a in bank.accounts:
-        accounts_of[a["customer_id"]].append(a)
-    for customer in bank.customers:
-        cid = customer["customer_id"]
-        rows = []
-        for m in months:
-            accounts = [a for a in accounts_of[cid] if (a["account_id"], m) in closing]
-            if not accounts:
-                continue
-            rows.append(
-                {
-                    "customer_id": cid,
-                    "month_start": m,
-                    "month_end_balance": sum((closing[(a["account_id"], m)] for a in accounts), D("0.00")),
-                    "withdrawals": withdrawals[(cid, m)],
-                    "loans_outstanding": sum(
-                        (p["amount"] for p in bank.loans if p["customer_id"] == cid and _active(p, m)), D("0.00")
-                    ),
-                    "investments_held": sum(
-                        (p["amount"] for p in bank.investments if p["customer_id"] == cid and _active(p, m)), D("0.00")
-                    ),
-                }
-            )
-        red = _streak([r["month_end_balance"] < 0 for r in rows])
-        high_w = _streak([r["withdrawals"] >= HIGH_WITHDRAWALS for r in rows])
-        high_l = _streak([r["loans_outstanding"] >= HIGH_LOANS for r in rows])
-        high_i = _streak([r["investments_held"] >= HIGH_INVESTMENTS for r in rows])
-        for r, red_n, w, lo, inv in zip(rows, red, high_w, high_l, high_i, strict=True):
-            customer_months.append(r)
-            if red_n >= 3:
-                budget.append(
-                    {
-                        "month_start": r["month_start"],
-                        "customer_id": cid,
-                        "advisor_id": advisor_of[cid],
-                        "month_end_balance": r["month_end_balance"],
-                        "months_in_red": red_n,
-                    }
-                )
-            if max(w, lo, inv) >= 3:
-                upgrade.append(
-                    {
-                        "month_start": r["month_start"],
-                        "customer_id": cid,
-                        "advisor_id": advisor_of[cid],
-                        "high_withdrawals_months": w,
-                        "high_loans_months": lo,
-                        "high_investments_months": inv,
-                    }
-                )
-
-    kpis, previous = [], None
-    per_profile, per_category = [], []
-    for m in months:
-        interest = sum((p["amount"] * p["interest_rate"] / 12 for p in bank.loans if _active(p, m)), D("0"))
-        interest = interest.quantize(D("0.01"))
-        fees = sum((p["fee"] for p in bank.cards if _active(p, m)), D("0.00"))
-        month_txns = [t for t in fct_transaction if t["month_start"] == m]
-        row = {
-            "month_start": m,
-            "revenue": interest + fees,
-            "interest_income": interest,
-            "card_fee_income": fees,
-            "transaction_count": len(month_txns),
-            "transaction_amount": sum((t["amount"] for t in month_txns), D("0.00")),
-            "new_customers": sum(1 for c in bank.customers if c["signup_date"].replace(day=1) == m),
-        }
-
-        def growth(key, row=row, previous=previous):
-            if previous is None or not previous[key]:
-                return None
-            return float(100 * (D(row[key]) - D(previous[key])) / D(previous[key]))
-
-        row.update(
-            revenue_growth_pct=growth("revenue"),
-            transaction_count_growth_pct=growth("transaction_count"),
-            new_customers_growth_pct=growth("new_customers"),
-        )
-        kpis.append(row)
-        previous = row
-        for label in ("Bronze", "Gold", "Diamond"):
-            count = sum(1 for c in bank.customers if c["profile"] == label and c["signup_date"] <= month_end(m))
-            per_profile.append({"month_start": m, "profile": label, "customer_count": count})
-        for category in sorted({t["category"] for t in month_txns}):
-            chosen = [t for t in month_txns if t["category"] == category]
-            per_category.append(
-                {
-                    "month_start": m,
-                    "category": category,
-                    "transaction_count": len(chosen),
-                    "transaction_amount": sum((t["amount"] for t in chosen), D("0.00")),
-                }
-            )
-
-    products = (
-        [
-            {
-                "product_id": p["product_id"],
-                "customer_id": p["customer_id"],
-                "product_type": "loan",
-                "amount": p["amount"],
-                "start_date": p["start_date"],
-                "end_date": p["end_date"],
-            }
-            for p in bank.loans
-        ]
-        + [
-            {
-                "product_id": p["product_id"],
-                "customer_id": p["customer_id"],
-                "product_type": "investment",
-                "amount": p["amount"],
-                "start_date": p["start_date"],
-                "end_date": p["end_date"],
-            }
-            for p in bank.investments
-        ]
-        + [
-            {
-                "product_id": p["product_id"],
-                "customer_id": p["customer_id"],
-                "product_type": "credit_card",
-                "amount": p["amount"],
-                "start_date": p["start_date"],
-                "end_date": p["end_date"],
-            }
-            for p in bank.cards
-        ]
-    )
-    dates = []
-    day = months[0]
-    while day <= month_end(months[-1]):
-        dates.append(
-            {"date_day": day, "month_start": day.replace(day=1), "year": day.year, "month": day.month, "day": day.day}
-        )
-        day += dt.timedelta(days=1)
-
-    return {
-        "dim_customer": bank.customers,
-        "dim_advisor": bank.advisors,
-        "dim_account": bank.accounts,
-        "dim_product": products,
-        "dim_date": dates,
-        "fct_transaction": fct_transaction,
-        "fct_monthly_statement": statements,
-        "fct_statement_line": lines,
-        "fct_customer_month": customer_months,
-        "advisor_upgrade_candidates": upgrade,
-        "advisor_budget_support": budget,
-        "kpi_monthly_growth": kpis,
-        "kpi_customers_per_profile": per_profile,
-        "kpi_transactions_per_month": per_category,
-    }
 
 
 # column types as dbt on DuckDB would produce them (money as DECIMAL(18,2), ids as text)

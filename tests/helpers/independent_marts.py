@@ -1,175 +1,407 @@
-"""The marts of docs/business-definitions.md computed independently, in pandas, straight from the source database.
+"""The marts of docs/business-definitions.md computed independently, in plain Python, from a bank's rows.
 
 Written from the business definitions, not from the dbt SQL, so a test comparing the two catches a
-wrong model as well as a wrong expectation.
+wrong model as well as a wrong expectation. It is the suite's only such computation, with two uses:
+
+- the delivery tests' hand-made banks (`delivery_fixtures.small_bank`, `bulk_bank`), whose marts
+  `delivery_fixtures.write_marts` writes to DuckDB in place of dbt's;
+- the source database itself (`bank_from_source`): `tests/integration/test_marts_independent.py`
+  compares its marts with the ones the real pipeline builds at scale XS.
+
+`compute_marts(bank)` gives the rows of `bank.months`, the window of months the marts hold (the
+Dagster partitions), and computes them from all of the bank's history up to the window's end, as a
+full dbt build does: balances and streaks start from the data's first month (a hand-made bank's
+data starts in its first month; the simulated source has customers and accounts from years before
+the first partition, and loans whose streaks run from then), the month before the window gives its
+first month's growth rates, and bookings after the window's last month are in none of its months.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter, defaultdict
 from contextlib import closing
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-import pandas as pd
 import psycopg2
+import psycopg2.extras
 
-HIGH_WITHDRAWALS, HIGH_LOANS, HIGH_INVESTMENTS, STREAK = 5000, 50000, 25000, 3
+D = Decimal
 PROFILE_LABELS = {"bronze": "Bronze", "gold": "Gold", "diamant": "Diamond"}
+# docs/business-definitions.md#high-thresholds (the dbt vars' defaults)
+HIGH_WITHDRAWALS, HIGH_LOANS, HIGH_INVESTMENTS, STREAK_MONTHS = D("5000"), D("50000"), D("25000"), 3
 
 
-def read_source(dsn: str) -> dict[str, pd.DataFrame]:
-    queries = {
-        "customer": "select customer_id::text, signup_date, profile_level, advisor_id::text from crm.customer",
-        "account": "select account_id::text, customer_id::text, open_date, closed_date from banking.account",
-        "transaction": (
-            "select transaction_id::text, sender_account_id::text, receiver_account_id::text, "
-            "(booked_at at time zone 'UTC') as booked, amount, category, status from banking.transaction"
-        ),
-        "loan": "select customer_id::text, amount, interest_rate, start_date, end_date from product.loan",
-        "investment": "select customer_id::text, amount, opened_at as start_date, closed_at as end_date "
-        "from product.investment",
-        "card": "select customer_id::text, fee, start_date, end_date from product.credit_card",
-    }
-    frames = {}
-    with closing(psycopg2.connect(dsn)) as conn:
-        for name, sql in queries.items():
-            with conn.cursor() as cur:
-                cur.execute(sql)
-                frames[name] = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
-    return frames
+@dataclass
+class Bank:
+    """A bank's rows, one dict per row, with the source's columns under the warehouse's names.
+
+    - advisors: advisor_id, firstname, surname, city
+    - customers: customer_id, firstname, surname, signup_date, profile (Bronze/Gold/Diamond), advisor_id
+    - accounts: account_id, customer_id, account_type, currency, open_date; closed_date (optional, NULL: open)
+    - transactions: transaction_id, transaction_date, booked_at (aware, NULL unless completed),
+      sender_account_id, receiver_account_id, amount, description, category, status
+    - loans: product_id, customer_id, amount, interest_rate, start_date, end_date
+    - investments: product_id, customer_id, amount, product_name, start_date, end_date (opened_at/closed_at)
+    - cards: product_id, customer_id, amount (the limit), fee, start_date, end_date
+
+    `months`: the window, consecutive months, oldest first.
+    """
+
+    months: list[dt.date]
+    advisors: list[dict] = field(default_factory=list)
+    customers: list[dict] = field(default_factory=list)
+    accounts: list[dict] = field(default_factory=list)
+    transactions: list[dict] = field(default_factory=list)
+    loans: list[dict] = field(default_factory=list)
+    investments: list[dict] = field(default_factory=list)
+    cards: list[dict] = field(default_factory=list)
+
+
+SOURCE_QUERIES = {
+    "advisors": "select advisor_id::text, firstname, surname, city from crm.advisor",
+    "customers": "select customer_id::text, firstname, surname, signup_date, profile_level, advisor_id::text "
+    "from crm.customer",
+    "accounts": "select account_id::text, customer_id::text, account_type, currency, open_date, closed_date "
+    "from banking.account",
+    # every status: compute_marts keeps the completed ones
+    "transactions": "select transaction_id::text, transaction_date, booked_at, sender_account_id::text, "
+    "receiver_account_id::text, amount, description, category, status from banking.transaction",
+    "loans": "select loan_id::text as product_id, customer_id::text, amount, interest_rate, start_date, end_date "
+    "from product.loan",
+    "investments": "select investment_id::text as product_id, customer_id::text, amount, product_name, "
+    "opened_at as start_date, closed_at as end_date from product.investment",
+    "cards": "select card_id::text as product_id, customer_id::text, amount_limit as amount, fee, start_date, "
+    "end_date from product.credit_card",
+}
+
+
+def bank_from_source(dsn: str, months: list[dt.date]) -> Bank:
+    """The source database's rows (every row, every status) as a `Bank` whose window is `months`."""
+    bank = Bank(months)
+    with closing(psycopg2.connect(dsn)) as conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+        for name, sql in SOURCE_QUERIES.items():
+            cur.execute(sql)
+            setattr(bank, name, [dict(row) for row in cur.fetchall()])
+    for customer in bank.customers:
+        customer["profile"] = PROFILE_LABELS[customer.pop("profile_level")]
+    return bank
+
+
+# -- the marts, from docs/business-definitions.md ---------------------------------------------------
+
+
+def next_month(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
 def month_end(month: dt.date) -> dt.date:
-    return (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
+    return next_month(month) - dt.timedelta(days=1)
 
 
-def cents(value) -> int:
-    return int((Decimal(str(value)) * 100).to_integral_value(rounding=ROUND_HALF_UP))
+def _active(start: dt.date | None, end: dt.date | None, month: dt.date) -> bool:
+    """docs/business-definitions.md#active-in-a-month: started by the month's last day, not ended before its first."""
+    return start <= month_end(month) and (end is None or end >= month)
 
 
-def _active(frame: pd.DataFrame, month: dt.date) -> pd.DataFrame:
-    """Started on or before the month's last day and not ended before its first day."""
-    return frame[(frame.start_date <= month_end(month)) & (frame.end_date.isna() | (frame.end_date >= month))]
+def _active_product(product: dict, month: dt.date) -> bool:
+    return _active(product["start_date"], product["end_date"], month)
 
 
-def compute(dsn: str, months: list[dt.date]) -> dict[str, pd.DataFrame]:
-    src = read_source(dsn)
-    txn = src["transaction"]
-    txn = txn[txn.status == "completed"].copy()
-    # a completed transaction counts in its booking month (docs/business-definitions.md#booking-month)
-    txn["month"] = txn.booked.map(lambda t: t.date().replace(day=1))
-    txn["cents"] = txn.amount.map(cents)
-    owner = dict(zip(src["account"].account_id, src["account"].customer_id))
+def _streak(flags: list[bool]) -> list[int]:
+    out, run = [], 0
+    for flag in flags:
+        run = run + 1 if flag else 0
+        out.append(run)
+    return out
 
-    # account × month statements: credits for the receiver, debits for the sender
-    debits = txn.dropna(subset=["sender_account_id"]).groupby(["sender_account_id", "month"]).cents.sum()
-    credits = txn.dropna(subset=["receiver_account_id"]).groupby(["receiver_account_id", "month"]).cents.sum()
-    statements, customer_month = [], []
-    balance = {}  # account -> running closing balance (cents), all history
-    # history starts with the data (first sign-up, account opening or transaction): a streak that
-    # began before the first partition counts its earlier months too
+
+def booking_month(t: dict) -> dt.date:
+    """A completed transaction's month: the calendar month (UTC) of its booking
+    (docs/business-definitions.md#booking-month)."""
+    return t["booked_at"].astimezone(dt.UTC).date().replace(day=1)
+
+
+def _by_customer(rows: list[dict]) -> dict[str, list[dict]]:
+    out = defaultdict(list)
+    for row in rows:
+        out[row["customer_id"]].append(row)
+    return out
+
+
+def compute_marts(bank: Bank) -> dict[str, list[dict]]:
+    """Every `marts.*` table of the warehouse contract, for the months of `bank.months`."""
+    window = bank.months
+    last = window[-1]
+    in_window = set(window)
+    owner = {a["account_id"]: a["customer_id"] for a in bank.accounts}
+    # Only completed transactions move money, in their booking month; a booking after the window's
+    # last month is in none of its months (the source may hold the open month's bookings).
+    # Booking order: the running balances accumulate as the bank books.
+    completed = sorted(
+        ((t, month) for t in bank.transactions if t["status"] == "completed" and (month := booking_month(t)) <= last),
+        key=lambda pair: (pair[0]["booked_at"], pair[0]["transaction_id"]),
+    )
+    # the months computed: from the data's first month (an account opened, a customer signed up, a
+    # transaction booked), as dbt's full build, so that history before the window counts
     first = min(
         [
-            *txn.month,
-            *months,
-            *(d.replace(day=1) for d in src["customer"].signup_date),
-            *(d.replace(day=1) for d in src["account"].open_date),
+            window[0],
+            *(a["open_date"].replace(day=1) for a in bank.accounts),
+            *(c["signup_date"].replace(day=1) for c in bank.customers),
+            *(month for _, month in completed),
         ]
     )
-    month = first
-    all_months = []
-    while month <= months[-1]:
-        all_months.append(month)
-        month = (pd.Timestamp(month) + pd.offsets.MonthBegin(1)).date()
-    accounts = src["account"]
-    for month in all_months:
-        for account in accounts.itertuples():
-            c = int(credits.get((account.account_id, month), 0))
-            d = int(debits.get((account.account_id, month), 0))
-            opening = balance.get(account.account_id, 0)
-            balance[account.account_id] = opening + c - d
-            open_in_month = account.open_date <= month_end(month) and (
-                pd.isna(account.closed_date) or account.closed_date >= month
-            )
-            if month in months and open_in_month:
-                statements.append((account.account_id, month, opening, c, d, opening + c - d))
-        for customer in src["customer"].itertuples():
-            if customer.signup_date > month_end(month):
-                continue
-            own = accounts[accounts.customer_id == customer.customer_id].account_id
-            customer_month.append((customer.customer_id, month, sum(balance.get(a, 0) for a in own)))
-    statements = pd.DataFrame(
-        statements, columns=["account_id", "month_start", "opening", "credits", "debits", "closing"]
-    )
-    customer_month = pd.DataFrame(customer_month, columns=["customer_id", "month_start", "balance"])
+    months = [first]
+    while months[-1] < last:
+        months.append(next_month(months[-1]))
+    assert months[-len(window) :] == window, f"the window must be consecutive months: {window}"
 
-    # withdrawals: the customer's debits, except transfers between two accounts of their own
-    txn["sender_customer"] = txn.sender_account_id.map(owner)
-    txn["receiver_customer"] = txn.receiver_account_id.map(owner)
-    outflows = txn[txn.sender_customer.notna() & (txn.sender_customer != txn.receiver_customer)]
-    withdrawals = outflows.groupby(["sender_customer", "month"]).cents.sum()
-
-    rows = []
-    for row in customer_month.itertuples():
-        loans = _active(src["loan"][src["loan"].customer_id == row.customer_id], row.month_start)
-        investments = _active(src["investment"][src["investment"].customer_id == row.customer_id], row.month_start)
-        rows.append(
-            (
-                int(withdrawals.get((row.customer_id, row.month_start), 0)),
-                sum(cents(a) for a in loans.amount),
-                sum(cents(a) for a in investments.amount),
-            )
-        )
-    customer_month[["withdrawals", "loans", "investments"]] = rows
-    customer_month = customer_month.sort_values(["customer_id", "month_start"]).reset_index(drop=True)
-
-    def streak(flag: pd.Series) -> pd.Series:
-        # months are consecutive per customer (signed up customers appear every month after sign-up)
-        groups = (~flag).groupby(customer_month.customer_id).cumsum()
-        return flag.groupby([customer_month.customer_id, groups]).cumsum().astype(int)
-
-    customer_month["red"] = streak(customer_month.balance < 0)
-    customer_month["high_w"] = streak(customer_month.withdrawals >= HIGH_WITHDRAWALS * 100)
-    customer_month["high_l"] = streak(customer_month.loans >= HIGH_LOANS * 100)
-    customer_month["high_i"] = streak(customer_month.investments >= HIGH_INVESTMENTS * 100)
-    advisor = dict(zip(src["customer"].customer_id, src["customer"].advisor_id))
-    customer_month["advisor_id"] = customer_month.customer_id.map(advisor)
-    budget = customer_month[customer_month.red >= STREAK]
-    upgrade = customer_month[
-        (customer_month.high_w >= STREAK) | (customer_month.high_l >= STREAK) | (customer_month.high_i >= STREAK)
+    fct_transaction = [
+        {
+            **{
+                k: t[k]
+                for k in (
+                    "transaction_id",
+                    "transaction_date",
+                    "booked_at",
+                    "amount",
+                    "category",
+                    "sender_account_id",
+                    "receiver_account_id",
+                )
+            },
+            "month_start": m,
+        }
+        for t, m in completed
+        if m in in_window
     ]
 
-    kpis = []
-    for month in all_months:  # the month before the first partition gives its growth rates
-        loans = _active(src["loan"], month)
-        cards = _active(src["card"], month)
-        interest = sum(Decimal(str(a)) * Decimal(str(r)) / 12 for a, r in zip(loans.amount, loans.interest_rate))
-        fees = sum(Decimal(str(f)) for f in cards.fee)
-        in_month = txn[txn.month == month]
-        new = int(((src["customer"].signup_date >= month) & (src["customer"].signup_date <= month_end(month))).sum())
-        kpis.append((month, interest, fees, len(in_month), int(in_month.cents.sum()), new))
-    kpis = pd.DataFrame(kpis, columns=["month_start", "interest", "fees", "count", "cents", "new_customers"])
+    balance = defaultdict(lambda: D("0.00"))
+    lines, per_account_month = [], defaultdict(lambda: {"credits": D("0.00"), "debits": D("0.00"), "count": 0})
+    no_flows = {"credits": D("0.00"), "debits": D("0.00"), "count": 0}
+    for t, m in completed:
+        for account_id, direction in ((t["receiver_account_id"], "credit"), (t["sender_account_id"], "debit")):
+            if account_id is None:
+                continue
+            sign = 1 if direction == "credit" else -1
+            balance[account_id] += sign * t["amount"]
+            if m in in_window:
+                lines.append(
+                    {
+                        "account_id": account_id,
+                        "month_start": m,
+                        "transaction_id": t["transaction_id"],
+                        "transaction_date": t["transaction_date"],
+                        "booked_at": t["booked_at"],
+                        "description": t["description"],
+                        "category": t["category"],
+                        "direction": direction,
+                        "amount": t["amount"],
+                        "running_balance": balance[account_id],
+                    }
+                )
+            agg = per_account_month[(account_id, m)]
+            agg["credits" if direction == "credit" else "debits"] += t["amount"]
+            agg["count"] += 1
 
-    per_category = (
-        txn[txn.month.isin(months)]
-        .groupby(["month", "category"])
-        .agg(transaction_count=("cents", "size"), cents=("cents", "sum"))
-        .reset_index()
+    # docs/business-definitions.md#opening-and-closing-balance: a statement for every account open
+    # during the month (a closed account's closed_date ends it; a hand-made account has none), and
+    # for any account with transactions or a non-zero opening balance in the month
+    statements, closing = [], {}  # closing: (account, month) -> closing balance, every computed month
+    for account in bank.accounts:
+        opening = D("0.00")
+        for m in months:
+            agg = per_account_month.get((account["account_id"], m), no_flows)
+            close = opening + agg["credits"] - agg["debits"]
+            closing[(account["account_id"], m)] = close
+            open_in_month = _active(account["open_date"], account.get("closed_date"), m)
+            if m in in_window and (open_in_month or agg["count"] or opening):
+                statements.append(
+                    {
+                        "account_id": account["account_id"],
+                        "customer_id": account["customer_id"],
+                        "month_start": m,
+                        "opening_balance": opening,
+                        "total_credits": agg["credits"],
+                        "total_debits": agg["debits"],
+                        "closing_balance": close,
+                        "transaction_count": agg["count"],
+                    }
+                )
+            opening = close
+
+    # withdrawals: debits except transfers between two accounts of the same customer
+    withdrawals = defaultdict(lambda: D("0.00"))
+    for t, m in completed:
+        sender, receiver = t["sender_account_id"], t["receiver_account_id"]
+        if sender is None or (receiver is not None and owner[receiver] == owner[sender]):
+            continue
+        withdrawals[(owner[sender], m)] += t["amount"]
+
+    # docs/business-definitions.md#month-end-balance-of-a-customer: a row for every customer signed
+    # up by the month's last day, their month-end balance over all their accounts; the streaks run
+    # over those months only (months before the sign-up never count) and from the data's first month
+    customer_months, upgrade, budget = [], [], []
+    accounts_of = _by_customer(bank.accounts)
+    loans_of, investments_of = _by_customer(bank.loans), _by_customer(bank.investments)
+    for customer in bank.customers:
+        cid = customer["customer_id"]
+        rows = []
+        for m in months:
+            if customer["signup_date"] > month_end(m):
+                continue
+            rows.append(
+                {
+                    "customer_id": cid,
+                    "month_start": m,
+                    "month_end_balance": sum((closing[(a["account_id"], m)] for a in accounts_of[cid]), D("0.00")),
+                    "withdrawals": withdrawals[(cid, m)],
+                    "loans_outstanding": sum((p["amount"] for p in loans_of[cid] if _active_product(p, m)), D("0.00")),
+                    "investments_held": sum(
+                        (p["amount"] for p in investments_of[cid] if _active_product(p, m)), D("0.00")
+                    ),
+                }
+            )
+        red = _streak([r["month_end_balance"] < 0 for r in rows])
+        high_w = _streak([r["withdrawals"] >= HIGH_WITHDRAWALS for r in rows])
+        high_l = _streak([r["loans_outstanding"] >= HIGH_LOANS for r in rows])
+        high_i = _streak([r["investments_held"] >= HIGH_INVESTMENTS for r in rows])
+        for r, red_n, w, lo, inv in zip(rows, red, high_w, high_l, high_i, strict=True):
+            if r["month_start"] not in in_window:
+                continue
+            customer_months.append(r)
+            if red_n >= STREAK_MONTHS:
+                budget.append(
+                    {
+                        "month_start": r["month_start"],
+                        "customer_id": cid,
+                        "advisor_id": customer["advisor_id"],
+                        "month_end_balance": r["month_end_balance"],
+                        "months_in_red": red_n,
+                    }
+                )
+            if max(w, lo, inv) >= STREAK_MONTHS:
+                upgrade.append(
+                    {
+                        "month_start": r["month_start"],
+                        "customer_id": cid,
+                        "advisor_id": customer["advisor_id"],
+                        "high_withdrawals_months": w,
+                        "high_loans_months": lo,
+                        "high_investments_months": inv,
+                    }
+                )
+
+    # each transaction counted once (not once per side), in its booking month
+    count_of, amount_of = Counter(), defaultdict(lambda: D("0.00"))
+    per_month_category = defaultdict(lambda: [0, D("0.00")])
+    for t, m in completed:
+        count_of[m] += 1
+        amount_of[m] += t["amount"]
+        per_month_category[(m, t["category"])][0] += 1
+        per_month_category[(m, t["category"])][1] += t["amount"]
+    new_customers = Counter(c["signup_date"].replace(day=1) for c in bank.customers)
+
+    # every computed month: the month before the window gives its first month's growth rates
+    kpis, previous = [], None
+    per_profile, per_category = [], []
+    for m in months:
+        # docs/business-definitions.md#revenue: the exact sum, divided by 12, rounded once to 4 decimals
+        interest = sum((p["amount"] * p["interest_rate"] for p in bank.loans if _active_product(p, m)), D("0"))
+        interest = (interest / 12).quantize(D("0.0001"), rounding=ROUND_HALF_UP)
+        fees = sum((p["fee"] for p in bank.cards if _active_product(p, m)), D("0.00"))
+        row = {
+            "month_start": m,
+            "revenue": interest + fees,
+            "interest_income": interest,
+            "card_fee_income": fees,
+            "transaction_count": count_of[m],
+            "transaction_amount": amount_of[m],
+            "new_customers": new_customers[m],
+        }
+
+        def growth(key, row=row, previous=previous):
+            if previous is None or not previous[key]:
+                return None
+            return float(100 * (D(row[key]) - D(previous[key])) / D(previous[key]))
+
+        row.update(
+            revenue_growth_pct=growth("revenue"),
+            transaction_count_growth_pct=growth("transaction_count"),
+            new_customers_growth_pct=growth("new_customers"),
+        )
+        previous = row
+        if m not in in_window:
+            continue
+        kpis.append(row)
+        for label in ("Bronze", "Gold", "Diamond"):
+            count = sum(1 for c in bank.customers if c["profile"] == label and c["signup_date"] <= month_end(m))
+            per_profile.append({"month_start": m, "profile": label, "customer_count": count})
+        # the categories that had transactions (dbt's mart also lists the others, with zeros)
+        for category in sorted(c for month, c in per_month_category if month == m):
+            count, amount = per_month_category[(m, category)]
+            per_category.append(
+                {"month_start": m, "category": category, "transaction_count": count, "transaction_amount": amount}
+            )
+
+    products = (
+        [
+            {
+                "product_id": p["product_id"],
+                "customer_id": p["customer_id"],
+                "product_type": "loan",
+                "amount": p["amount"],
+                "start_date": p["start_date"],
+                "end_date": p["end_date"],
+            }
+            for p in bank.loans
+        ]
+        + [
+            {
+                "product_id": p["product_id"],
+                "customer_id": p["customer_id"],
+                "product_type": "investment",
+                "amount": p["amount"],
+                "start_date": p["start_date"],
+                "end_date": p["end_date"],
+            }
+            for p in bank.investments
+        ]
+        + [
+            {
+                "product_id": p["product_id"],
+                "customer_id": p["customer_id"],
+                "product_type": "credit_card",
+                "amount": p["amount"],
+                "start_date": p["start_date"],
+                "end_date": p["end_date"],
+            }
+            for p in bank.cards
+        ]
     )
-
-    profiles = []
-    for month in months:
-        signed = src["customer"][src["customer"].signup_date <= month_end(month)]
-        for level, count in signed.profile_level.value_counts().items():
-            profiles.append((month, PROFILE_LABELS[level], int(count)))
-    profiles = pd.DataFrame(profiles, columns=["month_start", "profile", "customer_count"])
+    dates = []
+    day = window[0]
+    while day <= month_end(last):
+        dates.append(
+            {"date_day": day, "month_start": day.replace(day=1), "year": day.year, "month": day.month, "day": day.day}
+        )
+        day += dt.timedelta(days=1)
 
     return {
-        "statements": statements,
-        "customer_month": customer_month[customer_month.month_start.isin(months)],
-        "budget": budget[budget.month_start.isin(months)],
-        "upgrade": upgrade[upgrade.month_start.isin(months)],
-        "kpis": kpis,
-        "per_category": per_category,
-        "profiles": profiles,
+        "dim_customer": bank.customers,
+        "dim_advisor": bank.advisors,
+        "dim_account": bank.accounts,
+        "dim_product": products,
+        "dim_date": dates,
+        "fct_transaction": fct_transaction,
+        "fct_monthly_statement": statements,
+        "fct_statement_line": lines,
+        "fct_customer_month": customer_months,
+        "advisor_upgrade_candidates": upgrade,
+        "advisor_budget_support": budget,
+        "kpi_monthly_growth": kpis,
+        "kpi_customers_per_profile": per_profile,
+        "kpi_transactions_per_month": per_category,
     }
