@@ -24,7 +24,8 @@ SCALE ?= S
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)/uv
-	$(TOOLS)/uv/bin/pip install --quiet "uv==$(UV_VERSION)"
+	@# -qq: errors only; the machine's pip configuration may name package folders that do not exist here
+	$(TOOLS)/uv/bin/pip install -qq "uv==$(UV_VERSION)"
 
 # Installs the locked environment and prepares the dbt manifest once per change, not at import.
 $(VENV)/.installed: $(UV) pyproject.toml uv.lock $(shell find $(DBT_DIR) -name '*.sql' -o -name '*.yml' 2>/dev/null | grep -v -e target/ -e logs/)

@@ -80,9 +80,13 @@ ISSUES_CHECK = AssetCheckKey(STATEMENT_ISSUES_KEY, "issued_statements_match_the_
 # after issuing, with the statements issuing has just built from the marts, instead of building
 # 48,000 statements a second time in a step of its own. Selected on its own (the UI's "Execute",
 # `AssetSelection.checks`), it builds them from the marts itself.
-@cache
 def statement_issues() -> AssetsDefinition:
-    """Issuing, on the monthly partitions (made when the definitions load)."""
+    """Issuing, on the monthly partitions (made when the definitions load, one per partitions)."""
+    return _statement_issues(monthly_partitions())
+
+
+@cache
+def _statement_issues(partitions) -> AssetsDefinition:
     return multi_asset(
         name="statement_issues",
         specs=[
@@ -109,7 +113,7 @@ def statement_issues() -> AssetsDefinition:
                 ),
             )
         ],
-        partitions_def=monthly_partitions(),
+        partitions_def=partitions,
         # a backfill of many months is one run, like the marts it follows
         backfill_policy=BackfillPolicy.single_run(),
         can_subset=True,
@@ -199,13 +203,17 @@ def issued_statements_match_the_marts(
     )
 
 
-@cache
 def statement_documents() -> AssetsDefinition:
-    """The statement files, on the monthly partitions (made when the definitions load)."""
+    """The statement files, on the monthly partitions (made when the definitions load, one per partitions)."""
+    return _statement_documents(monthly_partitions())
+
+
+@cache
+def _statement_documents(partitions) -> AssetsDefinition:
     return asset(
         key=STATEMENT_DOCUMENTS_KEY,
         deps=[STATEMENT_ISSUES_KEY],
-        partitions_def=monthly_partitions(),
+        partitions_def=partitions,
         # a backfill of many months is one run, like the marts it follows
         backfill_policy=BackfillPolicy.single_run(),
         group_name="delivery",

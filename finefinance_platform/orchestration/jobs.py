@@ -25,25 +25,24 @@ from finefinance_platform.checks.source_freshness import raw_source_freshness
 from finefinance_platform.delivery.advisor_alerts import ALERT_NOTICES_KEY
 from finefinance_platform.delivery.assets import SERVING_COPY_KEY
 from finefinance_platform.ingestion import ingestion_assets
-from finefinance_platform.transformation.dbt_assets import WAREHOUSE_WRITER_TAGS, dbt_models
+from finefinance_platform.transformation.dbt_assets import WAREHOUSE_WRITER_TAGS, DbtModels, dbt_models
 
 # the source tables the intraday marts read (bookings, their accounts' owners, the customers'
 # advisors); the others (balances, products, advisors) change by the day and come with the refresh
 LIVE_RAW_TABLES = ("transaction", "account", "customer")
 
 
-def live_ingestion() -> AssetSelection:
+def live_ingestion(assets) -> AssetSelection:
     """The ingestion of LIVE_RAW_TABLES where the tool can load some tables alone (dlt); the whole
     ingestion where it syncs a connection at once (Airbyte)."""
-    assets = ingestion_assets()
     if all(asset.can_subset for asset in assets):
         return AssetSelection.assets(*(AssetKey(["raw", table]) for table in LIVE_RAW_TABLES))
     return AssetSelection.assets(*assets)
 
 
-def monthly_close() -> AssetSelection:
+def monthly_close(models: DbtModels | None = None) -> AssetSelection:
     """The month-grain marts and everything downstream of them that is not refreshed daily."""
-    models = dbt_models()
+    models = models or dbt_models()
     return AssetSelection.assets(models.monthly).downstream() - AssetSelection.assets(models.unpartitioned)
 
 
@@ -54,24 +53,28 @@ class Jobs(NamedTuple):
     live: Any
 
 
-@cache
 def jobs() -> Jobs:
-    """The three jobs, made when the definitions load (they select the ingestion and dbt assets)."""
-    models = dbt_models()
+    """The three jobs, made when the definitions load (they select the ingestion and dbt assets):
+    the same objects for as long as those assets stay the same."""
+    return _jobs(tuple(ingestion_assets()), dbt_models())
+
+
+@cache
+def _jobs(ingestion: tuple, models: DbtModels) -> Jobs:
     unpartitioned_refresh = (
-        AssetSelection.assets(*ingestion_assets())
+        AssetSelection.assets(*ingestion)
         | AssetSelection.assets(models.unpartitioned)
         | AssetSelection.assets(SERVING_COPY_KEY)
     )
     live_cycle = (
-        live_ingestion()
+        live_ingestion(ingestion)
         | build_dbt_asset_selection([models.unpartitioned], dbt_select="tag:live")
         | AssetSelection.assets(ALERT_NOTICES_KEY, SERVING_COPY_KEY)
     )
     return Jobs(
         daily_refresh=define_asset_job("daily_refresh", selection=unpartitioned_refresh, tags=WAREHOUSE_WRITER_TAGS),
         # partitioned like the assets it selects (the monthly partitions)
-        close_month=define_asset_job("close_month", selection=monthly_close(), tags=WAREHOUSE_WRITER_TAGS),
+        close_month=define_asset_job("close_month", selection=monthly_close(models), tags=WAREHOUSE_WRITER_TAGS),
         # Two checks on the raw tables run with the daily refresh, not every 5 minutes: dbt's source
         # freshness judges hours (warn after 26; a dbt process of its own, 10 s of a cycle at scale S),
         # and the month-by-month reconciliation of raw with the source reads the whole history of

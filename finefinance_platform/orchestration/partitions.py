@@ -11,13 +11,18 @@ from finefinance_platform.months import add_months
 from finefinance_platform.settings import get_settings
 
 
-@cache
 def monthly_partitions() -> MonthlyPartitionsDefinition:
-    """From the settings' first month (read when the definitions load, not when this is imported).
+    """From the settings' first month, read when called (when the definitions load), not when this
+    module is imported; the same object for as long as the first month stays the same.
 
     end_offset=0: the newest partition is the last *completed* month; the current month is never
     materialized, because its statements and KPIs would change until it closes."""
-    return MonthlyPartitionsDefinition(start_date=get_settings().first_month.isoformat(), end_offset=0, timezone="UTC")
+    return _monthly_partitions(get_settings().first_month)
+
+
+@cache
+def _monthly_partitions(first_month: dt.date) -> MonthlyPartitionsDefinition:
+    return MonthlyPartitionsDefinition(start_date=first_month.isoformat(), end_offset=0, timezone="UTC")
 
 
 def month_window(start: dt.date, end: dt.date | None = None) -> dict[str, str]:

@@ -39,16 +39,20 @@ LAYER_OWNERS = {
 }
 
 
-@cache
 def dbt_project() -> DbtProject:
-    """The dbt project with the settings' target, made when the definitions load.
+    """The dbt project with the settings' target, made when the definitions load (one per target).
 
     `make install` prepares the manifest. Under `dagster dev` it is prepared again only when a dbt
     file changed since (dagster-dbt's `prepare_if_dev` parses on every load: 11 s of the UI's
     start-up), so an edited model still reaches the UI with "Reload definitions"."""
     settings = get_settings()
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=settings.dbt_target)
-    if settings.under_dagster_dev and manifest_is_stale(Path(project.manifest_path)):
+    return _dbt_project(settings.dbt_target, settings.under_dagster_dev)
+
+
+@cache
+def _dbt_project(target: str, under_dagster_dev: bool) -> DbtProject:
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=target)
+    if under_dagster_dev and manifest_is_stale(Path(project.manifest_path)):
         project.prepare_if_dev()
     return project
 
@@ -234,10 +238,14 @@ class DbtModels(NamedTuple):
     monthly: AssetsDefinition  # the month-grain marts (dbt tag `monthly`), on the monthly partitions
 
 
-@cache
 def dbt_models() -> DbtModels:
-    """The dbt project's two Dagster assets, made from its manifest when the definitions load."""
-    project = dbt_project()
+    """The dbt project's two Dagster assets, made from its manifest when the definitions load: the
+    same objects for as long as the dbt project and the monthly partitions stay the same."""
+    return _dbt_models(dbt_project(), monthly_partitions())
+
+
+@cache
+def _dbt_models(project: DbtProject, partitions) -> DbtModels:
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -259,7 +267,7 @@ def dbt_models() -> DbtModels:
         manifest=project.manifest_path,
         project=project,
         select=MONTHLY_SELECTION,
-        partitions_def=monthly_partitions(),
+        partitions_def=partitions,
         # a backfill of a range of months is one run, one dbt invocation over the whole window
         backfill_policy=BackfillPolicy.single_run(),
         dagster_dbt_translator=translator,

@@ -239,3 +239,17 @@ for module in pkgutil.walk_packages(finefinance_platform.__path__, "finefinance_
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == []
+
+
+def test_the_factories_follow_the_settings_in_force_when_called(monkeypatch):
+    """Made when called, from the settings then in force, and the same objects while those stay:
+    a test (or a tool) that changes the environment never gets definitions of another one."""
+    from finefinance_platform.delivery.assets import statement_issues
+    from finefinance_platform.orchestration.partitions import monthly_partitions
+
+    monkeypatch.setenv("FINEFINANCE_FIRST_MONTH", "2023-01")
+    first = statement_issues()
+    assert first.partitions_def.get_first_partition_key() == "2023-01-01"
+    assert statement_issues() is first and monthly_partitions() is first.partitions_def
+    monkeypatch.setenv("FINEFINANCE_FIRST_MONTH", "2024-03")
+    assert statement_issues().partitions_def.get_first_partition_key() == "2024-03-01"
