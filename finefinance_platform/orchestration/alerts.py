@@ -27,18 +27,22 @@ from finefinance_platform.warehouse import WarehouseLockedError, connect_duckdb
 
 logger = logging.getLogger("finefinance.alerts")
 
-AUDIT_DDL = """
-create schema if not exists audit;
-create table if not exists audit.alerts (
-    alerted_at timestamp not null,
-    kind varchar not null,
-    severity varchar not null,
-    run_id varchar,
-    asset_key varchar,
-    check_name varchar,
-    message varchar not null
+# audit.alerts, one definition for both warehouses: a timestamp without time zone (UTC) is
+# `timestamp` in DuckDB and `timestamp_ntz` in Snowflake
+AUDIT_COLUMNS = (
+    ("alerted_at", "{timestamp} not null"),
+    ("kind", "varchar not null"),
+    ("severity", "varchar not null"),
+    ("run_id", "varchar"),
+    ("asset_key", "varchar"),
+    ("check_name", "varchar"),
+    ("message", "varchar not null"),
 )
-"""
+
+
+def audit_table_ddl(timestamp: str = "timestamp") -> str:
+    columns = ",\n    ".join(f"{name} {kind.format(timestamp=timestamp)}" for name, kind in AUDIT_COLUMNS)
+    return f"create table if not exists audit.alerts (\n    {columns}\n)"
 
 
 @dataclass(frozen=True)
@@ -60,18 +64,24 @@ def _spool_path(settings: Settings):
     return settings.home / "alerts" / "pending.jsonl"
 
 
+def _audit_row(alert: Alert) -> dict:
+    return {name: getattr(alert, name) for name, _ in AUDIT_COLUMNS}
+
+
 def _write_audit_rows(settings: Settings, alerts: list[Alert]) -> None:
     if settings.warehouse != "duckdb":
         from finefinance_platform.production.snowflake import write_audit_alerts
 
-        write_audit_alerts(settings, [asdict(a) for a in alerts])
+        write_audit_alerts(settings, audit_table_ddl("timestamp_ntz"), [_audit_row(a) for a in alerts])
         return
     con = connect_duckdb(str(settings.duckdb_path), wait_seconds=30)
     try:
-        con.execute(AUDIT_DDL)
+        con.execute("create schema if not exists audit")
+        con.execute(audit_table_ddl())
         con.executemany(
-            "insert into audit.alerts values (?, ?, ?, ?, ?, ?, ?)",
-            [[a.alerted_at, a.kind, a.severity, a.run_id, a.asset_key, a.check_name, a.message] for a in alerts],
+            f"insert into audit.alerts ({', '.join(name for name, _ in AUDIT_COLUMNS)}) "
+            f"values ({', '.join('?' for _ in AUDIT_COLUMNS)})",
+            [list(_audit_row(a).values()) for a in alerts],
         )
     finally:
         con.close()

@@ -18,21 +18,6 @@ import pandas as pd
 from finefinance_platform.production.snowflake_setup import connection_parameters
 from finefinance_platform.settings import Settings
 
-# the schema is created by sql/snowflake/010_database.sql, where the transformation role may
-# create tables (030_grants.sql); the columns are those of the DuckDB audit table
-AUDIT_TABLE_DDL = """
-create table if not exists audit.alerts (
-    alerted_at timestamp_ntz not null,
-    kind varchar not null,
-    severity varchar not null,
-    run_id varchar,
-    asset_key varchar,
-    check_name varchar,
-    message varchar not null
-)
-"""
-AUDIT_COLUMNS = ("alerted_at", "kind", "severity", "run_id", "asset_key", "check_name", "message")
-
 
 def connect_snowflake(settings: Settings) -> Any:
     """A Snowflake connector connection (pyformat parameters: `%s`) in the platform's database."""
@@ -41,16 +26,19 @@ def connect_snowflake(settings: Settings) -> Any:
     return snowflake.connector.connect(**connection_parameters(settings, "transform"))
 
 
-def write_audit_alerts(settings: Settings, alerts: list[dict]) -> None:
-    """Append alerts (dicts with AUDIT_COLUMNS) to audit.alerts, creating the table on first use."""
-    if not alerts:
+def write_audit_alerts(settings: Settings, table_ddl: str, rows: list[dict]) -> None:
+    """Append `rows` (dicts, one key per column) to audit.alerts, creating the table with
+    `table_ddl` (orchestration/alerts.py) on first use. The schema is created by
+    sql/snowflake/010_database.sql, where the transformation role may create tables (030_grants.sql)."""
+    if not rows:
         return
+    columns = list(rows[0])
     with closing(connect_snowflake(settings)) as connection:
         cursor = connection.cursor()
-        cursor.execute(AUDIT_TABLE_DDL)
+        cursor.execute(table_ddl)
         cursor.executemany(
-            f"insert into audit.alerts ({', '.join(AUDIT_COLUMNS)}) values ({', '.join(['%s'] * len(AUDIT_COLUMNS))})",
-            [[alert.get(column) for column in AUDIT_COLUMNS] for alert in alerts],
+            f"insert into audit.alerts ({', '.join(columns)}) values ({', '.join(['%s'] * len(columns))})",
+            [[row[column] for column in columns] for row in rows],
         )
 
 
