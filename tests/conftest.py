@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
-from contextlib import closing
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="finefinance-test-"))
@@ -39,6 +36,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
     os.environ["FINEFINANCE_SOURCE_PORT"] = str(free_loopback_port())
 
+from helpers.environment import create_source_database  # noqa: E402
+
 from finefinance_platform.settings import SOURCE_DATABASE, get_settings  # noqa: E402
 from finefinance_platform.source.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from finefinance_platform.source.migrations import apply_migrations  # noqa: E402
@@ -62,17 +61,6 @@ def embedded_postgres():
     server.start()
     yield server
     server.stop()
-
-
-def create_source_database(prefix: str = "src") -> str:
-    """A new, empty database (no migration applied) on the session's PostgreSQL; its owner DSN."""
-    settings = get_settings()
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with closing(psycopg2.connect(settings.source_url(database="postgres"))) as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f"create database {name}")
-    return settings.source_url(database=name)
 
 
 @pytest.fixture(scope="session")

@@ -32,16 +32,21 @@ def platform_env(monkeypatch, source_dsn: str, warehouse: Path, first_month: str
     yield get_settings()
 
 
-def clone_source(xs_platform: dict, prefix: str = "rel") -> str:
-    """A new source database with the XS data (PostgreSQL template copy); returns its owner DSN."""
+def create_source_database(prefix: str = "src", template: str | None = None) -> str:
+    """A new database on the session's PostgreSQL (empty, no migration applied; or a copy of
+    `template`); its owner DSN."""
     settings = get_settings()
-    template = xs_platform["dsn"].rsplit("/", 1)[-1]
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with closing(psycopg2.connect(settings.source_url(database="postgres"))) as conn:
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute(f"create database {name} template {template}")
+            cur.execute(f"create database {name}" + (f" template {template}" if template else ""))
     return settings.source_url(database=name)
+
+
+def clone_source(xs_platform: dict, prefix: str = "rel") -> str:
+    """A new source database with the XS data (PostgreSQL template copy); returns its owner DSN."""
+    return create_source_database(prefix, template=xs_platform["dsn"].rsplit("/", 1)[-1])
 
 
 def instance_with_every_month_built(months: list[str]) -> DagsterInstance:

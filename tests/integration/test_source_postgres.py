@@ -4,7 +4,7 @@ from decimal import Decimal
 import psycopg2
 import psycopg2.errors
 import pytest
-from conftest import create_source_database
+from helpers.environment import create_source_database
 
 from finefinance_platform.settings import get_settings, load_settings
 from finefinance_platform.source.embedded_postgres import EmbeddedPostgres, SourceError
