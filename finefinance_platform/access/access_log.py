@@ -82,8 +82,10 @@ def record(
     customer_id: str | None = None,
     month_start: dt.date | None = None,
     detail: str | None = None,
+    client: str | None = None,
     settings: Settings | None = None,
 ) -> None:
+    """Append one row. `client` is the caller's network address where there is one (HTTP)."""
     if outcome not in ("allowed", "denied"):
         raise ValueError(f"outcome must be allowed or denied, not {outcome!r}")
     row = (

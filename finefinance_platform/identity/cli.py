@@ -97,11 +97,12 @@ def users(role: str | None, sample: bool) -> None:
     matching = [user for user in everyone if role in (None, user.role)]
     listed = _first_of_each_role(matching, SAMPLE_PER_ROLE) if sample else matching
     click.echo(f"sign in to the dashboards (`finefinance dashboard`) at {provider.issuer()}")
-    click.echo(f"password of every demo user: {provider.state()['demo_password']}")
-    click.echo(f"  {'username':<20} {'role':<9} {'id':<37} name")
+    click.echo("each demo user has a password of their own (local demo only: the bank's provider has no demo users)")
+    click.echo(f"  {'username':<20} {'password':<22} {'role':<9} {'id':<37} name")
     for user in listed:
         advised = f" (customer of {user.advisor})" if user.advisor else ""
-        click.echo(f"  {user.username:<20} {user.role:<9} {user.id or '-':<37} {user.name}{advised}")
+        password = provider.demo_password(user.username)
+        click.echo(f"  {user.username:<20} {password:<22} {user.role:<9} {user.id or '-':<37} {user.name}{advised}")
     if len(listed) < len(matching):
         click.echo(f"  ... {len(matching)} demo users in all: `finefinance users`")
 

@@ -14,6 +14,8 @@ Two clients, as at the bank's provider in production:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -23,7 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from base64 import b64encode
+from base64 import b64encode, urlsafe_b64encode
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,11 +105,25 @@ class EmbeddedIdentityProvider:
             "dashboard_client_secret": secrets.token_urlsafe(32),
             "api_client_secret": secrets.token_urlsafe(32),
             "cookie_secret": secrets.token_urlsafe(32),
-            "demo_password": f"demo-{secrets.token_urlsafe(9)}",
+            # each demo user's password is derived from this secret (demo_password()): no two share one
+            "demo_password_secret": secrets.token_urlsafe(32),
         }
         with os.fdopen(fd, "w") as handle:
             json.dump(state, handle)
         return state
+
+    def demo_password(self, username: str) -> str:
+        """The demo user's own password: an HMAC of their name under the provider's secret, so no two
+        demo users (the director included) share a password and none is stored in clear."""
+        state = self.state()
+        if "demo_password_secret" not in state:
+            raise IdentityError(
+                f"{self.state_file} comes from an older version that gave every demo user one password: "
+                f"`finefinance identity stop`, delete {self.root} and start again"
+            )
+        secret = state["demo_password_secret"].encode()
+        digest = hmac.new(secret, username.encode(), hashlib.sha256).digest()
+        return "demo-" + urlsafe_b64encode(digest[:12]).decode()
 
     # -- process ----------------------------------------------------------------------------------
     def status(self) -> ProviderStatus:
@@ -253,7 +269,6 @@ class EmbeddedIdentityProvider:
 
     def ensure_users(self, users: list[DemoUser]) -> int:
         """Create the demo users that do not exist yet; return how many were created."""
-        password = self.state()["demo_password"]
         created = 0
         with self.admin() as (models, backend):
             for user in users:
@@ -273,7 +288,7 @@ class EmbeddedIdentityProvider:
                         display_name=user.name,
                         title=user.role,
                         employee_number=user.id,
-                        password=password,
+                        password=self.demo_password(user.username),
                     )
                 )
                 created += 1
@@ -288,7 +303,7 @@ class EmbeddedIdentityProvider:
             {
                 "grant_type": "password",
                 "username": username,
-                "password": state["demo_password"],
+                "password": self.demo_password(username),
                 "scope": "openid profile finefinance",
             }
         ).encode()

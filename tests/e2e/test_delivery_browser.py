@@ -89,7 +89,7 @@ def sign_in(browser, dashboard, username: str | None):
     page.wait_for_url(f"{provider.issuer()}/**")  # the provider's own page, not ours
     page.fill("input[name=login]", username)
     page.get_by_role("button", name="Continue").click()
-    page.fill("input[name=password]", provider.state()["demo_password"])
+    page.fill("input[name=password]", provider.demo_password(username))
     page.locator("button[type=submit]").first.click()
     page.wait_for_url(f"{base}/**")
     expect(page.get_by_text(re.compile("^Signed in as "))).to_be_visible()

@@ -257,7 +257,7 @@ def _another_clients_token(provider) -> str:
             other.audience = [other]
             backend.save(other)
     body = {
-        "grant_type": "password", "username": "director", "password": provider.state()["demo_password"],
+        "grant_type": "password", "username": "director", "password": provider.demo_password("director"),
         "client_id": "another-application", "client_secret": "another-application-secret",  # pragma: allowlist secret
         "scope": "openid profile finefinance",
     }  # fmt: skip

@@ -50,8 +50,12 @@ def test_start_status_users_and_stop(home):
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert lines[0] == f"sign in to the dashboards (`finefinance dashboard`) at {issuer}"
-    assert lines[1] == f"password of every demo user: {provider.state()['demo_password']}"
-    rows = [line.split()[:3] for line in lines[3:]]
+    assert lines[1].startswith("each demo user has a password of their own")
+    rows = [[line.split()[0], *line.split()[2:4]] for line in lines[3:]]
+    passwords = [line.split()[1] for line in lines[3:]]
+    # each their own, and the one that signs them in
+    assert len(set(passwords)) == len(passwords)
+    assert passwords == [provider.demo_password(line.split()[0]) for line in lines[3:]]
     # the director, every advisor, every customer of the first advisor by surname (Hugo Bernard:
     # Didier, Chloé) and the first customer of each other advisor (Claire Martin: Alice)
     assert rows == [
@@ -105,9 +109,7 @@ def test_a_demo_user_name_is_never_handed_to_another_person(home):
 def test_a_wrong_password_gets_no_token(home):
     provider = EmbeddedIdentityProvider(home.settings())
     provider.start()
-    state = provider.state()
-    state["demo_password"] = "not-the-password"  # pragma: allowlist secret
-    provider.state = lambda: state
+    provider.demo_password = lambda username: "not-the-password"  # pragma: allowlist secret
     with pytest.raises(IdentityError, match="refused a token for director"):
         provider.password_token("director")
 
