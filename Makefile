@@ -30,7 +30,7 @@ $(UV):
 # Installs the locked environment and prepares the dbt manifest once per change, not at import.
 $(VENV)/.installed: $(UV) pyproject.toml uv.lock $(shell find $(DBT_DIR) -name '*.sql' -o -name '*.yml' 2>/dev/null | grep -v -e target/ -e logs/)
 	$(UV) sync --frozen --python $(PYTHON)
-	@mkdir -p $(FINEFINANCE_HOME)
+	@mkdir -p -m 700 $(FINEFINANCE_HOME)
 	@if [ -f $(DBT_DIR)/dbt_project.yml ]; then cd $(DBT_DIR) && ../$(BIN)/dbt parse --profiles-dir . --target duckdb --quiet; fi
 	@touch $@
 

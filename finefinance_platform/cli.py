@@ -61,11 +61,27 @@ def cli() -> None:
     """FineFinance data platform: source, ingestion, warehouse, marts and their delivery."""
 
 
+def _keep_the_home_private() -> None:
+    from finefinance_platform.errors import SettingsError
+    from finefinance_platform.private_home import repair_home
+    from finefinance_platform.settings import get_settings
+
+    try:
+        home = get_settings().home
+    except SettingsError:
+        return  # the command itself says what is wrong with the settings
+    repaired = repair_home(home)
+    if repaired:
+        click.echo(f"made {repaired} files and folders under {home} private (0600/0700): other local users "
+                   "could read them", err=True)  # fmt: skip
+
+
 def main() -> None:
     from finefinance_platform.library_log import send_library_messages_to_the_log
 
     send_library_messages_to_the_log()
     try:
+        _keep_the_home_private()
         cli(standalone_mode=True)
     except FineFinanceError as exc:
         click.echo(f"error: {exc}", err=True)

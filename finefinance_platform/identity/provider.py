@@ -14,6 +14,7 @@ Two clients, as at the bank's provider in production:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
@@ -135,8 +136,28 @@ class EmbeddedIdentityProvider:
             return ProviderStatus(False, None, None, self.root)
         return ProviderStatus(True, pid, port, self.root)
 
+    @contextmanager
+    def _one_at_a_time(self):
+        """Starting and stopping hold `identity/provider.lock`: `serve` and `dashboard` started
+        together would otherwise both see no provider and both start one for the same home."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / "provider.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print("waiting: another command is starting or stopping the identity provider", file=sys.stderr)
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if its holder dies
+            yield
+        finally:
+            os.close(fd)
+
     def start(self) -> ProviderStatus:
         """Start the provider if it is not running (idempotent); return where it listens."""
+        with self._one_at_a_time():
+            return self._start()
+
+    def _start(self) -> ProviderStatus:
         current = self.status()
         if current.running:
             return current
@@ -197,6 +218,10 @@ class EmbeddedIdentityProvider:
         return process
 
     def stop(self) -> ProviderStatus:
+        with self._one_at_a_time():
+            return self._stop()
+
+    def _stop(self) -> ProviderStatus:
         current = self.status()
         if current.running:
             os.kill(current.pid, 15)

@@ -25,6 +25,42 @@ CUSTOM_CLAIMS = {
 SCOPE = "finefinance"
 TOKEN_LIFETIME_SECONDS = 3600
 
+# Deny by default: a person may sign in, sign out and change their own password; nothing else of
+# Canaille's is served (every other page answers 404). Each page the platform keeps, and why:
+ALLOWED_PAGES = {
+    "oidc.home.openid_configuration_endpoint": "discovery: the clients find the endpoints and keys here",
+    "oidc.endpoints.jwks": "the public keys the services check token signatures with",
+    "oidc.endpoints.authorize": "the dashboards' authorization code flow (PKCE)",
+    "oidc.endpoints.issue_token": "codes exchanged for tokens; the demo's password grant (`finefinance token`)",
+    "oidc.endpoints.end_session": "signing out of the dashboards ends the provider's session too",
+    "core.auth.login": "the sign-in page (user name)",
+    "core.auth.password.password": "the sign-in page (password)",
+    "core.auth.logout": "signing out at the provider",
+    "core.account.index": "the provider's home, which sends a signed-in person to their password page",
+    "core.account.auth.profile_auth_password": "a person changes their own password (the only field they may write)",
+    "static": "the sign-in pages' stylesheets, scripts and fonts",
+}
+# What each person may do at the provider (Canaille's ACL). The claims the platform trusts come from
+# `title` (role) and `employee_number` (customer or advisor id): only the platform writes them, in
+# its own process (`EmbeddedIdentityProvider.ensure_users`). Canaille's default lets people edit
+# both on their profile page and create groups, and makes any member of a group named `admin` an
+# administrator: there is no administrator ACL here at all.
+ACL = {
+    "DEFAULT": {
+        "PERMISSIONS": ["use_oidc", "edit_self"],  # edit_self: the password page; WRITE limits it to that
+        "READ": ["user_name"],
+        "WRITE": ["password"],
+    }
+}
+# Answers of the provider are never framed (clickjacking of the sign-in page), never sniffed into
+# another type, and never kept by a cache (they carry codes, tokens and personal data).
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 
 def canaille_config(state: dict, port: int, database: Path) -> dict:
     return {
@@ -34,7 +70,15 @@ def canaille_config(state: dict, port: int, database: Path) -> dict:
         "OAUTH2_TOKEN_EXPIRES_IN": {
             grant: TOKEN_LIFETIME_SECONDS for grant in ("authorization_code", "password", "refresh_token", "implicit")
         },
-        "CANAILLE": {"NAME": "FineFinance sign-in", "LOGGING": {"version": 1, "disable_existing_loggers": False}},
+        "CANAILLE": {
+            "NAME": "FineFinance sign-in",
+            "LOGGING": {"version": 1, "disable_existing_loggers": False},
+            "ACL": ACL,
+            "ENABLE_REGISTRATION": False,
+            "ENABLE_PASSWORD_RECOVERY": False,  # no mail here: a reset link would go nowhere
+            "HIDE_INVALID_LOGINS": True,  # a wrong name and a wrong password read the same
+            "AUTHENTICATION_FACTORS": ["password"],
+        },
         "CANAILLE_SQL": {"DATABASE_URI": f"sqlite:///{database}"},
         "CANAILLE_OIDC": {"ACTIVE_JWKS": [state["jwk"]]},
     }
@@ -60,7 +104,37 @@ def create_provider_app(state: dict, port: int, database: Path):
         userinfo.UserInfo.SCOPES_CLAIMS_MAPPING = {**userinfo.UserInfo.SCOPES_CLAIMS_MAPPING, SCOPE: claims}
     app = canaille.create_app(config=canaille_config(state, port, database), env_file=None)
     app.config["CANAILLE_OIDC"]["USERINFO_MAPPING"].update(CUSTOM_CLAIMS)
+    _deny_by_default(app)
     return app
+
+
+def _deny_by_default(app) -> None:
+    import flask
+    from canaille.backends import Backend
+
+    from finefinance_platform.identity.throttle import SignInThrottle, guard_password_checks
+
+    @app.before_request
+    def only_the_allowed_pages():
+        if flask.request.endpoint not in ALLOWED_PAGES:
+            flask.abort(404)
+        if flask.request.endpoint == "core.account.index" and flask.g.get("session"):
+            # Canaille's home sends people to their profile page, which is not served here
+            page = flask.url_for("core.account.auth.profile_auth_password", edited_user=flask.g.session.user)
+            return flask.redirect(page)
+        return None
+
+    @app.after_request
+    def security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers[name] = value
+        if flask.request.endpoint != "static":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    # the provider's process has one backend; so do the platform's own administration calls, which
+    # check no password
+    guard_password_checks(Backend.instance, SignInThrottle(), lambda: flask.request.remote_addr)
 
 
 async def _serve(app, port: int) -> None:
