@@ -83,6 +83,7 @@ class EmbeddedIdentityProvider:
         self.server_file = self.root / "server.json"
         self.database = self.root / "canaille.sqlite"
         self.log_file = self.root / "provider.log"
+        self._holding_lock = False
 
     # -- state ------------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -138,18 +139,24 @@ class EmbeddedIdentityProvider:
 
     @contextmanager
     def _one_at_a_time(self):
-        """Starting and stopping hold `identity/provider.lock`: `serve` and `dashboard` started
-        together would otherwise both see no provider and both start one for the same home."""
+        """Starting, stopping and administering the provider hold `identity/provider.lock`:
+        `serve` and `dashboard` started together would otherwise both see no provider and both start
+        one for the same home, or both create the same demo user. Re-entrant within this object."""
+        if self._holding_lock:
+            yield
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.root / "provider.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                print("waiting: another command is starting or stopping the identity provider", file=sys.stderr)
+                print("waiting: another command is starting or administering the identity provider", file=sys.stderr)
                 fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if its holder dies
+            self._holding_lock = True
             yield
         finally:
+            self._holding_lock = False
             os.close(fd)
 
     def start(self) -> ProviderStatus:
@@ -257,7 +264,7 @@ class EmbeddedIdentityProvider:
         """The dashboards' and the statement API's clients (idempotent); `dashboard_ports` adds redirect URIs."""
         state = state or self.state()
         identity = self.settings.identity
-        with self.admin() as (models, backend):
+        with self._one_at_a_time(), self.admin() as (models, backend):
             api = backend.get(models.Client, client_id=identity.api_audience)
             if api is None:
                 api = models.Client(client_id=identity.api_audience)
@@ -295,7 +302,7 @@ class EmbeddedIdentityProvider:
     def ensure_users(self, users: list[DemoUser]) -> int:
         """Create the demo users that do not exist yet; return how many were created."""
         created = 0
-        with self.admin() as (models, backend):
+        with self._one_at_a_time(), self.admin() as (models, backend):
             for user in users:
                 existing = backend.get(models.User, user_name=user.username)
                 if existing is not None:

@@ -253,23 +253,21 @@ def provider_processes(state_dir: Path) -> list[int]:
 
 
 def test_commands_started_together_start_one_provider_for_the_home(tmp_path):
-    home = make_delivery_home(tmp_path / "together", publish=False, issue=False)
+    home = make_delivery_home(tmp_path / "together", issue=False)  # with marts: each start makes the demo users
     provider = EmbeddedIdentityProvider(home.settings())
     try:
-        for _ in range(2):
-            starts = [
-                subprocess.Popen([FINEFINANCE, "identity", "start"], env={**os.environ, **home.env()},
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for _ in range(3)
-            ]  # fmt: skip
-            outputs = [process.communicate(timeout=180) for process in starts]
-            assert [process.returncode for process in starts] == [0, 0, 0], outputs
-            assert len(provider_processes(provider.root)) == 1
-            status = provider.status()
-            assert status.running and provider_processes(provider.root) == [status.pid]
-            assert password_grant(provider, "director", provider.demo_password("director")) in (200, 400)
-            stopped = cli(home, "identity", "stop")
-            assert stopped.returncode == 0 and provider_processes(provider.root) == []
+        starts = [
+            subprocess.Popen([FINEFINANCE, "identity", "start"], env={**os.environ, **home.env()},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]  # fmt: skip
+        outputs = [process.communicate(timeout=180) for process in starts]
+        assert [process.returncode for process in starts] == [0, 0, 0], outputs
+        status = provider.status()
+        assert status.running and provider_processes(provider.root) == [status.pid]
+        assert password_grant(provider, "director", provider.demo_password("director")) == 200
+        stopped = cli(home, "identity", "stop")
+        assert stopped.returncode == 0 and provider_processes(provider.root) == []
     finally:
         provider.stop()
 
