@@ -178,7 +178,7 @@ def dashboard(host: str, port: int) -> None:
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 def access_log(limit: int) -> None:
     """Print audit.access_log, newest first: who saw or was refused which customer's data."""
-    from finefinance_platform.access.access_log import COLUMNS, log_path, read
+    from finefinance_platform.access.access_log import COLUMNS, log_path, printable, read
     from finefinance_platform.settings import get_settings
 
     settings = get_settings()
@@ -189,4 +189,5 @@ def access_log(limit: int) -> None:
         click.echo(f"{log_path(settings)} (sqlite; attached as `audit`: select * from audit.access_log)")
     click.echo("\t".join(COLUMNS))
     for row in rows:
-        click.echo("\t".join("" if value is None else str(value) for value in vars(row).values()))
+        # escaped again when shown: rows written before the log stored text printable may hold newlines or tabs
+        click.echo("\t".join("" if value is None else printable(value) for value in vars(row).values()))

@@ -50,5 +50,13 @@ create table if not exists {{ database }}.audit.access_log (
     month_start date,
     outcome varchar not null comment 'allowed or denied',
     channel varchar not null comment 'dashboard, http or cli',
-    detail varchar
-) comment = 'one row per display or download of customer data, and per refusal';
+    detail varchar,
+    client varchar comment 'the caller''s network address, when there is one (http)',
+    count number(38, 0) default 1 comment 'accesses the row stands for (more than 1: counted anonymous refusals)'
+) comment = 'one row per display or download of customer data, and per refusal (anonymous ones counted per client and minute)';
+-- a log created before those columns gets them (its rows stand for one access each: readers take
+-- a missing count as 1); the reporting role still only inserts, no row is ever updated
+alter table if exists {{ database }}.audit.access_log add column if not exists
+    client varchar comment 'the caller''s network address, when there is one (http)';
+alter table if exists {{ database }}.audit.access_log add column if not exists
+    count number(38, 0) default 1 comment 'accesses the row stands for (more than 1: counted anonymous refusals)';

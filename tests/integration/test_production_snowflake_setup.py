@@ -74,7 +74,7 @@ def _statements(files: list[sf.SetupFile]) -> list[str]:
 IDEMPOTENT = re.compile(
     r"^(use role \w+"
     r"|create (database|schema|table|warehouse|role|user|masking policy) if not exists "
-    r"|alter (warehouse|user|masking policy) if exists "
+    r"|alter (warehouse|user|masking policy|table) if exists "
     r"|grant )"
 )
 
