@@ -301,8 +301,10 @@ def load_airbyte_settings(env: dict) -> AirbyteSettings:
 
 def load_identity_settings(env: dict) -> IdentitySettings:
     issuer = (env.get("FINEFINANCE_OIDC_ISSUER") or "").strip().rstrip("/") or None
-    if issuer and not issuer.startswith(("https://", "http://")):
-        raise SettingsError(f"FINEFINANCE_OIDC_ISSUER={issuer!r} is not an http(s) URL")
+    # a configured provider is reached over https only: its keys decide who is who, and over plain http
+    # anyone on the path could serve their own (the embedded provider, on loopback, is used when unset)
+    if issuer and not issuer.startswith("https://"):
+        raise SettingsError(f"FINEFINANCE_OIDC_ISSUER={issuer!r} must be an https:// URL")
     redirect = env.get("FINEFINANCE_DASHBOARD_REDIRECT_URI", "http://127.0.0.1:{port}/oauth2callback")
     if not redirect.endswith("/oauth2callback"):
         raise SettingsError(f"FINEFINANCE_DASHBOARD_REDIRECT_URI={redirect!r} must end with /oauth2callback")

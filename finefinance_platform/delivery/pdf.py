@@ -41,9 +41,11 @@ DESCRIPTION = 2  # the only free-text column: shortened when too long
 SUMMARY_COLUMNS = (("Account", 60), ("Opening", 30), ("Credits", 30), ("Debits", 30), ("Closing", 30))
 ROW_HEIGHT = 5.5
 CELL_PADDING = 1.0
-# the identity of an issued version in the PDF's Keywords: ids are uuids (or plain text without ;)
+# the identity of an issued version in the PDF's Keywords: ids are uuids (or plain text without ;).
+# The customer id is bounded (a file from the internet names whatever it likes, and errors quote it);
+# the version is any digits, so that a file naming an impossible one is recognised and refused.
 IDENTITY_PREFIX = "finefinance-statement:"
-IDENTITY_PATTERN = re.compile(rb"finefinance-statement:customer=([^;()\\\s]+);month=(\d{4}-\d{2});version=(\d+)")
+IDENTITY_PATTERN = re.compile(rb"finefinance-statement:customer=([^;()\\\s]{1,200});month=(\d{4}-\d{2});version=(\d+)")
 
 
 def identity_keywords(customer_id: str, month_label: str, version: int) -> str:

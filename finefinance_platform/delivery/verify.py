@@ -7,6 +7,15 @@ a file is authentic when it is byte for byte the rendering of the version it cla
 - a CSV names its month and accounts on every line; the accounts give the customer, and the file
   is compared with the CSV of each issued version of that customer's month.
 A CSV without lines names no account: it cannot be identified, and the answer says so.
+
+The statement service hands this module files from the internet, so every step is bounded
+(`NotAStatementError`, a 400, for a file past a bound): the body itself (the service's limit), a PDF's
+objects and the inflated size of its compressed streams, each and in total, checked before pypdf reads
+it (with pypdf's own limits lowered too), and a CSV's distinct accounts (a statement names a customer's
+few accounts) before any SQL. A PDF identity naming a month or version that cannot be one is not a
+statement either. For a signed-in customer, a file naming anyone else's statement, or any account that
+is not theirs (unknown or another customer's alike), is `NotTheirsError` (the service's 404): the
+answer never says whether an account or customer exists.
 """
 
 from __future__ import annotations
@@ -14,6 +23,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
+import zlib
 from dataclasses import dataclass
 
 from finefinance_platform.delivery.issues import IssueRecord, issued_versions, load_issued_statement
@@ -22,9 +33,27 @@ from finefinance_platform.delivery.statement import CSV_COLUMNS, StatementError,
 from finefinance_platform.errors import FineFinanceError
 from finefinance_platform.months import parse_month
 
+# a statement renders to a few KB per page (a 3,000-transaction month: 167 KB of PDF, ~2 MB of page
+# streams once inflated); these bounds are far above any statement and far below a decompression bomb
+MAX_PDF_OBJECTS = 20_000
+MAX_STREAM_INFLATED_BYTES = 16_000_000
+MAX_TOTAL_INFLATED_BYTES = 32_000_000
+INFLATE_CHUNK_BYTES = 1_000_000  # inflated a chunk at a time and counted, never kept
+# filters that may expand without bound and that fpdf2 (or an editor re-saving a statement) never uses
+UNEXPECTED_FILTERS = (b"/LZWDecode", b"/RunLengthDecode", b"/JBIG2Decode", b"/BrotliDecode", b"/Crypt")
+MAX_CSV_ACCOUNTS = 20  # a statement names one customer's accounts: a handful
+MAX_VERSION_DIGITS = 6  # as the service's ?version=N
+OBJECT_PATTERN = re.compile(rb"\d+\s+\d+\s+obj\b")
+STREAM_PATTERN = re.compile(rb"stream\s*")  # `endstream` too: what follows it is simply not zlib
+CHAINED_FILTERS_PATTERN = re.compile(rb"/Filter\s*\[\s*/\w+\s*/")  # [/FlateDecode /FlateDecode]: a bomb in a bomb
+
 
 class NotTheirsError(StatementError):
     """The file names a statement of someone else than the customer asking (the service says 404)."""
+
+
+class NotAStatementError(StatementError):
+    """The file cannot be a statement: past a bound, or naming an impossible identity (the service says 400)."""
 
 
 @dataclass(frozen=True)
@@ -92,21 +121,82 @@ def verify_document(con, data: bytes, customer_id: str | None = None) -> Verific
     With `customer_id` (the statement service's signed-in customer), a file that names anyone
     else's statement raises NotTheirsError before anything about it is looked up.
     """
+    check_bounds(data)
     if data.startswith(b"%PDF"):
         return _verify_pdf(con, data, customer_id)
     return _verify_csv(con, data, customer_id)
 
 
-def pdf_identity(data: bytes) -> tuple[str, dt.date, int] | None:
-    """(customer id, month, version) from the PDF's metadata, or None."""
+def check_bounds(data: bytes) -> None:
+    """Refuse (NotAStatementError) a file past the bounds of any statement, with no database: the
+    statement service calls it before it opens the marts, `verify_document` again (the CLI)."""
+    if data.startswith(b"%PDF"):
+        check_pdf_bounds(data)
+        return
+    try:
+        rows = csv.reader(io.StringIO(data.decode("utf-8")))
+        if tuple(next(rows, ())) != CSV_COLUMNS:
+            return  # not a statement's CSV: answered as such, without SQL
+        position, accounts = CSV_COLUMNS.index("account_id"), set()
+        for line in rows:
+            accounts.add(line[position] if len(line) > position else "")
+            if len(accounts) > MAX_CSV_ACCOUNTS:
+                raise NotAStatementError(f"the CSV names more accounts than a statement ({MAX_CSV_ACCOUNTS} at most)")
+    except (UnicodeDecodeError, csv.Error):
+        return  # answered by _verify_csv: not a UTF-8 CSV
+
+
+def pdf_identity(data: bytes, owner: str | None = None) -> tuple[str, dt.date, int] | None:
+    """(customer id, month, version) from the PDF's metadata, or None.
+
+    With `owner`, an identity naming another customer raises NotTheirsError before its month and
+    version are read; an impossible month or version raises NotAStatementError.
+    """
     found = IDENTITY_PATTERN.search(data)
     if found is None:
         keywords = _keywords_with_pypdf(data)  # an editor may have compressed the metadata
         found = IDENTITY_PATTERN.search(keywords.encode("latin-1", "replace")) if keywords else None
     if found is None:
         return None
-    customer_id, month, version = (group.decode("ascii") for group in found.groups())
-    return customer_id, parse_month(month), int(version)
+    customer_id, month_text, version_text = (group.decode("ascii") for group in found.groups())
+    if owner is not None and customer_id != owner:
+        raise NotTheirsError("the PDF names a statement of another customer")
+    try:
+        month = parse_month(month_text)
+    except FineFinanceError as exc:
+        raise NotAStatementError("the PDF's identity names no month") from exc
+    if len(version_text) > MAX_VERSION_DIGITS or int(version_text) < 1:
+        raise NotAStatementError("the PDF's identity names no version")
+    return customer_id, month, int(version_text)
+
+
+def check_pdf_bounds(data: bytes) -> None:
+    """Refuse (NotAStatementError) a PDF past the bounds of any statement, before a parser reads it:
+    too many objects, a filter that may expand without bound, a compressed stream that inflates past
+    MAX_STREAM_INFLATED_BYTES (or all of them past MAX_TOTAL_INFLATED_BYTES), or one that is not zlib."""
+    if len(OBJECT_PATTERN.findall(data)) > MAX_PDF_OBJECTS:
+        raise NotAStatementError("the PDF has more objects than any statement")
+    if any(name in data for name in UNEXPECTED_FILTERS) or CHAINED_FILTERS_PATTERN.search(data):
+        raise NotAStatementError("the PDF uses a compression no statement uses")
+    starts = [found.end() for found in STREAM_PATTERN.finditer(data)]
+    if len(starts) > 2 * MAX_PDF_OBJECTS:  # `stream` and `endstream` of each object at most
+        raise NotAStatementError("the PDF has more streams than any statement")
+    view, total = memoryview(data), 0
+    for start in starts:
+        # every stream is tried, whatever its dictionary says: data that is not zlib fails at its first bytes
+        inflater, pending, size = zlib.decompressobj(), view[start:], 0
+        try:
+            while not inflater.eof:
+                chunk = inflater.decompress(pending, INFLATE_CHUNK_BYTES)  # counted, then dropped
+                pending = inflater.unconsumed_tail
+                size += len(chunk)
+                if size > MAX_STREAM_INFLATED_BYTES or total + size > MAX_TOTAL_INFLATED_BYTES:
+                    raise NotAStatementError("the PDF's compressed streams inflate past any statement")
+                if not chunk and not pending:
+                    break  # the file ends before the stream does
+        except zlib.error:
+            pass  # not zlib (or broken): pypdf will not inflate it either, and what did inflate still counts
+        total += size
 
 
 def _keywords_with_pypdf(data: bytes) -> str | None:
@@ -114,20 +204,33 @@ def _keywords_with_pypdf(data: bytes) -> str | None:
         import pypdf  # a development dependency: without it, metadata must be readable as written
     except ImportError:
         return None
+    check_pdf_bounds(data)  # again: pdf_identity may be called on its own
+    # pypdf's own limits, lowered for this call (its defaults allow 75 MB per stream); the context-local
+    # configuration does not change other readers in this process
+    limits = {
+        "maximum_declared_stream_length": MAX_STREAM_INFLATED_BYTES,
+        "array_based_stream_maximum_output_length": MAX_STREAM_INFLATED_BYTES,
+        "zlib_maximum_output_length": MAX_STREAM_INFLATED_BYTES,
+        "zlib_maximum_recovery_input_length": 0,  # no byte-by-byte recovery of a broken stream (CPU)
+        "lzw_maximum_output_length": MAX_STREAM_INFLATED_BYTES,
+        "run_length_maximum_output_length": MAX_STREAM_INFLATED_BYTES,
+        "stream_decoding_work_maximum_length": MAX_TOTAL_INFLATED_BYTES,
+    }
     try:
-        metadata = pypdf.PdfReader(io.BytesIO(data)).metadata
-    except Exception:  # a damaged PDF is simply not identified
+        with pypdf.apply_configuration(**limits):
+            reader = pypdf.PdfReader(io.BytesIO(data), root_object_recovery_limit=MAX_PDF_OBJECTS,
+                                     xref_stream_maximum_entries=MAX_PDF_OBJECTS)  # fmt: skip
+            metadata = reader.metadata
+            return str(metadata.get("/Keywords", ""))[:1000] if metadata else None
+    except Exception:  # noqa: BLE001 (a damaged PDF is simply not identified)
         return None
-    return str(metadata.get("/Keywords", "")) if metadata else None
 
 
 def _verify_pdf(con, data: bytes, owner: str | None) -> Verification:
-    identity = pdf_identity(data)
+    identity = pdf_identity(data, owner)
     if identity is None:
         return _unidentified("this PDF names no issued statement (no FineFinance statement identity in it)", "pdf")
     customer_id, month, version = identity
-    if owner is not None and customer_id != owner:
-        raise NotTheirsError(f"the PDF names a statement of customer {customer_id}")
     versions = issued_versions(con, customer_id, month)
     claimed = next((record for record in versions if record.version == version), None)
     if claimed is None:
@@ -161,23 +264,26 @@ def _verify_csv(con, data: bytes, owner: str | None) -> Verification:
         months = {line[index["month"]] for line in lines}
     except IndexError:
         return _unidentified("a line of this CSV has fewer columns than its header", "csv")
+    if len(accounts) > MAX_CSV_ACCOUNTS:
+        raise NotAStatementError(f"the CSV names more accounts than a statement ({MAX_CSV_ACCOUNTS} at most)")
     if len(months) != 1:
-        return _unidentified(f"this CSV mixes months ({', '.join(sorted(months))})", "csv")
+        return _unidentified(f"this CSV mixes months ({', '.join(sorted(months)[:3])[:100]})", "csv")
     try:
         month = parse_month(months.pop())
     except FineFinanceError:
         return _unidentified("the month column of this CSV is not a month", "csv")
-    owners = {
-        customer_id
-        for (customer_id,) in con.execute(
+    owner_of = dict(
+        con.execute(
             # one placeholder per account: list parameters are DuckDB's, not Snowflake's
-            "select distinct cast(customer_id as varchar) from marts.dim_account "
+            "select distinct cast(account_id as varchar), cast(customer_id as varchar) from marts.dim_account "
             f"where cast(account_id as varchar) in ({', '.join('?' * len(accounts))})",
             accounts,
         ).fetchall()
-    }
-    if owner is not None and owners != {owner}:
-        raise NotTheirsError("the CSV names accounts of another customer, or unknown accounts")
+    )
+    owners = set(owner_of.values())
+    # every account must be the caller's: an unknown account and another customer's get the same answer
+    if owner is not None and any(owner_of.get(account) != owner for account in accounts):
+        raise NotTheirsError("the CSV names an account that is not the customer's")
     if len(owners) != 1:
         return _unidentified("the accounts in this CSV do not belong to one known customer", "csv")
     customer_id = owners.pop()

@@ -28,7 +28,7 @@ from helpers.delivery_fixtures import (
     uid,
 )
 
-from finefinance_platform.access.access_log import read
+from finefinance_platform.access.access_log import COUNTED, read
 from finefinance_platform.identity.provider import advisor_username, customer_username
 from finefinance_platform.months import current_month
 
@@ -69,7 +69,8 @@ def bearer(token: str) -> dict:
 
 
 class LogWatch:
-    """The rows the access log gained since the watch began, oldest first."""
+    """The rows the access log gained since the watch began, oldest first, but the counts of anonymous
+    refusals: the server writes those once their minute is over, during whichever test runs then."""
 
     def __init__(self, home):
         self.settings = home.settings()
@@ -77,7 +78,7 @@ class LogWatch:
 
     def new(self):
         rows = read(self.settings)
-        return list(reversed(rows[: len(rows) - self.seen]))
+        return [row for row in reversed(rows[: len(rows) - self.seen]) if not (row.detail or "").startswith(COUNTED)]
 
 
 def test_a_customer_lists_their_own_statements(client, home, tokens):
@@ -299,12 +300,15 @@ def test_without_a_valid_token_everything_is_401_and_logged(client, home, provid
             assert response.headers["www-authenticate"].startswith("Bearer")
             assert "Alice" not in response.text and "Bruno" not in response.text
     rows = watch.new()
-    assert len(rows) == len(cases) * len(paths)
+    # nobody signed in: the first refusal of a kind (the action, and the detail up to its colon) from a
+    # client in a minute is a row, the others are counted (access/access_log.py): fewer rows than requests
+    assert len(rows) < len(cases) * len(paths)
     assert all(r.outcome == "denied" and r.subject is None and r.channel == "http" for r in rows)
     assert [r.action for r in rows[:4]] == ["list_statements", "download_pdf", "download_csv", "request"]
-    details = {name: rows[i * len(paths)].detail for i, name in enumerate(cases)}
-    assert details["expired"] == "token expired"
-    assert "audience" in details["wrong-audience"].lower() and "issuer" in details["wrong-issuer"].lower()
+    kinds = {(r.action, r.detail.split(":")[0]) for r in rows}
+    categories = {category for _, category in kinds}
+    assert {"no bearer token", "invalid token", "token expired"} <= categories
+    assert len(kinds) == 4 * len(categories)  # each kind, on each path
 
 
 @pytest.mark.parametrize("month", ["2025-13", "2025-00", "25-01", "2025-1", "abcd-ef", "2025-01-01", "%2e%2e"])
