@@ -6,15 +6,21 @@ the dashboards and is checked for what it sees and what it cannot reach, by navi
 A screenshot per role goes to `test-artifacts/screenshots/` (git-ignored). Chromium comes from the
 system (`make test` installs it); Playwright never downloads a browser. Without Chromium this test
 fails, saying so: it is never skipped.
+
+Then as an attacker (issue 22): a cookie copied before sign-out, a cookie whose identity token has
+expired, another site framing the dashboards, and a statement file asked for before the click.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -283,3 +289,173 @@ def test_a_director_sees_aggregates_and_no_customer(browser, dashboard, home):
     visit(page, f"{base}/kpi_trends")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert "189.90" not in settle(page)
+
+
+# --- sessions that end, no framing, files made on the click (issue 22) ---
+
+
+def with_cookies(browser, cookies: list[dict]):
+    """Another browser (an attacker's) holding a copy of someone's cookies."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    context.add_cookies(cookies)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    record_what_the_server_sends(page)
+    return page
+
+
+def signed_in_here(page, base: str) -> bool:
+    """Open the dashboards: True if they show someone signed in, False if the sign-in page."""
+    from playwright.sync_api import expect
+
+    visit(page, base)
+    signed_in = page.get_by_text(re.compile("^Signed in as "))
+    expect(signed_in.or_(page.get_by_role("button", name="Sign in"))).to_be_visible()
+    if signed_in.count():
+        return True
+    text = settle(page)
+    assert not [name for name in CUSTOMER_NAMES if name in text] and "EUR" not in text and navigation(page) == []
+    return False
+
+
+def forge_expiry(cookies: list[dict], home, exp: float) -> list[dict]:
+    """The same cookies with the identity's `exp` changed and the cookie signed again, as Streamlit
+    signs it: what a browser holds `now - exp` seconds after (or before) the ID token expires."""
+    import json
+    import tomllib
+
+    from itsdangerous import URLSafeTimedSerializer
+
+    secrets = tomllib.loads((home.home / "dashboard" / "secrets.toml").read_text())
+    signer = URLSafeTimedSerializer(secrets["auth"]["cookie_secret"], salt="_streamlit_user")
+    forged = []
+    for cookie in cookies:
+        assert cookie["name"] != "_streamlit_user_1", "a chunked identity cookie: forge each chunk"
+        if cookie["name"] == "_streamlit_user":
+            claims = json.loads(signer.loads(cookie["value"]))
+            lifetime = claims["exp"] - claims["iat"]
+            claims.update(exp=int(exp), iat=int(exp - lifetime))
+            cookie = {**cookie, "value": signer.dumps(json.dumps(claims))}
+        forged.append(cookie)
+    return forged
+
+
+def test_a_cookie_copied_before_sign_out_no_longer_signs_in_after_it(browser, dashboard):
+    base, provider = dashboard
+    page = sign_in(browser, dashboard, advisor_username(uid("hugo")))
+    copied = page.context.cookies()
+    thief = with_cookies(browser, copied)
+    assert signed_in_here(thief, base)  # the copy works while the session lasts: it is a real copy
+    thief.context.close()
+    with page.expect_request(lambda request: request.url.startswith(provider.issuer())):
+        page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{base}/**")
+    thief = with_cookies(browser, copied)
+    assert not signed_in_here(thief, base)
+    assert not signed_in_here(thief, f"{base}/risk_scoring")
+
+
+def test_a_session_whose_identity_token_has_expired_is_signed_out(browser, dashboard, home):
+    """The ID token lives an hour (identity/server.py); rather than wait, the cookie Streamlit
+    signed is re-signed with its `exp` moved: an hour ahead it still signs in (the forgery is
+    faithful), three hours in the past it does not."""
+    base, _ = dashboard
+    page = sign_in(browser, dashboard, "director")
+    cookies = page.context.cookies()
+    page.context.close()
+    later = with_cookies(browser, forge_expiry(cookies, home, time.time() + 3600))
+    assert signed_in_here(later, base)
+    later.context.close()
+    expired = with_cookies(browser, forge_expiry(cookies, home, time.time() - 3 * 3600))
+    assert not signed_in_here(expired, f"{base}/kpi_trends")
+    assert not signed_in_here(expired, base)
+    assert expired.get_by_text("Your session has ended: sign in again.").count() == 1
+
+
+def test_a_session_ends_at_its_token_expiry_and_at_sign_out(tmp_path):
+    """sessions.py on its own, the clock given: what current_principal() asks at every run."""
+    from finefinance_platform.delivery.dashboard import sessions
+    from finefinance_platform.settings import load_settings
+
+    settings = load_settings({**os.environ, "FINEFINANCE_HOME": str(tmp_path)})
+    now = 1_800_000_000
+    claims = {"iss": "https://idp", "sub": "director", "iat": now - 600, "exp": now + 3000, "nonce": "n1"}
+    assert sessions.ended(claims, now, settings) is None
+    assert sessions.ended({**claims, "exp": now - 1}, now, settings) == sessions.EXPIRED  # hours ago or just now
+    assert sessions.ended({**claims, "exp": now}, now, settings) == sessions.EXPIRED
+    assert sessions.ended({k: v for k, v in claims.items() if k != "exp"}, now, settings) == sessions.EXPIRED
+    assert sessions.ended({**claims, "exp": "never"}, now, settings) == sessions.EXPIRED
+    sessions.sign_out({**claims, "nonce": "old", "exp": now + 10}, now, settings)
+    sessions.sign_out(claims, now, settings)
+    assert sessions.ended(claims, now, settings) == sessions.SIGNED_OUT
+    # the same person's next sign-in (another nonce and iat) is a new session
+    assert sessions.ended({**claims, "iat": now + 5, "nonce": "n2"}, now + 5, settings) is None
+    path = sessions.deny_list_path(settings)
+    assert path.stat().st_mode & 0o777 == 0o600
+    # a denied session's row lasts as long as its token could: then its expiry refuses it anyway
+    sessions.sign_out({**claims, "nonce": "n3"}, now + 20, settings)
+    with sqlite3.connect(path) as con:
+        assert con.execute("select count(*) from signed_out").fetchone() == (2,)
+
+
+def test_no_other_site_can_frame_the_dashboards(browser, dashboard):
+    import httpx
+    from playwright.sync_api import expect
+
+    base, _ = dashboard
+    for path in ("", "statement_explorer", "_stcore/health", "auth/login"):
+        headers = httpx.get(f"{base}/{path}", follow_redirects=False, timeout=10).headers
+        assert headers.get("x-frame-options") == "DENY", path
+        assert headers.get("content-security-policy") == "frame-ancestors 'none'", path
+        assert headers.get("x-content-type-options") == "nosniff", path
+    # a page of another origin frames the dashboards to trick a click: the browser shows nothing of them.
+    # (served from loopback: Chromium refuses a public page's frame of a local address on its own)
+    body = f'<iframe src="{base}/" width="1000" height="600"></iframe>'.encode()
+
+    class AttackerPage(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), AttackerPage) as attacker:
+        threading.Thread(target=attacker.serve_forever, daemon=True).start()
+        page = browser.new_context().new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"http://localhost:{attacker.server_address[1]}/")  # another origin: another host and port
+        page.wait_for_timeout(3_000)  # long enough for the app's first page to draw, were it allowed
+        expect(page.frame_locator("iframe").get_by_role("button", name="Sign in")).to_have_count(0)
+        assert [frame.url for frame in page.frames if frame.url.startswith(base)] == []
+        page.context.close()
+        attacker.shutdown()
+
+
+def test_a_statement_file_is_made_and_logged_only_on_the_click(browser, dashboard, home):
+    from playwright.sync_api import expect
+
+    _, provider = dashboard
+    provider.ensure_users([])
+    alice = customer_username(uid("alice"))
+    page = sign_in(browser, dashboard, alice)
+    expect(page.get_by_role("button", name="Download PDF")).to_be_visible()
+    sent = b"".join(page.received)
+
+    def downloads() -> list:
+        return [r for r in read(home.settings()) if r.subject == alice and r.action in ("download_pdf", "download_csv")]
+
+    before = downloads()
+    # nothing published ahead of the click: no file URL (that anyone holding it could fetch) and no PDF
+    assert re.findall(rb"/media/[\w-]+\.(?:pdf|csv)", sent) == [] and b"%PDF" not in sent
+    with page.expect_download() as download, page.expect_response(lambda r: "/media/" in r.url) as served:
+        page.get_by_role("button", name="Download PDF").click()
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
+    assert served.value.headers["cache-control"] == "no-store"  # no copy left in a shared computer's cache
+    new = [r for r in downloads() if r not in before]
+    assert [(r.action, r.customer_id, r.outcome) for r in new] == [("download_pdf", uid("alice"), "allowed")]
+    assert new[0].detail.startswith("version ")
+    page.context.close()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -339,8 +340,11 @@ class DeliveryHome:
 
 
 def signed_in(role: str, key: str | None = None, subject: str | None = None) -> dict:
-    """The identity token claims of a signed-in person, as `st.user` holds them (AppTest.user)."""
+    """The identity token claims of a signed-in person, as `st.user` holds them (AppTest.user); the
+    token lives an hour, as the provider's do (the dashboards end a session without `exp`)."""
+    now = int(time.time())
     claims = {"is_logged_in": True, "sub": subject or f"{role}-{key or 'demo'}", "name": key or role, "role": role}
+    claims.update(iat=now, exp=now + 3600)
     if role in ("customer", "advisor") and key:
         claims[f"{role}_id"] = uid(key)
     return claims

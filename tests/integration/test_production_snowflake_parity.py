@@ -28,6 +28,7 @@ import io
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -626,6 +627,9 @@ def test_an_advisor_browses_their_book_in_the_dashboards(served, monkeypatch):
         "name": "An Advisor",
         "role": "advisor",
         "advisor_id": served.advisor_id,
+        # an identity token's times: the dashboards end a session whose token has expired
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 3600,
     }
     shown, logs = {}, {}
     for name, settings in (("duckdb", served.duckdb), ("snowflake", served.snowflake)):

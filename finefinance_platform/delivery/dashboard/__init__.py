@@ -11,13 +11,15 @@ from finefinance_platform.errors import SettingsError
 from finefinance_platform.settings import Settings
 
 APP = Path(__file__).parent / "app.py"
+# what `streamlit run` starts: app.py as an st.App with the response headers Streamlit has no option for
+LAUNCHER = Path(__file__).parent / "launcher.py"
 PAGES_DIR = Path(__file__).parent / "pages"
 
 
 def streamlit_command(host: str, port: int, secrets_file: Path) -> list[str]:
     """`streamlit run` for the app: headless (no browser opened), no usage statistics sent."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-m", "streamlit", "run", str(LAUNCHER),
         "--server.address", host,
         "--server.port", str(port),
         "--server.headless", "true",
@@ -52,7 +54,7 @@ def write_auth_secrets(settings: Settings, issuer: str) -> Path:
         if not value:
             raise SettingsError(f"{name} is not set: the dashboards cannot sign people in at {issuer}")
     path = settings.home / "dashboard" / "secrets.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     text = "\n".join(
         [
             "# written by `finefinance dashboard` from the settings: do not edit, do not commit",

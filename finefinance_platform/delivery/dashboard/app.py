@@ -1,4 +1,4 @@
-"""FineFinance dashboards: `finefinance dashboard` runs this with `streamlit run`.
+"""FineFinance dashboards: `finefinance dashboard` runs this with `streamlit run` (through launcher.py).
 
 Nobody signed in sees the sign-in page only. A signed-in person's navigation holds the pages of
 their role (access/policy.py); each page checks the policy again and reads only what it allows.
@@ -8,7 +8,7 @@ import streamlit as st
 
 from finefinance_platform.access.policy import Page, pages_for
 from finefinance_platform.delivery.dashboard import PAGES_DIR
-from finefinance_platform.delivery.dashboard.common import current_principal, sidebar_data_note
+from finefinance_platform.delivery.dashboard.common import current_principal, sidebar_data_note, sign_out
 
 st.set_page_config(page_title="FineFinance dashboards", page_icon=":bank:", layout="wide")
 
@@ -24,6 +24,8 @@ PAGES = {
 def sign_in() -> None:
     st.title("FineFinance")
     st.write("Sign in to see your statements, your customers or the bank's figures.")
+    if st.session_state.get("session_ended"):
+        st.info("Your session has ended: sign in again.")
     if st.button("Sign in", type="primary", key="sign_in"):
         st.login()
 
@@ -36,7 +38,7 @@ if not principal.signed_in:
 allowed = pages_for(principal)
 st.sidebar.markdown("**FineFinance** data platform")
 st.sidebar.caption(f"Signed in as {st.user.get('name') or principal.subject} · {principal.role or 'no role'}")
-st.sidebar.button("Sign out", on_click=st.logout, key="sign_out")
+st.sidebar.button("Sign out", on_click=sign_out, key="sign_out")
 if not allowed:
     st.error("Your account has no FineFinance role: ask the bank's administrator for access.")
     st.stop()

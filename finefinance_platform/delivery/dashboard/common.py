@@ -10,7 +10,7 @@ import streamlit as st
 
 from finefinance_platform.access import access_log
 from finefinance_platform.access.policy import Action, Page, Principal, decide
-from finefinance_platform.delivery.dashboard import queries
+from finefinance_platform.delivery.dashboard import queries, sessions
 from finefinance_platform.delivery.issues import load_issued_statement
 from finefinance_platform.delivery.serving import MartsUnavailableError, open_marts, published_at, serving_path
 from finefinance_platform.delivery.statement import Statement
@@ -19,10 +19,30 @@ from finefinance_platform.settings import get_settings
 
 
 def current_principal() -> Principal:
-    """The signed-in person from the identity token's claims (Streamlit verified its signature)."""
+    """The signed-in person from the identity token's claims (Streamlit verified the cookie's
+    signature), while their session lasts: an expired or signed-out session is anonymous, so the
+    person sees the sign-in page (sessions.py says why Streamlit alone does not end it)."""
     if not st.user.get("is_logged_in"):
         return Principal.anonymous()
-    return Principal.from_claims(st.user.to_dict())
+    claims = st.user.to_dict()
+    try:
+        reason = sessions.ended(claims)
+    except Exception:  # the deny list cannot be read: refuse rather than trust a cookie blindly
+        reason = "unchecked"
+    if reason:
+        st.session_state["session_ended"] = reason
+        return Principal.anonymous()
+    return Principal.from_claims(claims)
+
+
+def sign_out() -> None:
+    """The sign-out button: the session is denied on the server first (a copy of the cookie stops
+    working), then Streamlit clears the cookie and ends the session at the provider."""
+    try:
+        if st.user.get("is_logged_in"):
+            sessions.sign_out(st.user.to_dict())
+    finally:
+        st.logout()
 
 
 def log(principal: Principal, action: Action, outcome: str, **fields) -> None:

@@ -11,10 +11,11 @@ refused like an unknown one, and logged.
 import pandas as pd
 import streamlit as st
 
+from finefinance_platform.access import access_log
 from finefinance_platform.access.policy import Action, Page, Role, customer_scope
-from finefinance_platform.delivery.dashboard import common
+from finefinance_platform.delivery.dashboard import common, sessions
 from finefinance_platform.delivery.pdf import category_label, period_label, replaced_on
-from finefinance_platform.delivery.statement import format_amount, render
+from finefinance_platform.delivery.statement import Statement, format_amount, render
 
 MAX_OPTIONS = 500  # a select box of every customer of a large book would not be usable anyway
 REFUSED = "No statement to show for this link."
@@ -85,12 +86,38 @@ if statement is None:
 common.log(principal, Action.VIEW_STATEMENT, "allowed", customer_id=customer_id, month_start=month)
 
 
-def log_download(action: Action, version: int) -> None:
-    common.log(principal, action, "allowed", customer_id=customer_id, month_start=month, detail=f"version {version}")
-
-
 def file_stem(version: int) -> str:
     return f"statement-{month:%Y-%m}-{customer_id}-v{version}"
+
+
+claims = st.user.to_dict()
+
+
+def download_button(column, label: str, shown: Statement, file_format: str, key: str) -> None:
+    """A download button whose file is made, and logged, only when the person clicks it.
+
+    With bytes for `data`, Streamlit renders every file at each run and publishes it at a /media URL
+    before anyone asks; with a callable it runs it on the click, in a thread outside the script.
+    There st.* calls are ignored, so a session that has ended since, or a log row that cannot be
+    written, raises: the download fails and no file leaves the server."""
+    action, mime = (
+        (Action.DOWNLOAD_PDF, "application/pdf") if file_format == "pdf" else (Action.DOWNLOAD_CSV, "text/csv")
+    )
+    version = shown.issue.version
+    # bound now: the callable may run after a later run has changed the page's globals
+    who, whose, session, month_start = principal, customer_id, claims, month
+
+    def produce() -> bytes:
+        if sessions.ended(session):
+            raise PermissionError("the session has ended")
+        content = render(shown, file_format)
+        access_log.record(
+            who, action, "allowed", channel="dashboard", customer_id=whose, month_start=month_start,
+            detail=f"version {version}",
+        )  # fmt: skip
+        return content
+
+    column.download_button(label, produce, f"{file_stem(version)}.{file_format}", mime, key=key, on_click="ignore")
 
 
 issue = statement.issue
@@ -103,14 +130,8 @@ if issue.is_correction:
 else:
     st.caption(f"Version {issue.version}, issued on {issue.issued_at:%Y-%m-%d}.")
 pdf_col, csv_col, _ = st.columns([1, 1, 4])
-pdf_col.download_button(
-    "Download PDF", render(statement, "pdf"), f"{file_stem(issue.version)}.pdf", "application/pdf", key="pdf",
-    on_click=log_download, args=(Action.DOWNLOAD_PDF, issue.version),
-)  # fmt: skip
-csv_col.download_button(
-    "Download CSV", render(statement, "csv"), f"{file_stem(issue.version)}.csv", "text/csv", key="csv",
-    on_click=log_download, args=(Action.DOWNLOAD_CSV, issue.version),
-)  # fmt: skip
+download_button(pdf_col, "Download PDF", statement, "pdf", key="pdf")
+download_button(csv_col, "Download CSV", statement, "csv", key="csv")
 
 versions = common.query("statement_versions", customer_id, month)
 if len(versions) > 1:
@@ -136,16 +157,8 @@ if len(versions) > 1:
             continue
         label, pdf_col, csv_col = st.columns([2, 1, 1])
         label.markdown(f"Version {record.version}, issued on {record.issued_at:%Y-%m-%d} (replaced)")
-        pdf_col.download_button(
-            f"Version {record.version} PDF", render(earlier, "pdf"), f"{file_stem(record.version)}.pdf",
-            "application/pdf", key=f"pdf-v{record.version}",
-            on_click=log_download, args=(Action.DOWNLOAD_PDF, record.version),
-        )  # fmt: skip
-        csv_col.download_button(
-            f"Version {record.version} CSV", render(earlier, "csv"), f"{file_stem(record.version)}.csv",
-            "text/csv", key=f"csv-v{record.version}",
-            on_click=log_download, args=(Action.DOWNLOAD_CSV, record.version),
-        )  # fmt: skip
+        download_button(pdf_col, f"Version {record.version} PDF", earlier, "pdf", key=f"pdf-v{record.version}")
+        download_button(csv_col, f"Version {record.version} CSV", earlier, "csv", key=f"csv-v{record.version}")
 
 for account in statement.accounts:
     st.markdown(f"#### {account.label} · `{account.account_id}`")
