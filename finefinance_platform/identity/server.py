@@ -98,6 +98,7 @@ def create_provider_app(state: dict, port: int, database: Path):
     if not migrations.handlers:
         migrations.addHandler(logging.StreamHandler())
 
+    _unique_access_tokens()
     claims = [name.lower() for name in CUSTOM_CLAIMS]
     if "role" not in userinfo.UserInfo.REGISTERED_CLAIMS:
         userinfo.UserInfo.REGISTERED_CLAIMS = [*userinfo.UserInfo.REGISTERED_CLAIMS, *claims]
@@ -106,6 +107,39 @@ def create_provider_app(state: dict, port: int, database: Path):
     app.config["CANAILLE_OIDC"]["USERINFO_MAPPING"].update(CUSTOM_CLAIMS)
     _deny_by_default(app)
     return app
+
+
+def _unique_access_tokens() -> None:
+    """Canaille's access tokens carry no `jti`: two asked for one person within a second are the same
+    string, and the unique key of its token table answers the second request with a 500. This is
+    Canaille's `generate_access_token` (0.3.6) with a `jti` added; Authlib resolves the generator by
+    its import path when the app is made, so it is replaced before."""
+    import uuid
+
+    import canaille.oidc.provider as oidc
+
+    if getattr(oidc.generate_access_token, "unique", False):
+        return
+    canaille_generator = oidc.generate_access_token
+
+    def generate_access_token(client, grant_type, user, scope):
+        if grant_type == "client_credentials":
+            return canaille_generator(client, grant_type, user, scope)
+        jwk, alg = oidc._get_signing_key(client)
+        claims = {**oidc.UserInfo(oidc.generate_user_claims(user)).filter(scope), "jti": str(uuid.uuid4())}
+        return oidc.generate_id_token(
+            token={},
+            user_info=claims,
+            aud=[audience.client_id for audience in client.audience],
+            key=jwk,
+            iss=oidc.get_issuer(),
+            kid=jwk.kid,
+            alg=alg,
+            exp=oidc.authorization._token_generators["default"]._get_expires_in(client, grant_type),
+        )
+
+    generate_access_token.unique = True
+    oidc.generate_access_token = generate_access_token
 
 
 def _deny_by_default(app) -> None:
