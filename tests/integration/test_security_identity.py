@@ -305,3 +305,11 @@ def test_nothing_under_the_home_is_readable_by_another_local_user(tmp_path):
         assert "private (0600/0700)" not in cli(home, "identity", "status", umask=0o022).stderr
     finally:
         cli(home, "identity", "stop")
+
+
+def test_tokens_asked_within_one_second_are_all_issued(provider):
+    """Canaille's tokens had no jti: a second token for one person in the same second was the same
+    string, and the provider answered 500 on its unique key."""
+    username = demo_customer(provider, "bruno")
+    answers = [password_grant(provider, username, provider.demo_password(username)) for _ in range(6)]
+    assert answers == [200] * 6
