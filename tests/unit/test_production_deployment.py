@@ -1,9 +1,8 @@
 """The docker-compose deployment, checked without a Docker engine.
 
 - docker-compose.yml against the Compose Specification's JSON schema. tests/data/compose-spec.json
-  is the schema shipped in the `docker-compose` 1.29.2 wheel on PyPI
-  (compose/config/compose_spec.json, Apache-2.0): strict (no unknown keys), if older than the
-  current spec, so the compose file keeps to keys both know.
+  is the current schema of compose-spec/compose-spec at a pinned commit (tests/data/PROVENANCE.md):
+  strict (no unknown service key), draft-07.
 - deploy/dagster.yaml through Dagster's own instance-config validation, then as a real instance
   on the session's PostgreSQL: storage tables created, run queue and limits as configured.
 - .env.example lists every variable and holds no secret.
@@ -57,15 +56,23 @@ def compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text())
 
 
-def test_compose_file_matches_the_compose_schema(compose):
+def _compose_validator() -> jsonschema.Draft7Validator:
+    """The compose schema's validator. Its `$schema` names draft-07 without the trailing `#`, which
+    jsonschema's validator_for does not recognise (it would fall back to the latest draft, warning):
+    the draft is named here."""
     schema = json.loads((REPO_ROOT / "tests" / "data" / "compose-spec.json").read_text())
-    validator_class = jsonschema.validators.validator_for(schema)
-    validator_class.check_schema(schema)
-    errors = sorted(validator_class(schema).iter_errors(compose), key=lambda e: list(e.path))
+    assert schema["$schema"].rstrip("#") == "https://json-schema.org/draft-07/schema"
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def test_compose_file_matches_the_compose_schema(compose):
+    validator = _compose_validator()
+    errors = sorted(validator.iter_errors(compose), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors)
     # the schema is strict: a misspelt key is caught
     broken = {**compose, "services": {**compose["services"], "daemon": {"imagee": "x"}}}
-    assert list(validator_class(schema).iter_errors(broken))
+    assert list(validator.iter_errors(broken))
 
 
 def test_compose_services_form_the_deployment(compose):
@@ -169,7 +176,7 @@ def test_keycloak_imports_the_realm_the_platform_reads(compose):
     assert {role["name"] for role in realm["roles"]["realm"]} == {
         r.value for r in (Role.CUSTOMER, Role.ADVISOR, Role.DIRECTOR)
     }
-    (scope,) = realm["clientScopes"]
+    scope = _platform_scope(realm)  # tests/unit/test_keycloak_realm.py checks the other scopes
     claims = {m["config"]["claim.name"]: m for m in scope["protocolMappers"]}
     assert set(claims) == {"role", "customer_id", "advisor_id"}
     assert claims["role"]["protocolMapper"] == "oidc-usermodel-realm-role-mapper"
@@ -396,8 +403,7 @@ def test_the_dagster_ui_is_not_published_and_opens_on_loopback_only(compose):
     assert "webserver" not in CADDYFILE.read_text() and ":3000" not in CADDYFILE.read_text()
     # the operators' override: valid compose, the UI on 127.0.0.1 and nowhere else
     override = yaml.safe_load(DAGSTER_UI_OVERRIDE.read_text())
-    schema = json.loads((REPO_ROOT / "tests" / "data" / "compose-spec.json").read_text())
-    jsonschema.validators.validator_for(schema)(schema).validate(override)
+    _compose_validator().validate(override)
     assert set(override["services"]) == {"webserver"}
     (port,) = override["services"]["webserver"]["ports"]
     assert PORT.match(port)["ip"] == "127.0.0.1" and PORT.match(port)["container"] == "3000"
@@ -450,6 +456,12 @@ def realm() -> dict:
     return json.loads(REALM.read_text())
 
 
+def _platform_scope(realm: dict) -> dict:
+    """The client scope holding the platform's claims (the realm also declares `basic` and `profile`)."""
+    (scope,) = [scope for scope in realm["clientScopes"] if scope["name"] == "finefinance"]
+    return scope
+
+
 def _user_profile(realm: dict) -> dict:
     (provider,) = realm["components"]["org.keycloak.userprofile.UserProfileProvider"]
     (config,) = provider["config"]["kc.user.profile.config"]
@@ -462,7 +474,7 @@ def test_realm_people_cannot_edit_what_their_claims_are_read_from(realm):
     # people add any attribute from the account console)
     assert profile.get("unmanagedAttributePolicy") in (None, "ADMIN_VIEW", "ADMIN_EDIT")
     attributes = {a["name"]: a for a in profile["attributes"]}
-    (scope,) = realm["clientScopes"]
+    scope = _platform_scope(realm)
     read = {m["config"]["user.attribute"] for m in scope["protocolMappers"] if "user.attribute" in m["config"]}
     assert read == {"customer_id", "advisor_id"}
     for name in read:
