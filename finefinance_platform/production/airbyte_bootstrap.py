@@ -24,6 +24,12 @@ from finefinance_platform.source.tables import SOURCE_TABLES
 
 SOURCE_NAME = "finefinance_postgres"
 DESTINATION_NAME = "finefinance_snowflake"
+# The connectors the configurations are written for (docs/production.md): source-postgres 3.x
+# (3.7.0) and destination-snowflake 4.x (4.0.33). Their ids come from each connector's
+# metadata.yaml; tests/data/specs/airbyte holds both connectionSpecifications (PROVENANCE.md).
+SOURCE_DEFINITION_ID = "decd338e-5647-4c0b-adf4-da0e75f5a750"
+DESTINATION_DEFINITION_ID = "424892c4-daac-4491-b35d-c6688ba547ba"
+DEFINITION_IDS = {"source": SOURCE_DEFINITION_ID, "destination": DESTINATION_DEFINITION_ID}
 # what Airbyte answers in place of a stored secret
 MASKED_SECRET = "**********"
 SECRET_KEYS = frozenset({"password", "private_key", "private_key_password"})
@@ -163,8 +169,8 @@ def desired_destination(settings: Settings) -> dict:
             # Airbyte's own loading tables stay out of raw, in the one extra schema the
             # ingestion role may write (sql/snowflake/010_database.sql)
             "raw_data_schema": sf.AIRBYTE_INTERNAL_SCHEMA,
-            # numeric columns (amounts) as exact NUMBER(38,9), not the connector's default FLOAT
-            "number_data_type": "NUMBER(38,9)",
+            # no setting for number types: destination-snowflake 4.x writes every number as FLOAT,
+            # and staging casts amounts and balances back to exact decimals
         },
     }
 
@@ -252,16 +258,22 @@ def _reconcile(
 ) -> tuple[str, Change]:
     collection, id_key = f"{kind}s", f"{kind}Id"
     if existing is None:
-        # a connection belongs to its source's workspace: only sources and destinations name one
-        body = desired if workspace_id is None else {**desired, "workspaceId": workspace_id}
+        # a connection belongs to its source's workspace: only sources and destinations name one,
+        # and the connector definition their configuration is written for
+        body = desired
+        if workspace_id is not None:
+            body = {**desired, "workspaceId": workspace_id, "definitionId": DEFINITION_IDS[kind]}
         created = api.request("POST", collection, body)
         return created[id_key], Change(kind, desired["name"], "created")
     current = api.request("GET", f"{collection}/{existing[id_key]}")
     type_key = f"{kind}Type"
     wanted_type = desired.get("configuration", {}).get(type_key)
-    if wanted_type and current.get(type_key) and current[type_key] != wanted_type:
+    wrong_type = wanted_type and current.get(type_key) and current[type_key] != wanted_type
+    wrong_definition = kind in DEFINITION_IDS and current.get("definitionId") not in (None, DEFINITION_IDS[kind])
+    if wrong_type or wrong_definition:
         raise FineFinanceError(
-            f"the Airbyte {kind} {desired['name']!r} is a {current[type_key]} {kind}, not {wanted_type}: "
+            f"the Airbyte {kind} {desired['name']!r} is a {current.get(type_key)} {kind} "
+            f"(definition {current.get('definitionId')}), not {wanted_type} ({DEFINITION_IDS[kind]}): "
             "rename or delete it"
         )
     fields = differing_fields(desired, current, update_secrets)

@@ -11,10 +11,12 @@ grant usage on database {{ database }} to role {{ ingest_role }};
 grant usage on database {{ database }} to role {{ transform_role }};
 grant usage on database {{ database }} to role {{ reporting_role }};
 
--- ingestion: creates and writes the raw tables (and Airbyte's loading tables), nothing else
-grant usage, create table, create stage on schema {{ database }}.raw to role {{ ingest_role }};
-grant usage, create table, create stage on schema {{ database }}.{{ airbyte_internal_schema }} to role {{ ingest_role }};
-grant select, insert, update, delete, truncate on future tables in schema {{ database }}.raw to role {{ ingest_role }};
+-- ingestion: what destination-snowflake 4.x runs, nothing else (tests/unit/test_snowflake_ingest_grants.py).
+-- In raw (final tables) and its internal schema (temporary tables) it creates a CSV file format,
+-- its tables and one stage per table. It owns what it creates, and ownership covers everything
+-- it then runs on them (PUT, COPY INTO, MERGE, INSERT, ALTER, SWAP, DROP), so no table grant.
+grant usage, create table, create stage, create file format on schema {{ database }}.raw to role {{ ingest_role }};
+grant usage, create table, create stage, create file format on schema {{ database }}.{{ airbyte_internal_schema }} to role {{ ingest_role }};
 
 -- transformation: reads raw ...
 grant usage on schema {{ database }}.raw to role {{ transform_role }};

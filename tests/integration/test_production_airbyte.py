@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import requests
 from click.testing import CliRunner
 from dagster import AssetKey, Definitions, materialize
-from helpers.airbyte_stub import CONFIG, PUBLIC, AirbyteStub
+from helpers.airbyte_stub import CONFIG, CONNECTORS, PUBLIC, SPECS, AirbyteStub, find_operation
 
 from finefinance_platform.cli import cli
-from finefinance_platform.errors import SettingsError
+from finefinance_platform.errors import FineFinanceError, SettingsError
 from finefinance_platform.ingestion.airbyte import (
     CONNECTION_NAME,
     airbyte_resources,
     build_airbyte_ingestion_assets,
 )
+from finefinance_platform.production import airbyte_bootstrap
 from finefinance_platform.production.airbyte_bootstrap import bootstrap
 from finefinance_platform.settings import load_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
@@ -28,6 +32,8 @@ def stub():
     server = AirbyteStub().start()
     yield server
     server.stop()
+    # whatever a test did, the stub answered in api.yaml's shapes
+    assert not server.answer_errors
 
 
 @pytest.fixture()
@@ -167,8 +173,10 @@ def test_bootstrap_creates_source_destination_and_connection(stub, production_en
     assert destination["destinationType"] == "snowflake"
     assert destination["host"] == "acme-finefinance.snowflakecomputing.com"
     assert (destination["database"], destination["schema"]) == ("FINEFINANCE", "RAW")
-    # money stays exact: the raw shape the Snowflake parity test loads (NUMBER(38,9))
-    assert destination["number_data_type"] == "NUMBER(38,9)"
+    # destination-snowflake 4.x has no number type setting (it writes FLOAT): nothing is sent
+    assert "number_data_type" not in destination
+    assert destination_post.body["definitionId"] == "424892c4-daac-4491-b35d-c6688ba547ba"
+    assert source_post.body["definitionId"] == "decd338e-5647-4c0b-adf4-da0e75f5a750"
     assert (destination["role"], destination["warehouse"], destination["username"]) == (
         "FINEFINANCE_INGEST",
         "FINEFINANCE_INGEST_WH",
@@ -197,6 +205,8 @@ def test_bootstrap_creates_source_destination_and_connection(stub, production_en
     assert {tuple(s["cursorField"]) for s in streams.values()} == {("updated_at",)}
     assert streams["balance"]["primaryKey"] == [["account_id"], ["balance_date"]]
     assert streams["credit_card"]["primaryKey"] == [["card_id"]]
+    # every request passed api.yaml and both connector specs (the stub refuses otherwise)
+    assert not stub.refusals
 
 
 def test_bootstrap_second_run_changes_nothing_and_updates_only_what_differs(stub, production_env):
@@ -296,3 +306,110 @@ def test_the_code_location_loads_with_airbyte_and_keeps_the_graph(stub, producti
     assert raw == str(sorted(f"raw/{t.name}" for t in SOURCE_TABLES))
     assert "raw/transaction" in parents
     assert "airbyte" in kinds
+
+
+# -- the stand-in is as strict as the vendored specifications (tests/data/specs/airbyte) ---------
+
+
+def _post(stub, path: str, body: dict, **params) -> requests.Response:
+    return requests.post(
+        f"{stub.url}{PUBLIC}/{path}",
+        json=body,
+        params=params,
+        headers={"Authorization": "Bearer stub-token"},
+        timeout=10,
+    )
+
+
+def test_stub_refuses_unknown_fields_naming_them(stub, production_env):
+    destination = airbyte_bootstrap.desired_destination(load_settings(production_env))
+    body = {**destination, "workspaceId": stub.workspace_id}
+
+    # the old bootstrap's setting: destination-snowflake 4.x does not have it
+    old = {**body, "configuration": {**body["configuration"], "number_data_type": "NUMBER(38,9)"}}
+    refused = _post(stub, "destinations", old)
+    assert refused.status_code == 400
+    assert (
+        "configuration" in refused.json()["message"]
+        and "'number_data_type' was unexpected" in refused.json()["message"]
+    )
+
+    # unknown keys are refused at every level of a configuration ...
+    credentials = {**body["configuration"]["credentials"], "passphrase": "x"}
+    nested = _post(
+        stub, "destinations", {**body, "configuration": {**body["configuration"], "credentials": credentials}}
+    )
+    assert (
+        nested.status_code == 400
+        and "credentials: Additional properties are not allowed ('passphrase'" in nested.json()["message"]
+    )
+    # ... in a request body, and in the query
+    top = _post(stub, "destinations", {**body, "dataResidency": "eu"})
+    assert top.status_code == 400 and "'dataResidency' was unexpected" in top.json()["message"]
+    query = requests.get(
+        f"{stub.url}{PUBLIC}/destinations",
+        params={"workspaceIds": stub.workspace_id, "workspaceId": stub.workspace_id},
+        headers={"Authorization": "Bearer stub-token"},
+        timeout=10,
+    )
+    assert query.status_code == 400 and "unknown query parameter 'workspaceId'" in query.json()["message"]
+    # a missing required field and a wrong type too
+    missing = _post(stub, "destinations", {k: v for k, v in body.items() if k != "name"})
+    assert missing.status_code == 400 and "'name' is a required property" in missing.json()["message"]
+    assert _post(stub, "jobs", {"connectionId": "c", "jobType": "resync"}).status_code == 400
+
+    assert not stub.destinations  # nothing refused was stored
+    assert _post(stub, "destinations", body).status_code == 200
+
+
+def test_the_old_bootstrap_configuration_fails_clearly(stub, production_env, monkeypatch):
+    """What would have caught `number_data_type`: the bootstrap's requests go through the specs."""
+    desired = airbyte_bootstrap.desired_destination
+
+    def with_number_type(settings):
+        destination = desired(settings)
+        destination["configuration"]["number_data_type"] = "NUMBER(38,9)"
+        return destination
+
+    monkeypatch.setattr(airbyte_bootstrap, "desired_destination", with_number_type)
+    with pytest.raises(FineFinanceError, match="HTTP 400.*number_data_type"):
+        bootstrap(load_settings(production_env))
+
+
+def test_vendored_specs_are_the_pinned_ones_and_define_every_call():
+    # the bootstrap writes its configurations for the connectors whose specs are vendored
+    assert {kind: CONNECTORS[(kind, t)][0] for kind, t in (("source", "postgres"), ("destination", "snowflake"))} == (
+        airbyte_bootstrap.DEFINITION_IDS
+    )
+    # destination-snowflake 4.x (PROVENANCE.md): these properties, no number type setting
+    snowflake = json.loads((SPECS / "destination-snowflake.json").read_text())
+    assert set(snowflake["properties"]) == {
+        "host", "role", "warehouse", "database", "schema", "username", "credentials", "cdc_deletion_mode",
+        "disable_type_dedupe", "raw_data_schema", "jdbc_url_params", "retention_period_days", "destinationType",
+    }  # fmt: skip
+    postgres = json.loads((SPECS / "source-postgres.json").read_text())
+    assert {"tunnel_method", "replication_method", "ssl_mode", "schemas"} <= set(postgres["properties"])
+    # every public call of the bootstrap and of dagster-airbyte is an api.yaml operation
+    for method, route in [
+        ("POST", "/applications/token"),
+        ("GET", "/workspaces/w"),
+        ("GET", "/sources"),
+        ("POST", "/sources"),
+        ("GET", "/sources/s"),
+        ("PATCH", "/sources/s"),
+        ("GET", "/destinations"),
+        ("POST", "/destinations"),
+        ("GET", "/destinations/d"),
+        ("PATCH", "/destinations/d"),
+        ("GET", "/connections"),
+        ("POST", "/connections"),
+        ("GET", "/connections/c"),
+        ("PATCH", "/connections/c"),
+        ("POST", "/jobs"),
+        ("GET", "/jobs"),
+        ("GET", "/jobs/1"),
+        ("DELETE", "/jobs/1"),
+    ]:
+        operation = find_operation(method, route)
+        assert operation is not None, (method, route)
+        assert operation.response_ref, (method, route)
