@@ -63,14 +63,15 @@ def cli() -> None:
 
 def _keep_the_home_private() -> None:
     from finefinance_platform.errors import SettingsError
-    from finefinance_platform.private_home import repair_home
+    from finefinance_platform.private_home import passages_to_postgres, repair_home
     from finefinance_platform.settings import get_settings
 
     try:
-        home = get_settings().home
+        settings = get_settings()
     except SettingsError:
         return  # the command itself says what is wrong with the settings
-    repaired = repair_home(home)
+    home = settings.home
+    repaired = repair_home(home, passages_to_postgres(home, settings.postgres_dir))
     if repaired:
         click.echo(f"made {repaired} files and folders under {home} private (0600/0700): other local users "
                    "could read them", err=True)  # fmt: skip

@@ -276,10 +276,12 @@ def test_commands_started_together_start_one_provider_for_the_home(tmp_path):
 
 
 def loose_entries(root: Path) -> list[str]:
+    """Entries another local user could read, write or list (a folder's search bit alone is a
+    passage: the embedded PostgreSQL's user needs it when the platform runs as root)."""
     return [
         f"{oct(stat.S_IMODE(path.lstat().st_mode))} {path}"
         for path in [root, *root.rglob("*")]
-        if not path.is_symlink() and path.lstat().st_mode & 0o077
+        if not path.is_symlink() and path.lstat().st_mode & (0o066 if path.is_dir() else 0o077)
     ]
 
 
@@ -313,3 +315,29 @@ def test_tokens_asked_within_one_second_are_all_issued(provider):
     username = demo_customer(provider, "bruno")
     answers = [password_grant(provider, username, provider.demo_password(username)) for _ in range(6)]
     assert answers == [200] * 6
+
+
+def test_the_embedded_postgres_keeps_working_in_a_private_home(tmp_path):
+    """Run as root (CI), PostgreSQL runs as the unprivileged `pgserver` user and must pass through
+    the home to its data folder: the repair keeps that passage (search only) and nothing more."""
+    from finefinance_platform.source.embedded_postgres import free_loopback_port
+
+    root = tmp_path / "with-postgres"
+    port = free_loopback_port()
+
+    class home:  # what cli() needs of a home
+        env = staticmethod(lambda: {"FINEFINANCE_HOME": str(root), "FINEFINANCE_SOURCE_PORT": str(port)})
+
+    try:
+        assert cli(home, "source", "start", umask=0o022).returncode == 0
+        (root / "loose.txt").write_text("x")
+        os.chmod(root / "loose.txt", 0o644)
+        status = cli(home, "source", "status", umask=0o022)  # repairs the home while PostgreSQL runs
+        assert status.returncode == 0, status.stderr
+        assert "private (0600/0700)" in status.stderr
+        assert loose_entries(root) == []
+        again = cli(home, "source", "status")
+        assert again.returncode == 0 and "is running" in again.stdout, again.stdout + again.stderr
+    finally:
+        stopped = cli(home, "source", "stop")
+    assert stopped.returncode == 0, stopped.stderr  # pg_ctl could still reach its data folder
