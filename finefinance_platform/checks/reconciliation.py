@@ -49,7 +49,10 @@ def _source_month_sql(table: SourceTable) -> str:
 
 def _raw_month_sql(table: SourceTable) -> str:
     month = f"strftime(date_trunc('month', {table.month_column}), '%Y-%m-%d')" if table.month_column else "'all'"
-    amount = f"coalesce(sum({table.amount_column}), 0)" if table.amount_column else "0"
+    # raw money may be FLOAT (Airbyte's Snowflake destination writes every numeric so): each value is
+    # cast back to its exact cents before summing, as staging does, so the sum is exact, not a
+    # float sum a fraction of a cent off. Every reconciled column has 2 decimals (sql/postgres).
+    amount = f"coalesce(sum(cast({table.amount_column} as decimal(38, 2))), 0)" if table.amount_column else "0"
     # ingestion is at least once: a key delivered twice is one row of the source, as staging reads it
     key = ", ".join(table.primary_key)
     return (

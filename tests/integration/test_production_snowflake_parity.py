@@ -2,12 +2,19 @@
 people served from Snowflake exactly as from DuckDB.
 
 One simulated source (XS customers: 200, over two months) is exported once to Parquet and loaded
-into raw on both warehouses: DuckDB as dlt writes it (source columns + `_dlt_load_id`, `_dlt_id`),
-Snowflake as Airbyte's Snowflake destination writes it (upper-case identifiers, its four
-`_AIRBYTE_*` columns, numeric as NUMBER(38,9)). `dbt build` then runs month by month on each (the
-second month takes the incremental paths: month-window replace, snapshot merge) and every mart is
-compared row for row: same columns, same rows, same numbers to the cent. The Snowflake side goes
-through dbt-snowflake and the Snowflake connector with key-pair login, against fakesnow's server.
+into raw on both warehouses: DuckDB as dlt writes it (source columns + `_dlt_load_id`, `_dlt_id`,
+exact decimals), Snowflake as Airbyte's destination-snowflake 4.x writes it (upper-case identifiers,
+its four `_AIRBYTE_*` columns, every numeric column as FLOAT: the connector has no other number
+type). `dbt build` then runs month by month on each (the second month takes the incremental paths:
+month-window replace, snapshot merge) and every mart is compared row for row: same columns, same
+rows, same numbers to the cent. The Snowflake side goes through dbt-snowflake and the Snowflake
+connector with key-pair login, against fakesnow's server.
+
+Before the export the source also gets boundary money (`_add_boundary_money`): the largest values
+of its numeric types, amounts whose double lies just below them (0.29, 4.35, ...), and an account
+with a year's worth of bookings (365) near numeric(14,2)'s limit, where summing doubles loses a
+cent. Staging's casts must give the exact decimals back: the marts are compared with the values
+computed here from the inserted rows (test_boundary_money_is_exact_on_snowflake).
 
 On top of the same build (`served`): `finefinance snowflake setup` applied to the emulator, both
 months issued on both warehouses, and the readers (statements, dashboard queries, the HTTP service,
@@ -45,6 +52,7 @@ import pyarrow.parquet as pq
 import pytest
 import snowflake.connector
 from helpers.dbt_runs import RAW_TABLES, create_raw_tables, month_vars, read_rows, run_dbt
+from psycopg2.extras import execute_values
 from test_production_snowflake_setup import FAKESNOW_SKIPS, start_fakesnow_server, write_key_pair
 
 from finefinance_platform.months import add_months
@@ -103,10 +111,11 @@ def _load_duckdb(duckdb_file: Path, directory: Path) -> None:
             )
 
 
-# Airbyte's Snowflake destination (typed tables, "direct load"): upper-case identifiers, its four
+# Airbyte's destination-snowflake 4.x (typed tables, "direct load"): upper-case identifiers, its four
 # metadata columns first, then the source columns by its type map: string and uuid VARCHAR, date
-# DATE, timestamp with time zone TIMESTAMP_TZ, integer NUMBER(38,0), and numeric NUMBER(38,9) (the
-# destination's `number_data_type` NUMBER(38,9); its default is FLOAT, never right for money).
+# DATE, timestamp with time zone TIMESTAMP_TZ, integer NUMBER(38,0), and numeric FLOAT (the
+# connector has no setting for another number type): money arrives as the nearest double, and
+# staging's casts to the source's decimal(p, s) round it back to the exact value.
 AIRBYTE_METADATA = (
     ("_AIRBYTE_RAW_ID", "varchar not null"),
     ("_AIRBYTE_EXTRACTED_AT", "timestamp_tz not null"),
@@ -117,7 +126,7 @@ AIRBYTE_TYPES = {"varchar": "varchar", "date": "date", "timestamptz": "timestamp
 
 
 def _airbyte_type(sql_type: str) -> str:
-    return "number(38,9)" if sql_type.startswith("decimal") else AIRBYTE_TYPES[sql_type]
+    return "float" if sql_type.startswith("decimal") else AIRBYTE_TYPES[sql_type]
 
 
 def _load_snowflake(connection, directory: Path) -> None:
@@ -152,6 +161,161 @@ def _load_snowflake(connection, directory: Path) -> None:
         cursor.execute(f"drop table {landing}")
 
 
+# -- boundary money: values a double cannot hold, added to the simulated source --------------------
+
+# the largest values of the source's money types (sql/postgres/001_operational_schema.sql)
+TRANSACTION_MAX = decimal.Decimal("9999999999.99")  # transaction.amount, loan.amount: numeric(12, 2)
+BALANCE_MAX = decimal.Decimal("999999999999.99")  # balance.balance, investment.amount: numeric(14, 2)
+FEE_MAX = decimal.Decimal("999999.99")  # credit_card.fee: numeric(8, 2)
+TRANSFER = decimal.Decimal("1234567890.12")
+# amounts whose nearest double is just below them (0.29 is 0.28999999999999998...): a cast that
+# truncated instead of rounding would lose their last cent
+BELOW_THEIR_DOUBLE = tuple(decimal.Decimal(text) for text in ("0.29", "4.35", "1.15", "0.70", "0.57"))
+# added to a balance near 1e12, each 0.06 is rounded up by half a unit of the double: a year of them
+# puts a float running balance a cent off
+SMALL_CREDIT = decimal.Decimal("0.06")
+BOUNDARY_BOOKINGS = 365
+BOUNDARY_IDS = uuid.UUID("8d3c4ad6-3f7e-4a55-9a31-0c7b5e2f9b10")
+
+
+def _boundary_id(name: str) -> str:
+    return str(uuid.uuid5(BOUNDARY_IDS, name))
+
+
+def _at(minutes: int) -> dt.datetime:
+    return dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=minutes)
+
+
+def _transaction(name, sender, receiver, amount, minutes, category, counterparty, description) -> dict:
+    """A completed transaction as the simulator writes one: made and booked at the same instant."""
+    at = _at(minutes)
+    return {
+        "transaction_id": _boundary_id(name),
+        "sender_account_id": sender,
+        "receiver_account_id": receiver,
+        "counterparty": counterparty,
+        "transaction_date": at,
+        "amount": amount,
+        "currency": "EUR",
+        "description": description,
+        "category": category,
+        "status": "completed",
+        "booked_at": at,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def _boundary_rows(advisor_id: str) -> dict[str, list[dict]]:
+    """One diamant customer with two accounts opened on the first day and products at the limits of
+    their types. The large account's 365 bookings fill the two months: 100 deposits of the largest
+    amount, 8 transfers of 1,234,567,890.12 to the small account, then 0.06 credits and debits of
+    the amounts below their double; a last deposit leaves it at numeric(14,2)'s largest balance."""
+    customer, large, small = (_boundary_id(name) for name in ("customer", "large", "small"))
+    opened, month_ends = dt.date(2025, 1, 1), (dt.date(2025, 1, 31), dt.date(2025, 2, 28))
+    signed_up = _at(9 * 60)
+    rows: dict[str, list[dict]] = {
+        "customer": [{
+            "customer_id": customer, "firstname": "Bound", "surname": "Ary", "email": "bound.ary@example.com",
+            "signup_date": opened, "profile_level": "diamant", "advisor_id": advisor_id, "updated_at": signed_up,
+        }],
+        "account": [
+            {"account_id": account, "customer_id": customer, "account_type": "normal", "currency": "EUR",
+             "open_date": opened, "closed_date": None, "updated_at": signed_up}
+            for account in (large, small)
+        ],
+    }  # fmt: skip
+    step = (59 * 24 * 60 - 120) // (BOUNDARY_BOOKINGS - 1)  # minutes: one booking every ~4 hours
+    transactions = []
+    for i in range(BOUNDARY_BOOKINGS - 1):
+        minutes = 60 + i * step
+        if i < 100:
+            row = (None, large, TRANSACTION_MAX, "deposit", "Cheque deposit", "Cheque deposit")
+        elif i < 108:
+            row = (large, small, TRANSFER, "transfer", None, "Savings transfer")
+        elif i % 4 == 0:
+            amount = BELOW_THEIR_DOUBLE[(i // 4) % len(BELOW_THEIR_DOUBLE)]
+            row = (large, None, amount, "card_payment", "Carrefour", "Card payment")
+        else:
+            row = (None, large, SMALL_CREDIT, "reimbursement", "Assurance Maladie", "Reimbursement")
+        transactions.append(_transaction(f"large-{i}", *row[:3], minutes, *row[3:]))
+    net = sum((r["amount"] if r["receiver_account_id"] == large else -r["amount"] for r in transactions), D0)
+    transactions.append(_transaction(
+        "large-last", None, large, BALANCE_MAX - net, 60 + (BOUNDARY_BOOKINGS - 1) * step,
+        "deposit", "Cheque deposit", "Cheque deposit",
+    ))  # fmt: skip
+    # the smallest amount, and 0.1 + 0.2 - 0.3, which is not 0 in doubles
+    for name, amount, minutes in (("small-0", "0.01", 500), ("small-1", "0.10", 600), ("small-2", "0.20", 700)):
+        transactions.append(_transaction(
+            name, None, small, decimal.Decimal(amount), minutes, "reimbursement", "Mutuelle Générale", "Reimbursement"
+        ))  # fmt: skip
+    transactions.append(_transaction(
+        "small-3", small, None, decimal.Decimal("0.30"), 40 * 24 * 60, "withdrawal", "ATM", "Cash withdrawal"
+    ))  # fmt: skip
+    rows["transaction"] = transactions
+
+    # the balance rows the core system writes: 0 when the account opens, then each month end
+    rows["balance"] = []
+    for account in (large, small):
+        rows["balance"].append(
+            {"account_id": account, "balance_date": opened, "balance": D0, "currency": "EUR", "updated_at": signed_up}
+        )
+        for month_end in month_ends:
+            written = dt.datetime.combine(month_end + dt.timedelta(days=1), dt.time(), dt.UTC)
+            balance = sum((s for s, r in _sides(transactions, account) if r["booked_at"] < written), D0)
+            rows["balance"].append(
+                {"account_id": account, "balance_date": month_end, "balance": balance, "currency": "EUR",
+                 "updated_at": written}
+            )  # fmt: skip
+    rows["loan"] = [
+        {"loan_id": _boundary_id(f"loan-{i}"), "customer_id": customer, "amount": decimal.Decimal(amount),
+         "interest_rate": decimal.Decimal(rate), "start_date": start, "end_date": end, "status": "active",
+         "updated_at": _at(10 * 60 + i)}
+        for i, (amount, rate, start, end) in enumerate((
+            (TRANSACTION_MAX, "0.04350", opened, dt.date(2045, 1, 1)),
+            ("0.01", "0.00001", dt.date(2025, 1, 2), dt.date(2026, 1, 2)),
+            (TRANSFER, "0.99999", dt.date(2025, 2, 3), dt.date(2030, 2, 3)),
+        ))
+    ]  # fmt: skip
+    rows["investment"] = [
+        {"investment_id": _boundary_id(f"investment-{i}"), "customer_id": customer, "product_name": product,
+         "amount": decimal.Decimal(amount), "opened_at": opened, "closed_at": None, "status": "active",
+         "updated_at": _at(11 * 60 + i)}
+        for i, (product, amount) in enumerate((("PEA", BALANCE_MAX), ("life insurance", "0.29")))
+    ]  # fmt: skip
+    rows["credit_card"] = [
+        {"card_id": _boundary_id(f"card-{i}"), "customer_id": customer, "amount_limit": decimal.Decimal(limit),
+         "fee": decimal.Decimal(fee), "start_date": opened, "end_date": dt.date(2028, 1, 1), "status": "active",
+         "updated_at": _at(12 * 60 + i)}
+        for i, (limit, fee) in enumerate(((TRANSACTION_MAX, FEE_MAX), ("1.15", "4.35")))
+    ]  # fmt: skip
+    return rows
+
+
+def _sides(transactions: list[dict], account: str) -> Iterator[tuple[decimal.Decimal, dict]]:
+    """(signed amount, row) of each transaction of `account`: + credited, - debited."""
+    for row in transactions:
+        if row["receiver_account_id"] == account:
+            yield row["amount"], row
+        elif row["sender_account_id"] == account:
+            yield -row["amount"], row
+
+
+def _add_boundary_money(dsn: str) -> dict[str, list[dict]]:
+    """Insert `_boundary_rows` into the source, through SQL as any writer would; returns them."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cursor:
+        cursor.execute("select advisor_id from crm.advisor order by advisor_id limit 1")
+        rows = _boundary_rows(str(cursor.fetchone()[0]))
+        for table in ("customer", "account", "transaction", "balance", "loan", "investment", "credit_card"):
+            columns = list(rows[table][0])
+            execute_values(
+                cursor,
+                f"insert into {SOURCE_TABLES_BY_NAME[table].qualified_name} ({', '.join(columns)}) values %s",
+                [tuple(row[name] for name in columns) for row in rows[table]],
+            )
+    return rows
+
+
 def _connect(emulator: dict, private_key: str):
     """The connector as dbt uses it: key-pair login (the emulator's password left out)."""
     parameters = {key: value for key, value in emulator.items() if key != "password"}
@@ -173,6 +337,7 @@ class Built:
     private_key: str
     rows: dict[str, list[dict]]
     masking_output: str
+    boundary: dict[str, list[dict]]  # the rows _add_boundary_money inserted, by table
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +346,7 @@ def built_warehouses(make_source_db, snowflake_emulator, tmp_path_factory):
     work = tmp_path_factory.mktemp("parity")
     dsn = make_source_db("parity")
     simulator.simulate(dsn, customers=200, months=len(MONTHS), seed=17, start=dt.date.fromisoformat(MONTHS[0]))
+    boundary = _add_boundary_money(dsn)
     rows = _export_raw(dsn, work / "raw")
 
     duckdb_file = work / "warehouse.duckdb"
@@ -219,7 +385,7 @@ def built_warehouses(make_source_db, snowflake_emulator, tmp_path_factory):
             duckdb_done, snowflake_done = pool.submit(build_duckdb), pool.submit(build_snowflake)
             duckdb_done.result()
             masking_output = snowflake_done.result()
-    return Built(duckdb_file, snowflake_emulator, private_key, rows, masking_output)
+    return Built(duckdb_file, snowflake_emulator, private_key, rows, masking_output, boundary)
 
 
 def _normal(value):
@@ -306,18 +472,137 @@ def test_raw_is_loaded_as_airbyte_writes_it(built_warehouses):
     try:
         cursor = connection.cursor()
         columns = cursor.execute(
-            "select column_name, data_type, numeric_precision, numeric_scale "
+            "select table_name, column_name, data_type "
             f"from {DATABASE}.information_schema.columns "
-            "where table_schema = 'RAW' and table_name = 'TRANSACTION' order by ordinal_position"
+            "where table_schema = 'RAW' order by table_name, ordinal_position"
         ).fetchall()
         (count,) = cursor.execute(f"select count(*) from {DATABASE}.raw.transaction").fetchone()
+        smallest = decimal.Decimal("0.29")
+        (stored,) = cursor.execute(
+            f"select amount from {DATABASE}.raw.transaction where transaction_id = %s",
+            [next(r["transaction_id"] for r in built.boundary["transaction"] if r["amount"] == smallest)],
+        ).fetchone()
     finally:
         connection.close()
-    names = [name for name, *_ in columns]
+    kinds: dict[str, dict[str, str]] = {}
+    for table, name, kind in columns:
+        kinds.setdefault(table, {})[name] = kind
+    names = list(kinds["TRANSACTION"])
     assert names[:4] == [name for name, _ in AIRBYTE_METADATA]
     assert names[4:] == [name.upper() for name in RAW_TABLES["transaction"]]
-    assert {name: (kind, precision, scale) for name, kind, precision, scale in columns}["AMOUNT"] == ("NUMBER", 38, 9)
+    # every numeric column of the source is FLOAT, as destination-snowflake 4.x writes it: raw holds
+    # the double nearest to each amount (0.29 is 0.28999999999999998...), not the amount
+    numeric = [(t.upper(), c.upper()) for t, cs in RAW_TABLES.items() for c, kind in cs.items() if "decimal" in kind]
+    assert len(numeric) == 7
+    assert {column: kinds[column[0]][column[1]] for column in numeric} == dict.fromkeys(numeric, "FLOAT")
+    assert isinstance(stored, float) and decimal.Decimal(stored) < smallest
     assert count == len(built.rows["transaction"])
+
+
+def _active_amount(products: list[dict], start: str, end: str, month: dt.date) -> decimal.Decimal:
+    """The amounts of the products active in `month`: started before it ended, not ended before it began."""
+    return sum((p["amount"] for p in products if p[start] < add_months(month, 1) and (p[end] or month) >= month), D0)
+
+
+def _boundary_expected(boundary: dict[str, list[dict]]) -> dict[str, list[tuple]]:
+    """What the marts must show for the boundary rows, computed here from the inserted rows."""
+    transactions = boundary["transaction"]
+    accounts = sorted(row["account_id"] for row in boundary["account"])
+    lines, statements, customer_months = [], [], []
+    closing = dict.fromkeys(accounts, D0)
+    for month in (dt.date.fromisoformat(text) for text in MONTHS):
+        month_end_balance = withdrawals = D0
+        for account in accounts:
+            booked = sorted(
+                (side for side in _sides(transactions, account) if side[1]["booked_at"].date().replace(day=1) == month),
+                key=lambda side: (side[1]["booked_at"], side[1]["transaction_id"]),
+            )
+            opening = running = closing[account]
+            for number, (signed, row) in enumerate(booked, 1):
+                running += signed
+                lines.append((account, month, number, row["transaction_id"], abs(signed), signed, running))
+            credits = sum((signed for signed, _ in booked if signed > 0), D0)
+            debits = -sum((signed for signed, _ in booked if signed < 0), D0)
+            closing[account] = opening + credits - debits
+            statements.append((account, month, opening, credits, debits, closing[account]))
+            month_end_balance += closing[account]
+            # a transfer between the customer's own two accounts is no withdrawal
+            withdrawals += sum((-signed for signed, row in booked if signed < 0 and not row["receiver_account_id"]), D0)
+        customer_months.append((
+            month, month_end_balance, withdrawals,
+            _active_amount(boundary["loan"], "start_date", "end_date", month),
+            _active_amount(boundary["investment"], "opened_at", "closed_at", month),
+        ))  # fmt: skip
+    products = sorted(
+        [(r["loan_id"], r["amount"], r["interest_rate"], None) for r in boundary["loan"]]
+        + [(r["investment_id"], r["amount"], None, None) for r in boundary["investment"]]
+        + [(r["card_id"], r["amount_limit"], None, r["fee"]) for r in boundary["credit_card"]]
+    )
+    balances = sorted((r["account_id"], r["balance_date"], r["balance"]) for r in boundary["balance"])
+    return {
+        "lines": sorted(lines),  # by account, month, line number
+        "statements": statements,
+        "customer_months": customer_months,
+        "products": products,
+        "balances": balances,
+    }
+
+
+def _boundary_queries(boundary: dict[str, list[dict]]) -> dict[str, str]:
+    accounts = ", ".join(f"'{row['account_id']}'" for row in boundary["account"])
+    customer = boundary["customer"][0]["customer_id"]
+    return {
+        "lines": "select account_id, month_start, line_number, transaction_id, amount, signed_amount, "
+        f"running_balance from marts.fct_statement_line where account_id in ({accounts}) "
+        "order by account_id, month_start, line_number",
+        "statements": "select account_id, month_start, opening_balance, total_credits, total_debits, "
+        f"closing_balance from marts.fct_monthly_statement where account_id in ({accounts}) "
+        "order by month_start, account_id",
+        "customer_months": "select month_start, month_end_balance, withdrawals, loans_outstanding, "
+        f"investments_held from marts.fct_customer_month where customer_id = '{customer}' order by month_start",
+        "products": "select product_id, amount, interest_rate, monthly_fee from marts.dim_product "
+        f"where customer_id = '{customer}' order by product_id",
+        "balances": "select account_id, balance_date, balance from staging.stg_balance "
+        f"where account_id in ({accounts}) order by account_id, balance_date",
+    }
+
+
+def test_boundary_money_is_exact_on_snowflake(built_warehouses):
+    built, boundary = built_warehouses, built_warehouses.boundary
+    transactions = boundary["transaction"]
+    large = _boundary_id("large")
+    # the rows test what they should: each of these amounts' double is below it (a truncating cast
+    # loses a cent), and the large account's year summed in doubles, in booking order as a running
+    # balance is, ends a cent away from the exact balance, numeric(14,2)'s largest
+    assert all(decimal.Decimal(float(amount)) < amount for amount in BELOW_THEIR_DOUBLE)
+    year = [signed for signed, _ in sorted(_sides(transactions, large), key=lambda side: side[1]["booked_at"])]
+    assert len(year) == BOUNDARY_BOOKINGS and max(year) == TRANSACTION_MAX
+    in_doubles = 0.0
+    for signed in year:
+        in_doubles += float(signed)
+    assert sum(year, D0) == BALANCE_MAX != round(decimal.Decimal(in_doubles), 2)
+    # what the source handed to both warehouses is what was inserted
+    exported = {row["transaction_id"]: row["amount"] for row in built.rows["transaction"]}
+    assert [exported[row["transaction_id"]] for row in transactions] == [row["amount"] for row in transactions]
+
+    expected = _boundary_expected(boundary)
+    assert len(expected["lines"]) == BOUNDARY_BOOKINGS + 8 + 4  # the transfers are lines of both accounts
+    month_ends = {(r[0], r[1].replace(day=28 if r[1].month == 2 else 31), r[5]) for r in expected["statements"]}
+    assert month_ends <= set(expected["balances"])  # the source's balance table agrees with its transactions
+    connection = _connect(built.emulator, built.private_key)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"use database {DATABASE}")
+        on_snowflake = {name: cursor.execute(sql).fetchall() for name, sql in _boundary_queries(boundary).items()}
+    finally:
+        connection.close()
+    on_duckdb = {
+        name: [tuple(row.values()) for row in read_rows(built.duckdb_file, sql)]
+        for name, sql in _boundary_queries(boundary).items()
+    }
+    for name, rows in expected.items():
+        assert [tuple(row) for row in on_snowflake[name]] == rows, name
+        assert on_duckdb[name] == rows, name
 
 
 def test_no_ingestion_metadata_reaches_a_mart(built_warehouses):

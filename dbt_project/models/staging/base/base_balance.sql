@@ -10,6 +10,7 @@ typed as (
     select
         cast(account_id as varchar) as account_id,
         cast(balance_date as date) as balance_date,
+        -- raw money is FLOAT on Snowflake (Airbyte): the cast rounds the double back to the exact cents
         cast(balance as decimal(14, 2)) as balance,
         trim(cast(currency as varchar)) as currency,
         {{ to_utc_timestamp('updated_at') }} as updated_at

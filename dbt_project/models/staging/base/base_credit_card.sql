@@ -8,6 +8,7 @@ typed as (
     select
         cast(card_id as varchar) as card_id,
         cast(customer_id as varchar) as customer_id,
+        -- raw money is FLOAT on Snowflake (Airbyte): the casts round the doubles back to the exact cents
         cast(amount_limit as decimal(12, 2)) as amount_limit,
         -- monthly fee, EUR
         cast(fee as decimal(8, 2)) as fee,

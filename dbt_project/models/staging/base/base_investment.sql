@@ -9,6 +9,7 @@ typed as (
         cast(investment_id as varchar) as investment_id,
         cast(customer_id as varchar) as customer_id,
         cast(product_name as varchar) as product_name,
+        -- raw money is FLOAT on Snowflake (Airbyte): the cast rounds the double back to the exact cents
         cast(amount as decimal(14, 2)) as amount,
         cast(opened_at as date) as opened_at,
         cast(closed_at as date) as closed_at,

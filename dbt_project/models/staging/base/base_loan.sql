@@ -8,6 +8,7 @@ typed as (
     select
         cast(loan_id as varchar) as loan_id,
         cast(customer_id as varchar) as customer_id,
+        -- raw numbers are FLOAT on Snowflake (Airbyte): the casts round them back to the source's exact values
         cast(amount as decimal(12, 2)) as amount,
         -- annual rate as a fraction (0.045 = 4.5 %)
         cast(interest_rate as decimal(6, 5)) as interest_rate,

@@ -57,6 +57,7 @@ typed as (
         -- a completed transaction counts in the calendar month (UTC) of its booking
         -- (docs/business-definitions.md#booking-month)
         {{ to_utc_timestamp('booked_at') }} as booked_at,
+        -- raw money is FLOAT on Snowflake (Airbyte): the cast rounds the double back to the exact cents
         cast(amount as decimal(12, 2)) as amount,
         trim(cast(currency as varchar)) as currency,
         cast(description as varchar) as description,
