@@ -45,6 +45,9 @@ class Bank:
     - loans: product_id, customer_id, amount, interest_rate, start_date, end_date
     - investments: product_id, customer_id, amount, product_name, start_date, end_date (opened_at/closed_at)
     - cards: product_id, customer_id, amount (the limit), fee, start_date, end_date
+    - customer_versions (optional): the history of customers' profile, advisor and names: customer_id,
+      valid_from (NULL: since always), valid_to (NULL: still current), profile, advisor_id, firstname,
+      surname. A customer without versions held their `customers` row at every month's end.
 
     `months`: the window, consecutive months, oldest first.
     """
@@ -57,6 +60,7 @@ class Bank:
     loans: list[dict] = field(default_factory=list)
     investments: list[dict] = field(default_factory=list)
     cards: list[dict] = field(default_factory=list)
+    customer_versions: list[dict] = field(default_factory=list)
 
 
 SOURCE_QUERIES = {
@@ -89,6 +93,28 @@ def bank_from_source(dsn: str, months: list[dt.date]) -> Bank:
     return bank
 
 
+def versions_from_snapshot(warehouse) -> list[dict]:
+    """`Bank.customer_versions` from a warehouse's customer snapshot, the only record of what a
+    customer was in the past (the source keeps the current row). The first version of each customer
+    also covers everything before it (docs/business-definitions.md#customers-as-at-month-end)."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cursor = con.execute(
+            "select customer_id, profile, advisor_id, firstname, surname, dbt_valid_from, dbt_valid_to "
+            "from snapshots.snp_customer order by customer_id, dbt_valid_from"
+        )
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    versions, seen = [], set()
+    for row in rows:
+        first = row["customer_id"] not in seen
+        seen.add(row["customer_id"])
+        valid_from, valid_to = row.pop("dbt_valid_from"), row.pop("dbt_valid_to")
+        versions.append({**row, "valid_from": None if first else valid_from, "valid_to": valid_to})
+    return versions
+
+
 # -- the marts, from docs/business-definitions.md ---------------------------------------------------
 
 
@@ -107,6 +133,19 @@ def _active(start: dt.date | None, end: dt.date | None, month: dt.date) -> bool:
 
 def _active_product(product: dict, month: dt.date) -> bool:
     return _active(product["start_date"], product["end_date"], month)
+
+
+def _at_month_end(customer: dict, versions: list[dict], month: dt.date) -> dict:
+    """The customer as at `month`'s end (docs/business-definitions.md#customers-as-at-month-end): the
+    version in force at the last instant of the month, else (a customer the history has not seen)
+    their current row. Versions are dated in UTC, without a time zone, as the warehouse holds them."""
+    end = dt.datetime.combine(next_month(month), dt.time())
+    for version in versions:
+        if (version["valid_from"] is None or version["valid_from"] < end) and (
+            version["valid_to"] is None or version["valid_to"] >= end
+        ):
+            return version
+    return customer
 
 
 def _streak(flags: list[bool]) -> list[int]:
@@ -244,6 +283,7 @@ def compute_marts(bank: Bank) -> dict[str, list[dict]]:
     # up by the month's last day, their month-end balance over all their accounts; the streaks run
     # over those months only (months before the sign-up never count) and from the data's first month
     customer_months, upgrade, budget = [], [], []
+    versions_of = _by_customer(bank.customer_versions)
     accounts_of = _by_customer(bank.accounts)
     loans_of, investments_of = _by_customer(bank.loans), _by_customer(bank.investments)
     for customer in bank.customers:
@@ -252,10 +292,13 @@ def compute_marts(bank: Bank) -> dict[str, list[dict]]:
         for m in months:
             if customer["signup_date"] > month_end(m):
                 continue
+            # who they were at the month's end: advisor, profile, names
+            held = _at_month_end(customer, versions_of[cid], m)
             rows.append(
                 {
                     "customer_id": cid,
                     "month_start": m,
+                    "advisor_id": held["advisor_id"],
                     "month_end_balance": sum((closing[(a["account_id"], m)] for a in accounts_of[cid]), D("0.00")),
                     "withdrawals": withdrawals[(cid, m)],
                     "loans_outstanding": sum((p["amount"] for p in loans_of[cid] if _active_product(p, m)), D("0.00")),
@@ -272,12 +315,15 @@ def compute_marts(bank: Bank) -> dict[str, list[dict]]:
             if r["month_start"] not in in_window:
                 continue
             customer_months.append(r)
+            held = _at_month_end(customer, versions_of[cid], r["month_start"])
+            listed = {k: held[k] for k in ("firstname", "surname", "profile")}
             if red_n >= STREAK_MONTHS:
                 budget.append(
                     {
                         "month_start": r["month_start"],
                         "customer_id": cid,
-                        "advisor_id": customer["advisor_id"],
+                        "advisor_id": r["advisor_id"],
+                        **listed,
                         "month_end_balance": r["month_end_balance"],
                         "months_in_red": red_n,
                     }
@@ -287,7 +333,8 @@ def compute_marts(bank: Bank) -> dict[str, list[dict]]:
                     {
                         "month_start": r["month_start"],
                         "customer_id": cid,
-                        "advisor_id": customer["advisor_id"],
+                        "advisor_id": r["advisor_id"],
+                        **listed,
                         "high_withdrawals_months": w,
                         "high_loans_months": lo,
                         "high_investments_months": inv,
@@ -336,8 +383,14 @@ def compute_marts(bank: Bank) -> dict[str, list[dict]]:
         if m not in in_window:
             continue
         kpis.append(row)
+        # the profile held at the month's end by each customer signed up by then
+        profiles_held = Counter(
+            _at_month_end(c, versions_of[c["customer_id"]], m)["profile"]
+            for c in bank.customers
+            if c["signup_date"] <= month_end(m)
+        )
         for label in ("Bronze", "Gold", "Diamond"):
-            count = sum(1 for c in bank.customers if c["profile"] == label and c["signup_date"] <= month_end(m))
+            count = profiles_held[label]
             per_profile.append({"month_start": m, "profile": label, "customer_count": count})
         # the categories that had transactions (dbt's mart also lists the others, with zeros)
         for category in sorted(c for month, c in per_month_category if month == m):

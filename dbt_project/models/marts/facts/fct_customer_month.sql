@@ -2,7 +2,9 @@
 -- balance (sum of the closing balances of all their accounts), withdrawals (debits excluding
 -- transfers between two of their own accounts), loans outstanding and investments held (products
 -- active in the month), and the streaks the advisor lists need (consecutive months ending in this
--- one: in the red, high withdrawals / loans / investments).
+-- one: in the red, high withdrawals / loans / investments). advisor_id is the advisor at the
+-- month's end (docs/business-definitions.md#customers-as-at-month-end): a reassignment today changes
+-- no closed month, whenever it is built.
 --
 -- State: when the month before the window is in this table, its streak lengths continue, and the
 -- balance continues from the window's opening balances in fct_monthly_statement. Otherwise every
@@ -19,6 +21,10 @@ with months as (
 
 customers as (
     select customer_id, signup_date, advisor_id from {{ ref('stg_customer') }}
+),
+
+history as (
+    select customer_id, advisor_id, valid_from, valid_to from {{ ref('int_customer_profile_history') }}
 ),
 
 transactions as (
@@ -93,7 +99,8 @@ carried as (
 customer_months as (
     select
         customers.customer_id,
-        customers.advisor_id,
+        -- the current row only for a customer the snapshot has not seen yet
+        case when history.customer_id is null then customers.advisor_id else history.advisor_id end as advisor_id,
         months.month_start,
         customers.signup_date < {{ add_months('months.month_start', 1) }} as is_signed_up,
         coalesce(flows.total_credits, 0) as total_credits,
@@ -119,6 +126,9 @@ customer_months as (
         and months.month_start = products.month_start
     left join carried
         on customers.customer_id = carried.customer_id
+    left join history
+        on customers.customer_id = history.customer_id
+        and {{ customer_at_month_end('history', 'months.month_start') }}
 ),
 
 -- a month only counts towards a streak once the customer has signed up

@@ -24,8 +24,7 @@ customer_months as (
         on customers.signup_date < {{ add_months('months.month_start', 1) }}
     left join history
         on customers.customer_id = history.customer_id
-        and (history.valid_from is null or history.valid_from < {{ add_months('months.month_start', 1) }})
-        and (history.valid_to is null or history.valid_to >= {{ add_months('months.month_start', 1) }})
+        and {{ customer_at_month_end('history', 'months.month_start') }}
 ),
 
 profiles as (
