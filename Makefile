@@ -20,7 +20,7 @@ MONTHS ?= 24
 SEED ?= 42
 SCALE ?= S
 
-.PHONY: install run test dev lint check-defs bench clean chromium
+.PHONY: install run test stress dev lint check-defs bench clean chromium
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)/uv
@@ -55,6 +55,13 @@ chromium:
 TEST_WORKERS ?= 2
 test: install chromium
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+
+# Every pair of commands started together on one home (tests/integration/test_commands_together.py),
+# STRESS_REPEATS times each instead of CI's once or twice: a race that shows once in 20 fails here.
+# Not in CI: about an hour on two cores.
+STRESS_REPEATS ?= 20
+stress: install
+	FINEFINANCE_STRESS_REPEATS=$(STRESS_REPEATS) $(BIN)/pytest tests/integration/test_commands_together.py
 
 dev: install
 	$(BIN)/finefinance dev

@@ -5,9 +5,13 @@ primary key, so re-runs and updated rows never duplicate. ConnectorX streams Arr
 (`return_type="arrow_stream"`), so memory is bounded by the batch size, not the table size.
 """
 
+import fcntl
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 
 import dlt
 import psycopg2
@@ -70,7 +74,10 @@ def tables_without_raw_copy(pipeline: dlt.Pipeline) -> frozenset[str]:
     return names - existing
 
 
-def ingestion_pipeline(settings: Settings) -> dlt.Pipeline:
+def ingestion_pipeline(settings: Settings, pipelines_dir: Path | None = None) -> dlt.Pipeline:
+    """The pipeline of a run. dlt.pipeline() creates or restores its working folder's state
+    (`<pipelines_dir>/finefinance_ingestion/state.json`): open it only inside a run, holding
+    `pipeline_folder_lock` (two processes restoring one folder at once crashed inside dlt)."""
     # DuckDB's buffer pool bounded like dbt's: unbounded, a first load at scale M grew to 2 GB.
     # Raw tables have no meaningful row order (every reader sorts or aggregates), so DuckDB may
     # insert a parquet file's row groups in parallel: the load of 7 M transactions at scale M
@@ -83,9 +90,34 @@ def ingestion_pipeline(settings: Settings) -> dlt.Pipeline:
         pipeline_name=PIPELINE_NAME,
         destination=dlt.destinations.duckdb(credentials),
         dataset_name=RAW_DATASET,
-        pipelines_dir=str(settings.home / "dlt"),
+        pipelines_dir=str(pipelines_dir or settings.home / "dlt"),
         progress="log",
     )
+
+
+@contextmanager
+def pipeline_folder_lock(settings: Settings, log=print) -> Iterator[None]:
+    """Hold the home's dlt working folder for one ingestion. The CLI's runs already hold the
+    warehouse's run lock; this one also covers runs the Dagster daemon launches (`make dev`)."""
+    path = settings.home / "dlt" / f"{PIPELINE_NAME}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for another ingestion to finish with the dlt folder {path.parent / PIPELINE_NAME} ...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # the kernel releases the lock when the process ends, killed or not
+
+
+def spec_pipeline(settings: Settings) -> dlt.Pipeline:
+    """The pipeline `dlt_assets` reads the destination's name from when the definitions load.
+
+    Made in a private temporary folder, removed at once: loading the code location must touch
+    nothing another process may be using (the real pipeline is made in the run, under its lock).
+    """
+    with tempfile.TemporaryDirectory(prefix="finefinance-dlt-specs-") as private:
+        return ingestion_pipeline(settings, Path(private))
 
 
 class RawTableTranslator(DagsterDltTranslator):
@@ -141,12 +173,12 @@ def wait_for_source(url: str, attempts: int | None = None, delay: float = 1.0, d
 @cache
 def raw_tables() -> AssetsDefinition:
     """The ingestion asset, made when the definitions load. The decorator only needs the resources'
-    names to build the asset specs; each run builds a fresh source (a dlt source object cannot be
-    run twice in one process)."""
+    names and the destination's to build the asset specs; each run builds a fresh source (a dlt
+    source object cannot be run twice in one process) and its own pipeline."""
     settings = get_settings()
     return dlt_assets(
         dlt_source=operational_source(reader_url=settings.source_url(reader=True)),
-        dlt_pipeline=ingestion_pipeline(settings),
+        dlt_pipeline=spec_pipeline(settings),
         name="ingest_operational_source",
         dagster_dlt_translator=RawTableTranslator(),
         op_tags={"finefinance/warehouse": "writer"},
@@ -156,6 +188,11 @@ def raw_tables() -> AssetsDefinition:
 
 def ingest_raw_tables(context: AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
     settings = get_settings()
+    with pipeline_folder_lock(settings, context.log.warning):
+        yield from _ingest(context, dlt, settings)
+
+
+def _ingest(context: AssetExecutionContext, dlt: DagsterDltResource, settings: Settings) -> Iterator:
     reader_url = settings.source_url(reader=True)
     wait_for_source(reader_url)
     # a column the models read, dropped or retyped at the source: stop before loading anything
