@@ -21,20 +21,44 @@ def _utc_date(column: str) -> str:
 
 
 def _ended_or_started(end: str, start: str) -> str:
-    return f"cast(case when {end} <= current_date then {end} else {start} end as date)"
+    """A row that ended (its end date is today or earlier) changes things from its end date when the
+    change is its ending, written by the day after it; a later change to it is a correction of its
+    terms (an amount, a fee, a start), which changes every month since it started."""
+    ended = f"cast({end} as date)"
+    return (
+        f"cast(case when {ended} <= current_date and {_utc_date('r.updated_at')} <= {ended} + 1 "
+        f"then {ended} else {start} end as date)"
+    )
+
+
+def _customer_changed_from() -> str:
+    """A customer row changes things from the day it was written (a profile change is history: the
+    months keep the profile held at their end), unless it moves the customer's sign-up: a sign-up
+    date that is not the one the built months count them from (the first month they have a row in
+    `marts.fct_customer_month`, or the first month built for those who signed up before it), or a
+    customer no built month counts yet, changes things from the earlier of the two sign-ups."""
+    written, signup = _utc_date("r.updated_at"), "cast(r.signup_date as date)"
+    signup_month = f"cast(date_trunc('month', {signup}) as date)"
+    return (
+        f"case when counted.first_month is null then least({written}, {signup}) "
+        f"when greatest({signup_month}, built.first_month) <> counted.first_month "
+        f"then least({written}, {signup}, counted.first_month) else {written} end"
+    )
 
 
 # Per raw table, the first day each changed row (`r`, above the mark) can change a month from:
-# - customer: the change itself (a sign-up, a profile change: the profile held at a month's end comes
-#   from the snapshot history, so an upgrade today leaves closed months alone);
-# - account and products: one that has ended (closed, expired: its end date is past) changes things
-#   from its end date, one still running from its start (a new product, or a correction to one; a
-#   loan's end date is known from the start, so "ended" is an end date today or earlier);
+# - customer: the change itself (a profile change: the profile held at a month's end comes from the
+#   snapshot history, so an upgrade today leaves closed months alone), or its sign-up when the row
+#   moves it or no built month counts the customer yet (`_customer_changed_from`);
+# - account and products: one that ended (closed, expired: its end date is today or earlier) by
+#   this change changes things from its end date; one still running, or an ended one corrected
+#   later, from its start (a new product, or a correction to one; a loan's end date is known from
+#   the start, so "ended" is an end date today or earlier);
 # - transaction: its booking date, and the booking date the marts hold for it, when a correction
 #   moved or removed the booking (a completed transaction corrected to failed has no booked_at left).
 # - balance: its date (a month-end row written, or corrected: the balance check of that month reads it).
 _CHANGED_FROM_SQL = {
-    "customer": _utc_date("r.updated_at"),
+    "customer": _customer_changed_from(),
     "account": _ended_or_started("r.closed_date", "r.open_date"),
     "loan": _ended_or_started("r.end_date", "r.start_date"),
     "investment": _ended_or_started("r.closed_at", "r.opened_at"),
@@ -42,9 +66,21 @@ _CHANGED_FROM_SQL = {
     "balance": "cast(r.balance_date as date)",
     "transaction": f"least({_utc_date('r.booked_at')}, cast(booked.booked_at as date))",
 }
-_BOOKED_IN_MARTS = (
-    "left join marts.fct_transaction as booked on booked.transaction_id = cast(r.transaction_id as varchar)"
-)
+# what each placement reads of the built marts, and what it falls back to before any month is built
+_JOINS = {
+    "transaction": (
+        "fct_transaction",
+        "left join marts.fct_transaction as booked on booked.transaction_id = cast(r.transaction_id as varchar)",
+        _utc_date("r.booked_at"),
+    ),
+    "customer": (
+        "fct_customer_month",
+        "left join (select customer_id, min(month_start) as first_month from marts.fct_customer_month"
+        " group by customer_id) as counted on counted.customer_id = cast(r.customer_id as varchar)"
+        " cross join (select min(month_start) as first_month from marts.fct_customer_month) as built",
+        _utc_date("r.updated_at"),
+    ),
+}
 
 
 def high_water_marks(con) -> dict[str, object]:
@@ -107,19 +143,22 @@ def staging_behind_raw(con) -> bool:
 
 def earliest_changed_month(con, marks: dict[str, object]) -> dt.date | None:
     """The first month touched by rows that arrived above the marks (None: nothing changed)."""
-    marts_have_bookings = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'fct_transaction'"
-    ).fetchone()[0]
+    built = {
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        ).fetchall()
+    }
     earliest = None
     for table, expression in _CHANGED_FROM_SQL.items():
         mark = marks.get(table)
         if mark is None:
             continue  # a table loaded for the first time: every month is built anyway
         join = ""
-        if table == "transaction":
-            join = _BOOKED_IN_MARTS
-            if not marts_have_bookings:
-                expression, join = _utc_date("r.booked_at"), ""
+        if table in _JOINS:
+            mart, join, before_any_month = _JOINS[table]
+            if mart not in built:
+                expression, join = before_any_month, ""
         row = con.execute(
             f"select min({expression}) from raw.{table} as r {join} where r.updated_at > ?", [mark]
         ).fetchone()

@@ -223,6 +223,10 @@ def test_random_key_ids_do_not_make_the_service_fetch_the_keys_each_time(home, p
         return real_urlopen(url, *args, **kwargs)
 
     monkeypatch.setattr(urllib.request, "urlopen", counting_urlopen)
+    # the service's caches are per process: start from empty ones (another test of this worker may
+    # have fetched the keys of a provider on the same loopback address moments ago)
+    monkeypatch.setattr(token_module, "_discovered", {})
+    monkeypatch.setattr(token_module, "_signing_keys", {})
     clock = [time.monotonic()]
     # the verifier's clock only (raising=False: a verifier without one still gets its fetches counted)
     clock_module = types.SimpleNamespace(monotonic=lambda: clock[0], time=time.time)

@@ -281,7 +281,8 @@ def test_on_snowflake_rows_share_one_session_per_process(snowflake_settings, clo
     assert opened == ["reporting"]
 
     # a session that broke (expired, network) is replaced, and the row is written
-    (session,) = access_log._snowflake.sessions.values()
+    # this log's session (another test of this worker may have left one of its own emulator's)
+    session = access_log._snowflake.sessions[access_log._destination(snowflake_settings)]
 
     def expired(*args):
         raise snowflake.connector.errors.ProgrammingError("Authentication token has expired", errno=390114)
