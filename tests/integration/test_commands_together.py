@@ -35,11 +35,16 @@ from finefinance_platform.settings import child_environment, load_settings
 from finefinance_platform.source.embedded_postgres import free_loopback_port
 from finefinance_platform.source.tables import SOURCE_TABLES
 
-pytestmark = pytest.mark.slow(minutes=4)
+pytestmark = pytest.mark.slow(minutes=3)
 
 FINEFINANCE = str(Path(sys.executable).parent / "finefinance")
 MONTH = add_months(current_month(), -1).strftime("%Y-%m")
 STRESS = int(os.environ.get("FINEFINANCE_STRESS_REPEATS", "0"))
+
+
+# Pairs CI leaves to `make stress` (a minute or more each): two writers already meet in CI in
+# tests/integration/test_reliability_faults.py (two runs at once) and in test_run_and_live here.
+STRESS_ONLY = pytest.mark.stress
 
 
 def repeats(in_ci: int) -> int:
@@ -258,6 +263,7 @@ def test_loading_the_code_location_touches_nothing(tmp_path):
     assert list(home.rglob("*")) == []
 
 
+@STRESS_ONLY
 def test_run_and_run(world):
     expected = serial(world, RUN, RUN)
     for _ in range(repeats(1)):
@@ -280,6 +286,7 @@ def test_run_and_live(world):
         assert_same(held(world), expected)
 
 
+@STRESS_ONLY
 def test_live_and_live(world):
     expected = serial(world, LIVE, LIVE)
     for _ in range(repeats(2)):
@@ -291,6 +298,7 @@ def test_live_and_live(world):
         assert_same(held(world), expected)
 
 
+@STRESS_ONLY
 def test_statements_export_and_run(world):
     """Both write the month's statement files (the run renders the newest month's): each file is
     written whole, and the folder ends as either order leaves it."""
@@ -459,6 +467,7 @@ def test_a_reader_gets_the_old_copy_or_the_new_one_whole(world, tmp_path):
     assert not list((world.home / "serving").glob("*.tmp")), "no temporary file left behind"
 
 
+@STRESS_ONLY
 def test_source_stop_during_a_run(world):
     """`finefinance source stop` while a month build runs on the home's embedded source: the build
     fails in one line saying the source is unreachable (or finishes, had it read the source first),
