@@ -196,7 +196,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as tmp:
             tmp.write(data)
-        os.chmod(tmp_name, 0o644)
+        # mkstemp's 0600 is kept: a statement is customer data, for the platform's user only
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

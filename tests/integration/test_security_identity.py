@@ -287,8 +287,9 @@ def loose_entries(root: Path) -> list[str]:
 
 def test_nothing_under_the_home_is_readable_by_another_local_user(tmp_path):
     """Commands run under a permissive umask (022, as most shells have) still leave nothing that
-    another local user could read: the provider's database and keys, the access log, the warehouse."""
-    home = make_delivery_home(tmp_path / "private", publish=False, issue=False)
+    another local user could read: the provider's database and keys, the access log, the warehouse,
+    the exported statements."""
+    home = make_delivery_home(tmp_path / "private")
     # the fixture wrote the warehouse from the test process; a home made by an older version or by
     # `mkdir` is loose in the same way: the first command repairs it and says so
     (home.home / "loose.txt").write_text("customer data")
@@ -300,8 +301,12 @@ def test_nothing_under_the_home_is_readable_by_another_local_user(tmp_path):
     token = cli(home, "users", umask=0o022)
     assert token.returncode == 0, token.stderr
     assert cli(home, "access-log", umask=0o022).returncode == 0
+    month = f"{home.months[-1]:%Y-%m}"
+    exported = cli(home, "statements", "export", "--month", month, umask=0o022)
+    assert exported.returncode == 0, exported.stderr
     try:
         assert (home.home / "identity" / "canaille.sqlite").exists()
+        assert list((home.home / "statements").rglob("*.pdf"))
         assert loose_entries(home.home) == []
         # the next command has nothing to repair and says nothing about it
         assert "private (0600/0700)" not in cli(home, "identity", "status", umask=0o022).stderr
