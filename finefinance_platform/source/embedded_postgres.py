@@ -118,6 +118,12 @@ class EmbeddedPostgres:
         ensure_user_exists(_SYSTEM_USER)
         # the unprivileged user must reach the data folder and run the wheel's binaries
         ensure_prefix_permissions(self.root)
+        # pgserver opens the folders above the data to reading as well (g+rx, o+rx); inside the
+        # platform's home passing through is all it needs: the home stays unlistable (private_home.py)
+        from finefinance_platform.private_home import passages_to_postgres
+
+        for folder in passages_to_postgres(self.settings.home, self.root)[:-1]:
+            folder.chmod(folder.stat().st_mode & ~0o066)
         ensure_prefix_permissions(POSTGRES_BIN_PATH)
         ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)

@@ -335,6 +335,7 @@ def test_the_embedded_postgres_keeps_working_in_a_private_home(tmp_path):
 
     try:
         assert cli(home, "source", "start", umask=0o022).returncode == 0
+        assert loose_entries(root) == []  # pgserver opened the home to reading: closed again at once
         (root / "loose.txt").write_text("x")
         os.chmod(root / "loose.txt", 0o644)
         status = cli(home, "source", "status", umask=0o022)  # repairs the home while PostgreSQL runs
