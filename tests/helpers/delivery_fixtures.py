@@ -365,6 +365,19 @@ def identity_provider(home: DeliveryHome) -> Iterator:
         provider.stop()
 
 
+def provider_processes(state_dir: Path) -> list[int]:
+    """The identity provider processes serving the home whose provider state is in `state_dir`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"finefinance_platform.identity.server" in cmdline and str(state_dir).encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
 def issue_time(month: dt.date) -> dt.datetime:
     """When the fixture issues a month's statements: the 1st of the next month, 03:00 UTC (the close)."""
     return dt.datetime.combine(add_months(month, 1), dt.time(3))

@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
+from helpers.delivery_fixtures import provider_processes
 from helpers.environment import clone_source, reader_dsn
 
 from finefinance_platform.months import add_months, current_month
@@ -125,19 +126,6 @@ def assert_one_waited(results: list[subprocess.CompletedProcess]) -> None:
     longer than starting one), then does its work."""
     waited = [result for result in results if WAITING in result.stdout]
     assert len(waited) == 1, [result.stdout[-1500:] for result in results]
-
-
-def provider_processes(state_dir: Path) -> list[int]:
-    """The identity provider processes serving the home whose provider state is in `state_dir`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"finefinance_platform.identity.server" in cmdline and str(state_dir).encode() in cmdline:
-            found.append(int(entry.name))
-    return found
 
 
 # -- what a home holds ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers.delivery_fixtures import make_delivery_home, uid
+from helpers.delivery_fixtures import make_delivery_home, provider_processes, uid
 
 from finefinance_platform.identity import throttle as throttle_module
 from finefinance_platform.identity.provider import DemoUser, EmbeddedIdentityProvider, customer_username
@@ -238,18 +238,6 @@ def test_the_throttle_slows_guessers_without_letting_a_stranger_stretch_the_lock
 
 
 # -- one provider per home --------------------------------------------------------------------------
-
-
-def provider_processes(state_dir: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"finefinance_platform.identity.server" in cmdline and str(state_dir).encode() in cmdline:
-            found.append(int(entry.name))
-    return found
 
 
 def test_commands_started_together_start_one_provider_for_the_home(tmp_path):
