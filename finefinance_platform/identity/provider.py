@@ -14,7 +14,6 @@ Two clients, as at the bank's provider in production:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import hmac
 import json
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.file_lock import held
 from finefinance_platform.settings import Settings
 from finefinance_platform.source.embedded_postgres import free_loopback_port, port_is_free
 
@@ -145,19 +145,13 @@ class EmbeddedIdentityProvider:
         if self._holding_lock:
             yield
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / "provider.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                print("waiting: another command is starting or administering the identity provider", file=sys.stderr)
-                fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if its holder dies
+        waiting = "waiting: another command is starting or administering the identity provider"
+        with held(self.root / "provider.lock", waiting):
             self._holding_lock = True
-            yield
-        finally:
-            self._holding_lock = False
-            os.close(fd)
+            try:
+                yield
+            finally:
+                self._holding_lock = False
 
     def start(self) -> ProviderStatus:
         """Start the provider if it is not running (idempotent); return where it listens."""

@@ -5,7 +5,6 @@ primary key, so re-runs and updated rows never duplicate. ConnectorX streams Arr
 (`return_type="arrow_stream"`), so memory is bounded by the batch size, not the table size.
 """
 
-import fcntl
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.sources.sql_database import sql_table
 
+from finefinance_platform.file_lock import held
 from finefinance_platform.ingestion.schema_drift import assert_source_schema
 from finefinance_platform.settings import Settings, get_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
@@ -100,14 +100,9 @@ def pipeline_folder_lock(settings: Settings, log=print) -> Iterator[None]:
     """Hold the home's dlt working folder for one ingestion. The CLI's runs already hold the
     warehouse's run lock; this one also covers runs the Dagster daemon launches (`make dev`)."""
     path = settings.home / "dlt" / f"{PIPELINE_NAME}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"waiting for another ingestion to finish with the dlt folder {path.parent / PIPELINE_NAME} ...")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield  # the kernel releases the lock when the process ends, killed or not
+    waiting = f"waiting for another ingestion to finish with the dlt folder {path.parent / PIPELINE_NAME} ..."
+    with held(path, waiting, log):
+        yield
 
 
 def spec_pipeline(settings: Settings) -> dlt.Pipeline:

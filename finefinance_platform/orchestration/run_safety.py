@@ -5,15 +5,13 @@ lock, released even when the process is killed), and, holding it, mark as failed
 process left unfinished, giving back their slot in the `warehouse` pool (docs/reliability.md).
 """
 
-import datetime as dt
-import fcntl
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from dagster import DagsterInstance
 
+from finefinance_platform.file_lock import held
 from finefinance_platform.settings import Settings
 
 # tags the runs the command line starts, so the next one can tell which unfinished runs were its own
@@ -31,27 +29,14 @@ def exclusive_run(settings: Settings, echo=print, wait: bool = True) -> Iterator
     """Hold the warehouse's run lock for a whole run; a second run waits for the first.
 
     DuckDB admits one writer, and two runs interleaving ingestion and month windows could miss a
-    late change: whole runs are serialised. flock is released by the kernel when the holder dies,
-    so a killed run never leaves the lock behind. With `wait=False` it yields False at once when
-    another run holds the lock (a reader that would rather skip than hold up a run's writes).
+    late change: whole runs are serialised (file_lock.py: a killed run never leaves it behind).
+    With `wait=False` it yields False at once when another run holds the lock (a reader that would
+    rather skip than hold up a run's writes).
     """
     path = run_lock_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                yield False
-                return
-            holder = path.read_text().strip() or "another process"
-            echo(f"waiting for another run to finish (it holds {path}: {holder}) ...")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"finefinance run, pid {os.getpid()}, since {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC\n")
-        handle.flush()
-        yield True
+    waiting = f"waiting for another run to finish (it holds {path}: {{}}) ...".format
+    with held(path, waiting, echo, wait=wait, holder="finefinance run") as handle:
+        yield handle is not None
 
 
 def fail_runs_left_by_a_crash(instance: DagsterInstance, echo=print) -> list[str]:

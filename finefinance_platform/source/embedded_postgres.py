@@ -23,6 +23,7 @@ from pathlib import Path
 import psycopg2
 
 from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.file_lock import held
 from finefinance_platform.settings import DEFAULT_EMBEDDED_PORT, SOURCE_DATABASE, Settings
 from finefinance_platform.source.migrations import apply_migrations
 
@@ -159,8 +160,21 @@ class EmbeddedPostgres:
         running = pid is not None and _pid_alive(pid) and port is not None and self._ready(port)
         return ServerStatus(running, port if running else None, pid if running else None, self.data_dir)
 
+    def _one_at_a_time(self):
+        """Starting and stopping hold `postgres/server.lock`: two commands starting the source
+        together would otherwise both see it down and both start a server on one data folder
+        (the second on the same port), and a `source stop` could land between a start and its
+        migrations."""
+        return held(
+            self.root / "server.lock", "waiting: another command is starting or stopping the embedded PostgreSQL"
+        )
+
     def start(self) -> ServerStatus:
         """Start (idempotent), create the database and apply pending migrations."""
+        with self._one_at_a_time():
+            return self._start()
+
+    def _start(self) -> ServerStatus:
         current = self.status()
         if not current.running:
             self._start_server()
@@ -261,6 +275,10 @@ class EmbeddedPostgres:
         apply_migrations(self.settings.source_url(), self.settings.source_reader_password)
 
     def stop(self) -> ServerStatus:
+        with self._one_at_a_time():
+            return self._stop()
+
+    def _stop(self) -> ServerStatus:
         pid = self._postmaster_pid()
         if pid is not None and _pid_alive(pid):
             command = [_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]

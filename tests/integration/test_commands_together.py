@@ -497,3 +497,37 @@ def test_source_stop_during_a_run(world):
     for part in (held_now, expected):
         part["warehouse"] = {name: value for name, value in part["warehouse"].items() if "._dlt_" not in name}
     assert_same(held_now, expected)
+
+
+def test_source_start_and_stop_together(tmp_path):
+    """Two `source start` on a new home (initdb included), then `source stop` beside `source start`:
+    one server for the home, each command finishes, and the home ends as one order or the other
+    leaves it (the second start used to find the port taken and fail; a stop could land between a
+    start and its migrations)."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    env = child_environment(
+        {
+            "FINEFINANCE_HOME": str(home),
+            "FINEFINANCE_DUCKDB_PATH": str(home / "warehouse.duckdb"),
+            "FINEFINANCE_SOURCE_URL": None,
+            "FINEFINANCE_SOURCE_READER_URL": None,
+            "FINEFINANCE_SOURCE_PORT": str(free_loopback_port()),
+            "FINEFINANCE_IDENTITY_PORT": None,
+        }
+    )
+    world = World(tmp_path, tmp_path, env)
+    try:
+        starts = started_together(world, ["source", "start"], ["source", "start"])
+        for result in starts:
+            assert_finished(result, "embedded PostgreSQL is running")
+        running = {line for result in starts for line in result.stdout.splitlines() if "is running" in line}
+        assert len(running) == 1, running  # the same pid and port for both
+        stop, start = started_together(world, ["source", "stop"], ["source", "start"])
+        assert_finished(stop, "embedded PostgreSQL is")
+        assert_finished(start, "embedded PostgreSQL is running")
+        # stop then start leaves it running, start then stop stopped: either, whole (exit 0 or 3)
+        assert command(world, "source", "status").returncode in (0, 3)
+        assert_finished(command(world, "source", "start"), "embedded PostgreSQL is running")
+    finally:
+        command(world, "source", "stop")
