@@ -5,7 +5,7 @@ deliveries (statement documents, the serving copy the dashboards read), with the
 checks, the freshness policies (applied to every asset here, in one place), schedules and alerts.
 """
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions
 
 from finefinance_platform.checks.quarantine import quarantine_checks
 from finefinance_platform.checks.reconciliation import money_checks
@@ -16,6 +16,7 @@ from finefinance_platform.ingestion import ingestion_assets, ingestion_resources
 from finefinance_platform.orchestration.alerts import alert_on_check_failure, alert_on_run_failure
 from finefinance_platform.orchestration.freshness import apply_freshness_policy
 from finefinance_platform.orchestration.jobs import jobs, schedules
+from finefinance_platform.orchestration.run_safety import in_process_under_the_run_lock
 from finefinance_platform.orchestration.sensors import late_data_sensor
 from finefinance_platform.transformation.dbt_assets import dbt_models, dbt_resource
 from finefinance_platform.warehouse import WarehouseResource
@@ -33,6 +34,7 @@ defs = Definitions(
         "dbt": dbt_resource(),
         "warehouse": WarehouseResource(),
     },
-    # one process per run: DuckDB takes one writer, and the steps of a run write in sequence
-    executor=in_process_executor,
+    # one process per run: DuckDB takes one writer, and the steps of a run write in sequence; the
+    # run holds the warehouse's run lock, as the command line's runs do (run_safety.py)
+    executor=in_process_under_the_run_lock,
 ).map_asset_specs(func=apply_freshness_policy)

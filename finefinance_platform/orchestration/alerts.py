@@ -22,6 +22,7 @@ from dagster import (
     sensor,
 )
 
+from finefinance_platform.orchestration.run_safety import warehouse_turn
 from finefinance_platform.settings import Settings, get_settings
 from finefinance_platform.warehouse import WarehouseLockedError, connect_duckdb
 
@@ -74,6 +75,14 @@ def _write_audit_rows(settings: Settings, alerts: list[Alert]) -> None:
 
         write_audit_alerts(settings, audit_table_ddl("timestamp_ntz"), [_audit_row(a) for a in alerts])
         return
+    with warehouse_turn(settings) as free:
+        if not free:
+            # a run holds the warehouse: opening it now could fail that run's next step
+            raise WarehouseLockedError(f"a run is using the warehouse {settings.duckdb_path}")
+        _insert_audit_rows(settings, alerts)
+
+
+def _insert_audit_rows(settings: Settings, alerts: list[Alert]) -> None:
     con = connect_duckdb(str(settings.duckdb_path), wait_seconds=30)
     try:
         con.execute("create schema if not exists audit")

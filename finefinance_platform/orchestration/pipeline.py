@@ -22,7 +22,12 @@ from finefinance_platform.library_log import library_output_to_log
 from finefinance_platform.months import parse_month
 from finefinance_platform.orchestration.alerts import Alert, record_alert
 from finefinance_platform.orchestration.instance import local_instance
-from finefinance_platform.orchestration.run_safety import RUNNER_TAGS, exclusive_run, fail_runs_left_by_a_crash
+from finefinance_platform.orchestration.run_safety import (
+    RUNNER_TAGS,
+    exclusive_run,
+    fail_runs_left_by_a_crash,
+    warehouse_turn,
+)
 from finefinance_platform.settings import Settings
 from finefinance_platform.warehouse import connect_duckdb
 
@@ -306,7 +311,7 @@ def _monthly_probe_keys():
 def warehouse_summary(settings: Settings) -> list[tuple[str, int]] | None:
     """Row counts of the warehouse's tables; None when another run is writing it (a reader's lock
     would make that run's next dbt step fail to open the file)."""
-    with exclusive_run(settings, wait=False) as free:
+    with warehouse_turn(settings) as free:
         if not free:
             return None
         return _table_counts(settings)

@@ -6,6 +6,8 @@ a profile upgrade: the earliest month such a row touches is rebuilt, with every 
 (balances and streaks carry forward), as one run over that partition range.
 """
 
+from contextlib import closing
+
 import duckdb
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
@@ -18,6 +20,7 @@ from finefinance_platform.orchestration.late_data import (
     staging_behind_raw,
 )
 from finefinance_platform.orchestration.partitions import monthly_partitions
+from finefinance_platform.orchestration.run_safety import warehouse_turn
 from finefinance_platform.settings import get_settings
 
 
@@ -27,21 +30,20 @@ def late_data_sensor(context: SensorEvaluationContext):
     settings = get_settings()
     if settings.warehouse != "duckdb" or not settings.duckdb_path.exists():
         return SkipReason("no embedded warehouse yet")
-    try:
-        con = duckdb.connect(str(settings.duckdb_path), read_only=True)
-    except duckdb.IOException:
-        return SkipReason("a run is writing the warehouse; looking again at the next tick")
-    try:
-        marks = high_water_marks(con)
-        if not context.cursor:
-            context.update_cursor(encode_marks(marks))
-            return SkipReason("marks recorded; later changes will be followed")
-        if staging_behind_raw(con):
-            # the cursor stays: the same changes are looked at again once staging has them
-            return SkipReason("raw has transactions the daily refresh has not staged yet; waiting for it")
-        earliest = earliest_changed_month(con, decode_marks(context.cursor))
-    finally:
-        con.close()
+    # a read-only connection held while a run's step opens the file would fail that step: look
+    # only when no run holds the warehouse, and keep runs from starting for these milliseconds
+    with warehouse_turn(settings) as free:
+        if not free:
+            return SkipReason("a run is writing the warehouse; looking again at the next tick")
+        with closing(duckdb.connect(str(settings.duckdb_path), read_only=True)) as con:
+            marks = high_water_marks(con)
+            if not context.cursor:
+                context.update_cursor(encode_marks(marks))
+                return SkipReason("marks recorded; later changes will be followed")
+            if staging_behind_raw(con):
+                # the cursor stays: the same changes are looked at again once staging has them
+                return SkipReason("raw has transactions the daily refresh has not staged yet; waiting for it")
+            earliest = earliest_changed_month(con, decode_marks(context.cursor))
     context.update_cursor(encode_marks(marks))
     window = rebuild_range(earliest, monthly_partitions().get_partition_keys())
     if window is None:

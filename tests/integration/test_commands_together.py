@@ -37,6 +37,7 @@ from finefinance_platform.source.embedded_postgres import free_loopback_port
 from finefinance_platform.source.tables import SOURCE_TABLES
 
 FINEFINANCE = str(Path(sys.executable).parent / "finefinance")
+DAGSTER = str(Path(sys.executable).parent / "dagster")
 MONTH = add_months(current_month(), -1).strftime("%Y-%m")
 STRESS = int(os.environ.get("FINEFINANCE_STRESS_REPEATS", "0"))
 
@@ -90,8 +91,13 @@ class World:
             EmbeddedIdentityProvider(self.settings()).stop()
 
 
+def argv(args: list[str]) -> list[str]:
+    """A `finefinance` command, or a Dagster one (DAGSTER_RUN) as given."""
+    return list(args) if args[0] == DAGSTER else [FINEFINANCE, *args]
+
+
 def command(world: World, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([FINEFINANCE, *args], env=world.env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(argv(list(args)), env=world.env, capture_output=True, text=True, timeout=timeout)
 
 
 def started_together(world: World, *commands: list[str], timeout: float = 900) -> list[subprocess.CompletedProcess]:
@@ -99,7 +105,7 @@ def started_together(world: World, *commands: list[str], timeout: float = 900) -
     barrier = world.root / f"go-{time.monotonic_ns()}"
     wait = f'while [ ! -e "{barrier}" ]; do sleep 0.005; done; exec "$0" "$@"'
     processes = [
-        subprocess.Popen(["sh", "-c", wait, FINEFINANCE, *args], env=world.env, text=True,
+        subprocess.Popen(["sh", "-c", wait, *argv(args)], env=world.env, text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for args in commands
     ]  # fmt: skip
@@ -214,6 +220,9 @@ def world(xs_platform, embedded_postgres, tmp_path_factory):
             "FINEFINANCE_SOURCE_READER_URL": reader_dsn(dsn),
             "FINEFINANCE_DUCKDB_PATH": str(root / "world" / "home" / "warehouse.duckdb"),
             "FINEFINANCE_IDENTITY_PORT": None,
+            # what `make dev` gives the daemon's runs (orchestration/cli.py)
+            "DAGSTER_HOME": str(root / "world" / "home" / "dagster"),
+            "FINEFINANCE_INGESTION": "dlt",
         }
     )
     world = World(root / "world", base, env)
@@ -238,6 +247,22 @@ def serial(world: World, *commands: list[str], prepare=None) -> dict:
 RUN = ["run", "--from", MONTH, "--to", MONTH]
 LIVE = ["live", "--once"]
 EXPORT = ["statements", "export", "--month", MONTH]
+
+
+def daemon_run(job: str, tags: dict | None = None) -> list[str]:
+    """A run as the Dagster daemon launches it under `make dev`: its own process, the code
+    location's executor and the home's instance (the daemon's run worker executes the same way)."""
+    tagged = ["--tags", json.dumps(tags)] if tags else []
+    return [DAGSTER, "job", "execute", "-m", "finefinance_platform.definitions", "-a", "defs", "-j", job, *tagged]
+
+
+# the late-data sensor's request for the month (sensors.py), and the `live` schedule's run
+PARTITION = f"{MONTH}-01"
+SENSOR_RUN = daemon_run(
+    "close_month", {"dagster/asset_partition_range_start": PARTITION, "dagster/asset_partition_range_end": PARTITION}
+)
+SCHEDULE_LIVE = daemon_run("live")
+DAEMON_WAITING = "waiting for another run to finish"
 
 
 def test_loading_the_code_location_touches_nothing(tmp_path):
@@ -531,3 +556,32 @@ def test_source_start_and_stop_together(tmp_path):
         assert_finished(command(world, "source", "start"), "embedded PostgreSQL is running")
     finally:
         command(world, "source", "stop")
+
+
+def assert_daemon_run_finished(result: subprocess.CompletedProcess) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "RUN_SUCCESS" in output, output[-3000:]
+    assert "Could not set lock" not in output, output[-3000:]
+
+
+@STRESS_ONLY
+@pytest.mark.parametrize(
+    ("cli", "daemon", "normal"),
+    [(RUN, SENSOR_RUN, f"1 month(s) {MONTH}"), (LIVE, SCHEDULE_LIVE, "live cycle in")],
+    ids=["run+sensor_run", "live+schedule_live"],
+)
+def test_a_command_and_a_run_the_daemon_launched(world, cli, daemon, normal):
+    """Under `make dev` the daemon launches the late-data sensor's month rebuild and the `live`
+    schedule's cycle in processes of their own: beside the same command from a shell, one of the
+    two waits for the other's run lock and says so (the command on its output, the daemon's run in
+    its log), both succeed, and the home holds what the two give one after the other."""
+    expected = serial(world, cli, daemon)
+    for _ in range(repeats(1)):
+        world.reset()
+        ours, theirs = started_together(world, cli, daemon)
+        assert_finished(ours, normal)
+        assert_daemon_run_finished(theirs)
+        waited = [WAITING in ours.stdout, DAEMON_WAITING in theirs.stdout + theirs.stderr]
+        assert sum(waited) == 1, (ours.stdout[-1500:], (theirs.stdout + theirs.stderr)[-3000:])
+        assert_same(held(world), expected)

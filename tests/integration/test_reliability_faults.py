@@ -8,6 +8,7 @@ counts and checksums of every raw, snapshot and mart table must be identical.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import subprocess
 import sys
 import time
@@ -208,6 +209,30 @@ def test_warehouse_writers_are_serialised_by_dagster_too():
     assert concurrency["pools"]["default_limit"] == 1
     writer_limit = {"key": "finefinance/warehouse", "value": "writer", "limit": 1}
     assert writer_limit in concurrency["runs"]["tag_concurrency_limits"]
+    # and beside the command line's runs: every run of the code location holds the run lock
+    # (tests/integration/test_commands_together.py::test_a_command_and_a_run_the_daemon_launched)
+    assert defs.executor.name == "in_process_under_the_run_lock"
+
+
+def test_a_sensor_looks_at_the_warehouse_only_between_runs(xs_platform, tmp_path, monkeypatch):
+    """The late-data sensor's read-only look, held while a run's step opens the file, would fail
+    that step: while a run holds the warehouse's run lock the sensor skips its tick."""
+    from dagster import SkipReason, build_sensor_context
+
+    from finefinance_platform.file_lock import held as file_held
+    from finefinance_platform.orchestration.run_safety import run_lock_path
+    from finefinance_platform.orchestration.sensors import late_data_sensor
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(xs_platform["warehouse"], warehouse)
+    monkeypatch.setenv("FINEFINANCE_HOME", str(tmp_path))
+    monkeypatch.setenv("FINEFINANCE_DUCKDB_PATH", str(warehouse))
+    with file_held(run_lock_path(get_settings()), "", holder="finefinance run"):
+        skipped = late_data_sensor(build_sensor_context(cursor="{}"))
+    assert isinstance(skipped, SkipReason) and "a run is writing the warehouse" in skipped.skip_message
+    # no run: it reads the warehouse (a first tick records the marks)
+    looked = late_data_sensor(build_sensor_context())
+    assert isinstance(looked, SkipReason) and "marks recorded" in looked.skip_message
 
 
 def test_the_source_going_down_mid_ingestion_fails_clearly_and_the_next_run_recovers(xs_clone, monkeypatch):
