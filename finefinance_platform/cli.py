@@ -28,6 +28,7 @@ COMMANDS = {
     "access-log": "finefinance_platform.delivery.cli:access_log",
     "serve": "finefinance_platform.delivery.cli:serve",
     "dashboard": "finefinance_platform.delivery.cli:dashboard",
+    "value": "finefinance_platform.delivery.value_backtest:value",
     "snowflake": "finefinance_platform.production.cli:snowflake",
     "airbyte": "finefinance_platform.production.cli:airbyte",
     "bench": "finefinance_platform.benchmark.cli:bench",

@@ -89,3 +89,16 @@
 {% macro duckdb__checkpoint_warehouse() -%}
     checkpoint
 {%- endmacro %}
+
+{#- The values of `expression` joined by `delimiter` (a SQL string literal), in `order_by` order -#}
+{% macro ordered_string_agg(expression, delimiter, order_by) -%}
+    {{ return(adapter.dispatch('ordered_string_agg', 'finefinance')(expression, delimiter, order_by)) }}
+{%- endmacro %}
+
+{% macro default__ordered_string_agg(expression, delimiter, order_by) -%}
+    listagg({{ expression }}, {{ delimiter }}) within group (order by {{ order_by }})
+{%- endmacro %}
+
+{% macro duckdb__ordered_string_agg(expression, delimiter, order_by) -%}
+    string_agg({{ expression }}, {{ delimiter }} order by {{ order_by }})
+{%- endmacro %}

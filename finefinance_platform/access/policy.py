@@ -48,6 +48,8 @@ class Action(enum.StrEnum):
     VIEW_KPIS = "view_kpis"
     VIEW_TODAYS_ACTIVITY = "view_todays_activity"  # the bank's bookings today, per category: no customer
     VIEW_ALERTS = "view_alerts"  # one line per event, of customer_scope() only
+    VIEW_CUSTOMER_VALUE = "view_customer_value"  # value tiers: an advisor's own book, a director's aggregates
+    DRILL_CUSTOMER_VALUE = "drill_customer_value"  # a figure opened to what it is made of (see decide)
     OPEN_PAGE = "open_page"
     REQUEST = "request"  # anything else asked of a service (an unknown path): always refused
 
@@ -69,14 +71,19 @@ class Page(enum.StrEnum):
     PORTFOLIO = "advisor_portfolio"
     KPIS = "kpi_trends"
     TODAY = "today"
+    VALUE = "customer_value"
 
 
 PAGES_BY_ROLE: dict[Role, tuple[Page, ...]] = {
     Role.CUSTOMER: (Page.STATEMENTS,),
-    Role.ADVISOR: (Page.STATEMENTS, Page.TODAY, Page.RISK, Page.PORTFOLIO),
-    Role.DIRECTOR: (Page.KPIS, Page.TODAY, Page.PORTFOLIO, Page.RISK),
+    Role.ADVISOR: (Page.STATEMENTS, Page.TODAY, Page.RISK, Page.PORTFOLIO, Page.VALUE),
+    Role.DIRECTOR: (Page.KPIS, Page.TODAY, Page.PORTFOLIO, Page.RISK, Page.VALUE),
     Role.OPERATIONS: (),
 }
+
+
+# breakdowns of a value figure that name customers (a director's drill never reaches them)
+CUSTOMER_LEVEL_BREAKDOWNS = frozenset({"customer", "statement_lines"})
 
 
 class AccessDenied(FineFinanceError):
@@ -164,13 +171,16 @@ def decide(
     customer_advisor_id: str | None = None,
     advisor_id: str | None = None,
     page: Page | None = None,
+    by: str | None = None,
 ) -> Decision:
     """May `principal` do `action` on the resource?
 
     - customer actions name the customer (`customer_id`) and their advisor (`customer_advisor_id`,
       from the marts; None for a customer that does not exist, which nobody but operations may read);
     - VIEW_PORTFOLIO names the advisor whose book it is (`advisor_id`);
-    - OPEN_PAGE names the page.
+    - OPEN_PAGE names the page;
+    - DRILL_CUSTOMER_VALUE names the breakdown (`by`), the book drilled (`advisor_id`, None: every
+      advisor's) and, for one customer's figure, the customer and their advisor as for customer actions.
     """
     if not principal.signed_in:
         return _deny("not signed in")
@@ -218,7 +228,31 @@ def decide(
         return _allow() if role in (Role.ADVISOR, Role.DIRECTOR) else _deny(f"role {role} sees no bank activity")
     if action is Action.VIEW_ALERTS:  # one line per customer's event, of customer_scope() only
         return _allow() if role in (Role.ADVISOR, Role.OPERATIONS) else _deny(f"role {role} sees no customer's alert")
+    if action is Action.VIEW_CUSTOMER_VALUE:
+        return _allow() if role in (Role.ADVISOR, Role.DIRECTOR) else _deny(f"role {role} sees no customer value")
+    if action is Action.DRILL_CUSTOMER_VALUE:
+        return _decide_value_drill(principal, customer_id, customer_advisor_id, advisor_id, by)
     return _deny(f"unknown action {action}")
+
+
+def _decide_value_drill(
+    principal: Principal, customer_id: str | None, customer_advisor_id: str | None, advisor_id: str | None, by
+) -> Decision:
+    """A value figure opened to its parts: a director to aggregates only (never a customer, never a
+    list of customers); an advisor within their own book, down to their own customers' statement lines."""
+    role = principal.role
+    customer_level = customer_id is not None or by in CUSTOMER_LEVEL_BREAKDOWNS
+    if role is Role.DIRECTOR:
+        return _deny("role director sees no single customer's data") if customer_level else _allow()
+    if role is not Role.ADVISOR:
+        return _deny(f"role {role} sees no customer value")
+    if advisor_id is not None and advisor_id != principal.advisor_id:
+        return _deny("another advisor's book")
+    if customer_id is not None and (customer_advisor_id is None or customer_advisor_id != principal.advisor_id):
+        return _deny("not a customer of this advisor")
+    if advisor_id is None and customer_id is None:
+        return _deny("an advisor drills their own book only")
+    return _allow()
 
 
 def require(principal: Principal, action: Action, **resource) -> None:

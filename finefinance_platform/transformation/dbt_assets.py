@@ -183,6 +183,7 @@ MONTH_TOTALS = {
     "fct_monthly_statement": "sum(closing_balance)",
     "kpi_monthly_growth": "sum(revenue)",
     "kpi_transactions_per_month": "sum(transaction_amount)",
+    "fct_customer_value": "sum(contribution)",
 }
 
 

@@ -219,6 +219,7 @@ def test_an_advisor_sees_only_their_own_customers(browser, dashboard, home):
     expect(heading(page, "Monthly Statement Explorer")).to_be_visible()
     assert navigation(page) == [
         "Monthly Statement Explorer", "Today", "Customer Health & Risk Scoring", "Advisor Portfolio Summary",
+        "Customer value",
     ]  # fmt: skip
     page.get_by_test_id("stSelectbox").first.click()
     options = [o.inner_text() for o in page.get_by_role("option").all()]
@@ -256,6 +257,7 @@ def test_a_director_sees_aggregates_and_no_customer(browser, dashboard, home):
     expect(page.get_by_text("189.90 EUR").first).to_be_visible()
     assert navigation(page) == [
         "Business KPI Trends", "Today", "Advisor Portfolio Summary", "Customer Health & Risk Scoring",
+        "Customer value",
     ]  # fmt: skip
     texts = [settle(page)]
     # each page's own data first (so the page is complete), then what must not be there
@@ -289,6 +291,54 @@ def test_a_director_sees_aggregates_and_no_customer(browser, dashboard, home):
     visit(page, f"{base}/kpi_trends")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert "189.90" not in settle(page)
+
+
+# --- Customer value (issue 24) ---
+
+
+def click_cell(page, table: int, row: int, x: int = 30) -> None:
+    """Click a cell of the `table`-th table (drawn on a canvas): header and rows are 35 px high."""
+    grid = page.get_by_test_id("stDataFrame").nth(table)
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + 35 * (row + 1) + 17)
+
+
+def test_customer_value_as_an_advisor_down_to_a_customers_driver(browser, dashboard):
+    from playwright.sync_api import expect
+
+    base, _ = dashboard
+    page = sign_in(browser, dashboard, advisor_username(uid("hugo")))
+    visit(page, f"{base}/customer_value")
+    expect(heading(page, "Customer value")).to_be_visible()
+    settle(page)
+    click_cell(page, 1, 0)  # the first tier's name: its customers
+    expect(page.get_by_text(re.compile("^Customers of tier "))).to_be_visible()
+    text = wait_until_sent(page, "Chloé Moreau")  # the highest tier of Hugo's book: the 60,000 loan
+    assert re.search(r"summing to [\d,.]+", text)
+    claire_customers = ("Alice Durand", "Bruno Petit", "Emma Roux", uid("alice"), uid("bruno"), uid("emma"))
+    assert not [name for name in claire_customers if name in text]
+    screenshot(page, "advisor-customer-value")
+    page.context.close()
+
+
+def test_customer_value_as_a_director_without_a_customer(browser, dashboard):
+    from playwright.sync_api import expect
+
+    base, _ = dashboard
+    page = sign_in(browser, dashboard, "director")
+    visit(page, f"{base}/customer_value")
+    expect(heading(page, "Customer value")).to_be_visible()
+    wait_until_sent(page, "Value per advisor")
+    click_cell(page, 2, 0)  # the matrix: the first tier's row, its label; then the next cell, by keyboard
+    settle(page)
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_text(re.compile(r"Customers, \d{4}-\d{2}, moved "))).to_be_visible()
+    text = settle(page)
+    assert not [name for name in CUSTOMER_NAMES if name in text]
+    assert not [customer for customer in ("alice", "bruno", "chloe", "didier", "emma") if uid(customer) in text]
+    screenshot(page, "director-customer-value")
+    page.context.close()
 
 
 # --- sessions that end, no framing, files made on the click (issue 22) ---

@@ -28,6 +28,7 @@ import datetime as dt
 import os
 import time
 import uuid
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ import pyarrow as pa
 
 from finefinance_platform.months import add_months, current_month
 from helpers.independent_marts import PROFILE_LABELS, Bank, compute_marts, month_end
+from helpers.independent_value_actions import compute_value_action_marts
 
 D = Decimal
 NAMESPACE = uuid.UUID("6f1c7f7e-1d4e-4b8e-9a63-0c2f5d3a9b10")
@@ -282,7 +284,124 @@ _TYPES = {
     "end_date": "date",
     "sender_account_id": "varchar",
     "receiver_account_id": "varchar",
+    # customer_risk_score (and advisor_value_actions), as dbt types them
+    "score": "integer",
+    "red_points": "decimal(5,2)",
+    "overdraft_points": "decimal(5,2)",
+    "spending_points": "decimal(5,2)",
+    "debt_points": "decimal(5,2)",
+    "months_observed": "integer",
+    "lowest_balance": "decimal(18,2)",
+    "inflows": "decimal(18,2)",
+    "outflows": "decimal(18,2)",
 }
+
+
+_TYPES.update(
+    {
+        name: "decimal(18,2)"
+        for name in (
+            "deposit_margin", "overdraft_interest", "loan_margin", "card_income", "investment_fees",
+            "cost_to_serve", "contribution", "contribution_12m",
+        )
+    }
+)  # fmt: skip
+
+
+def value_marts(bank: Bank, tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """fct_customer_value and value_tier_migrations of `bank` (the Customer value page's marts), from
+    the independent computation (advisor_value_actions follows, from compute_value_action_marts);
+    stand-in rows, actions included, while it does not exist."""
+    import helpers.independent_marts as independent
+
+    compute = getattr(independent, "compute_value_marts", None)
+    if compute is not None:
+        return compute(bank, tables)
+    return _minimal_value_marts(bank, tables)
+
+
+def _minimal_value_marts(bank: Bank, tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Stand-in rows until the independent computation exists: the drivers from the month-end
+    balances, products and statement lines at fixed rates, the tiers of dbt's defaults."""
+    cents = D("0.01")
+    rates = {"deposit": D("0.02"), "overdraft": D("0.16"), "loan": D("0.011"), "invest": D("0.0075")}
+    tiers = [("Top", D("2000")), ("High", D("500")), ("Core", D("100")), ("Low", D("0"))]
+    accounts = {a["account_id"]: a for a in bank.accounts}
+    statements = defaultdict(list)
+    for row in tables["fct_monthly_statement"]:
+        statements[(row["customer_id"], row["month_start"])].append(row)
+    lines = defaultdict(list)
+    for line in tables["fct_statement_line"]:
+        lines[(accounts[line["account_id"]]["customer_id"], line["month_start"])].append(line)
+    customers = {c["customer_id"]: c for c in bank.customers}
+    value, history = [], defaultdict(list)
+    for row in sorted(tables["fct_customer_month"], key=lambda r: (r["customer_id"], r["month_start"])):
+        cid, m = row["customer_id"], row["month_start"]
+        closing = [s["closing_balance"] for s in statements[(cid, m)]]
+        sides = lines[(cid, m)]
+        card_payments = sum(
+            (li["amount"] for li in sides if li["category"] == "card_payment" and li["direction"] == "debit"), D(0)
+        )
+        fees = sum(
+            (
+                c["fee"]
+                for c in bank.cards
+                if c["customer_id"] == cid
+                and c["start_date"] <= month_end(m)
+                and (c["end_date"] is None or c["end_date"] >= m)
+            ),
+            D(0),
+        )
+        parts = {
+            "deposit_margin": (sum((b for b in closing if b > 0), D(0)) * rates["deposit"] / 12).quantize(cents),
+            "overdraft_interest": (-sum((b for b in closing if b < 0), D(0)) * rates["overdraft"] / 12).quantize(cents),
+            "loan_margin": (row["loans_outstanding"] * rates["loan"] / 12).quantize(cents),
+            "card_income": (fees + card_payments * D("0.003")).quantize(cents),
+            "investment_fees": (row["investments_held"] * rates["invest"] / 12).quantize(cents),
+            "cost_to_serve": (
+                len(closing) * D("2.5")
+                + len(sides) * D("0.05")
+                + sum(1 for li in sides if li["category"] == "withdrawal" and li["direction"] == "debit") * D("0.5")
+            ).quantize(cents),
+        }
+        contribution = sum(v for k, v in parts.items() if k != "cost_to_serve") - parts["cost_to_serve"]
+        history[cid].append(contribution)
+        total = sum(history[cid][-12:], D(0))
+        tier = next((label for label, floor in tiers if total >= floor), "Negative")
+        main = max(parts, key=lambda k: abs(parts[k])).replace("_", " ")
+        value.append(
+            {
+                "customer_id": cid, "month_start": m, "advisor_id": row["advisor_id"],
+                "profile": customers[cid]["profile"], **parts, "contribution": contribution,
+                "contribution_12m": total, "value_tier": tier, "main_driver": main, "definition_version": "fixture",
+            }
+        )  # fmt: skip
+    tier_of = {(r["customer_id"], r["month_start"]): r["value_tier"] for r in value}
+    moves = Counter()
+    for m in bank.months:
+        before = add_months(m, -1)
+        now = {cid for (cid, month) in tier_of if month == m}
+        then = {cid for (cid, month) in tier_of if month == before}
+        for cid in now | then:
+            moves[(m, tier_of.get((cid, before)), tier_of.get((cid, m)))] += 1
+    migrations = [
+        {"month_start": m, "from_tier": a, "to_tier": b, "customer_count": n}
+        for (m, a, b), n in sorted(moves.items(), key=str)
+    ]
+    actions = []
+    for r in value:
+        before = tier_of.get((r["customer_id"], add_months(r["month_start"], -1)))
+        rule = None
+        if r["value_tier"] in ("High", "Top") and r["profile"] == "Bronze":
+            rule = ("offer_upgrade", f"value tier {r['value_tier']} above the assigned profile Bronze")
+        elif r["value_tier"] == "Negative" and before != "Negative":
+            rule = ("newly_negative", "contribution over 12 months fell below zero")
+        if rule:
+            actions.append(
+                {"month_start": r["month_start"], "customer_id": r["customer_id"], "advisor_id": r["advisor_id"],
+                 "value_tier": r["value_tier"], "profile": r["profile"], "action": rule[0], "reason": rule[1]}
+            )  # fmt: skip
+    return {"fct_customer_value": value, "value_tier_migrations": migrations, "advisor_value_actions": actions}
 
 
 def write_marts(path: Path, bank: Bank) -> Path:
@@ -291,6 +410,9 @@ def write_marts(path: Path, bank: Bank) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tables = compute_marts(bank)
+    tables.update(value_marts(bank, tables))
+    # the risk score and the advisor's value actions (from the customer value rows above)
+    tables |= compute_value_action_marts(tables)
     with duckdb.connect(str(path)) as con:
         con.execute("set TimeZone = 'UTC'")
         con.execute("drop schema if exists marts cascade")

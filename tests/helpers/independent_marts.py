@@ -18,11 +18,13 @@ first month's growth rates, and bookings after the window's last month are in no
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from collections import Counter, defaultdict
 from contextlib import closing
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import psycopg2
 import psycopg2.extras
@@ -458,3 +460,206 @@ def compute_marts(bank: Bank) -> dict[str, list[dict]]:
         "kpi_customers_per_profile": per_profile,
         "kpi_transactions_per_month": per_category,
     }
+
+
+# -- customer value (docs/business-definitions.md#customer-value) ---------------------------------
+
+# the dbt vars' defaults (dbt_project.yml): annual rates as fractions, amounts in EUR
+VALUE_DEFAULTS = {
+    "value_funds_transfer_rate": D("0.02"),
+    "value_current_account_rate": D("0"),
+    "value_overdraft_rate": D("0.16"),
+    "value_loan_funding_rate": D("0.025"),
+    "value_card_interchange_rate": D("0.003"),
+    "value_pea_fee_rate": D("0.004"),
+    "value_life_insurance_fee_rate": D("0.0075"),
+    "value_cost_per_account": D("2.5"),
+    "value_cost_per_transaction": D("0.05"),
+    "value_cost_per_withdrawal": D("0.5"),
+    "value_tier_core_from": D("150"),
+    "value_tier_high_from": D("400"),
+    "value_tier_top_from": D("1500"),
+}
+REGULATED_RATES_SEED = Path(__file__).resolve().parents[2] / "seeds" / "regulated_savings_rates.csv"
+VALUE_PARTS = ("deposit_margin", "overdraft_interest", "loan_margin", "card_income", "investment_fees", "cost_to_serve")
+# a tie between parts of equal absolute value goes to the first of this order
+MAIN_DRIVER_ORDER = (
+    "loan_margin",
+    "deposit_margin",
+    "investment_fees",
+    "card_income",
+    "overdraft_interest",
+    "cost_to_serve",
+)
+TIERS = ("Negative", "Low", "Core", "High", "Top")
+CENT = D("0.01")
+
+
+def regulated_rates(path: Path = REGULATED_RATES_SEED) -> dict[str, list[tuple[dt.date, Decimal]]]:
+    """The seed's rates by account type (LA, LJ), oldest first."""
+    with path.open(newline="") as seed:
+        rows = sorted(
+            (row["account_type"], dt.date.fromisoformat(row["valid_from"]), D(row["annual_rate"]))
+            for row in csv.DictReader(seed)
+        )
+    rates = defaultdict(list)
+    for account_type, valid_from, rate in rows:
+        rates[account_type].append((valid_from, rate))
+    return rates
+
+
+def rate_paid(account_type: str, month: dt.date, rates: dict, seed: dict) -> Decimal:
+    """What the bank pays a saver: the regulated rate in force on the month's first day (LA, LJ),
+    else the current-account rate."""
+    if account_type not in ("LA", "LJ"):
+        return rates["value_current_account_rate"]
+    in_force = [rate for valid_from, rate in seed[account_type] if valid_from <= month]
+    return in_force[-1] if in_force else D("0")
+
+
+def cents_of(amount: Decimal) -> Decimal:
+    """Rounded once to the cent, half away from zero."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def value_tier(contribution_12m: Decimal, rates: dict) -> str:
+    if contribution_12m < 0:
+        return "Negative"
+    for tier, var in (("Top", "top"), ("High", "high"), ("Core", "core")):
+        if contribution_12m >= rates[f"value_tier_{var}_from"]:
+            return tier
+    return "Low"
+
+
+def main_driver(parts: dict[str, Decimal]) -> str:
+    """The part of largest absolute value, in words; 'none' when all are zero."""
+    if not any(parts.values()):
+        return "none"
+    largest = max(abs(parts[name]) for name in MAIN_DRIVER_ORDER)
+    return next(name for name in MAIN_DRIVER_ORDER if abs(parts[name]) == largest).replace("_", " ")
+
+
+def compute_value_marts(bank: Bank, tables: dict | None = None, rates: dict | None = None) -> dict[str, list[dict]]:
+    """marts.fct_customer_value and marts.value_tier_migrations for the months of `bank.months` (the
+    months the warehouse holds), from the bank's rows and the statements of `compute_marts(bank)`
+    (computed when `tables` is not given); `rates` overrides the dbt vars' defaults by name.
+
+    definition_version is the label 'independent': in the warehouse it is a hash of the rates, which
+    the tests compare between builds."""
+    tables = tables if tables is not None else compute_marts(bank)
+    rates = {**VALUE_DEFAULTS, **(rates or {})}
+    seed = regulated_rates()
+    in_window = set(bank.months)
+    owner = {a["account_id"]: a["customer_id"] for a in bank.accounts}
+    accounts_of = _by_customer(bank.accounts)
+    account_type = {a["account_id"]: a["account_type"] for a in bank.accounts}
+    loans_of, investments_of = _by_customer(bank.loans), _by_customer(bank.investments)
+    cards_of = _by_customer(bank.cards)
+    versions_of = _by_customer(bank.customer_versions)
+    customers = {c["customer_id"]: c for c in bank.customers}
+    statements_of = defaultdict(list)
+    for statement in tables["fct_monthly_statement"]:
+        statements_of[(statement["customer_id"], statement["month_start"])].append(statement)
+    # completed card payments and cash withdrawals sent from a customer's account, in their booking month
+    card_payments, withdrawals = defaultdict(lambda: D("0.00")), Counter()
+    for t in bank.transactions:
+        if t["status"] != "completed" or t["sender_account_id"] is None:
+            continue
+        month = booking_month(t)
+        if month not in in_window:
+            continue
+        key = (owner[t["sender_account_id"]], month)
+        if t["category"] == "card_payment":
+            card_payments[key] += t["amount"]
+        elif t["category"] == "withdrawal":
+            withdrawals[key] += 1
+    fee_rate = {"PEA": rates["value_pea_fee_rate"], "life insurance": rates["value_life_insurance_fee_rate"]}
+
+    value = []
+    contributions = defaultdict(dict)  # customer -> month -> contribution
+    for row in sorted(tables["fct_customer_month"], key=lambda r: (r["month_start"], r["customer_id"])):
+        cid, m = row["customer_id"], row["month_start"]
+        statements = statements_of[(cid, m)]
+        deposit = sum(
+            (
+                s["closing_balance"]
+                * (rates["value_funds_transfer_rate"] - rate_paid(account_type[s["account_id"]], m, rates, seed))
+                for s in statements
+                if s["closing_balance"] > 0
+            ),
+            D("0"),
+        )
+        overdraft = sum((-s["closing_balance"] * rates["value_overdraft_rate"] for s in statements
+                         if s["closing_balance"] < 0), D("0"))  # fmt: skip
+        loans = [p for p in loans_of[cid] if _active_product(p, m)]
+        investments = [p for p in investments_of[cid] if _active_product(p, m)]
+        fees = sum((c["fee"] for c in cards_of[cid] if _active_product(c, m)), D("0.00"))
+        open_accounts = sum(1 for a in accounts_of[cid] if _active(a["open_date"], a.get("closed_date"), m))
+        sides = sum(s["transaction_count"] for s in statements)
+        parts = {
+            "deposit_margin": cents_of(deposit / 12),
+            "overdraft_interest": cents_of(overdraft / 12),
+            "loan_margin": cents_of(
+                sum((p["amount"] * (p["interest_rate"] - rates["value_loan_funding_rate"]) for p in loans), D("0")) / 12
+            ),
+            "card_income": cents_of(fees + card_payments[(cid, m)] * rates["value_card_interchange_rate"]),
+            "investment_fees": cents_of(
+                sum((p["amount"] * fee_rate.get(p["product_name"], D("0")) for p in investments), D("0")) / 12
+            ),
+            "cost_to_serve": cents_of(
+                open_accounts * rates["value_cost_per_account"]
+                + sides * rates["value_cost_per_transaction"]
+                + withdrawals[(cid, m)] * rates["value_cost_per_withdrawal"]
+            ),
+        }
+        contribution = sum((parts[p] for p in VALUE_PARTS[:-1]), D("0.00")) - parts["cost_to_serve"]
+        contributions[cid][m] = contribution
+        # the twelve months ending in M that the warehouse holds, since the customer signed up
+        year = [
+            contributions[cid][earlier]
+            for earlier in contributions[cid]
+            if earlier <= m and (earlier.year * 12 + earlier.month) > (m.year * 12 + m.month) - 12
+        ]
+        contribution_12m = sum(year, D("0.00"))
+        tier = value_tier(contribution_12m, rates)
+        value.append(
+            {
+                "customer_id": cid,
+                "month_start": m,
+                "advisor_id": row["advisor_id"],
+                "profile": _at_month_end(customers[cid], versions_of[cid], m)["profile"],
+                **parts,
+                "contribution": contribution,
+                "contribution_12m": contribution_12m,
+                "months_in_12m": len(year),
+                "value_tier": tier,
+                "value_tier_rank": TIERS.index(tier) + 1,
+                "main_driver": main_driver(parts),
+                "deposits": sum((s["closing_balance"] for s in statements if s["closing_balance"] > 0), D("0.00")),
+                "overdrawn": -sum((s["closing_balance"] for s in statements if s["closing_balance"] < 0), D("0.00")),
+                "loans_outstanding": sum((p["amount"] for p in loans), D("0.00")),
+                "investments_held": sum((p["amount"] for p in investments), D("0.00")),
+                "card_fees": fees,
+                "card_payments": card_payments[(cid, m)],
+                "open_accounts": open_accounts,
+                "transaction_sides": sides,
+                "cash_withdrawals": withdrawals[(cid, m)],
+                # a hash of the dbt vars in the warehouse: here, a label (the tests compare versions between builds)
+                "definition_version": "independent",
+            }
+        )
+    return {"fct_customer_value": value, "value_tier_migrations": tier_migrations(value, bank.months)}
+
+
+def tier_migrations(value: list[dict], months: list[dt.date]) -> list[dict]:
+    """Per month M of `months`: customers by (tier in M−1, tier in M), None for no row that month."""
+    tier_of = {(r["customer_id"], r["month_start"]): r["value_tier"] for r in value}
+    rows = []
+    for m in months:
+        before = next((p for p in months if next_month(p) == m), None)
+        now = {cid for (cid, month) in tier_of if month == m}
+        then = {cid for (cid, month) in tier_of if month == before} if before else set()
+        moves = Counter((tier_of.get((cid, before)), tier_of.get((cid, m))) for cid in now | then)
+        for (from_tier, to_tier), count in sorted(moves.items(), key=str):
+            rows.append({"month_start": m, "from_tier": from_tier, "to_tier": to_tier, "customer_count": count})
+    return rows

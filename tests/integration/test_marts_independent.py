@@ -18,9 +18,13 @@ from helpers.independent_marts import (
     HIGH_LOANS,
     HIGH_WITHDRAWALS,
     STREAK_MONTHS,
+    VALUE_PARTS,
     bank_from_source,
     compute_marts,
+    compute_value_marts,
+    versions_from_snapshot,
 )
+from helpers.independent_value_actions import compute_value_action_marts
 
 from finefinance_platform.months import add_months
 
@@ -38,7 +42,11 @@ def built(xs_platform):
     # every row of the source (customers and accounts from years before the first partition, bookings
     # of the open month, pending and failed transactions): compute_marts keeps what each mart counts
     bank = bank_from_source(xs_platform["dsn"], MONTHS)
-    return {**xs_platform, "expected": compute_marts(bank)}
+    # customers as at each month's end (advisor, profile): the snapshot is their only record
+    bank.customer_versions = versions_from_snapshot(xs_platform["warehouse"])
+    expected = compute_marts(bank)
+    expected |= compute_value_marts(bank, expected)
+    return {**xs_platform, "expected": expected}
 
 
 def _mart(built, sql: str) -> pd.DataFrame:
@@ -163,6 +171,119 @@ def test_customers_per_profile_match(built):
     expected = built["expected"]["kpi_customers_per_profile"]
     actual = _rows(built, f"select {', '.join(columns)} from marts.kpi_customers_per_profile")
     assert _keyed(actual, columns[:2], columns[2:]) == _keyed(expected, columns[:2], columns[2:])
+
+
+VALUE = (
+    "advisor_id",
+    "profile",
+    *VALUE_PARTS,
+    "contribution",
+    "contribution_12m",
+    "months_in_12m",
+    "value_tier",
+    "value_tier_rank",
+    "main_driver",
+    "deposits",
+    "overdrawn",
+    "loans_outstanding",
+    "investments_held",
+    "card_fees",
+    "card_payments",
+    "open_accounts",
+    "transaction_sides",
+    "cash_withdrawals",
+)
+
+
+def test_customer_value_matches(built):
+    """Every part, the contribution, its twelve months, the tier and the main driver, to the cent
+    (docs/business-definitions.md#customer-value)."""
+    expected = built["expected"]["fct_customer_value"]
+    actual = _rows(built, f"select customer_id, month_start, definition_version, {', '.join(VALUE)} "
+                   "from marts.fct_customer_value")  # fmt: skip
+    key = ("customer_id", "month_start")
+    assert len(actual) == len(expected)
+    assert _keyed(actual, key, VALUE) == _keyed(expected, key, VALUE)
+    # one definition made every row
+    assert len({r["definition_version"] for r in actual}) == 1
+    # the XS bank has every part, and customers in more than two tiers
+    assert all(any(r[part] != 0 for r in expected) for part in VALUE_PARTS)
+    assert len({r["value_tier"] for r in expected}) >= 3
+
+
+def test_value_tier_migrations_match(built):
+    columns = ("month_start", "from_tier", "to_tier", "customer_count")
+    expected = built["expected"]["value_tier_migrations"]
+    actual = _rows(built, f"select {', '.join(columns)} from marts.value_tier_migrations")
+    assert _keyed(actual, columns[:3], columns[3:]) == _keyed(expected, columns[:3], columns[3:])
+    # the first month held: every customer arrives (no month before it in the warehouse)
+    assert {r["from_tier"] for r in expected if r["month_start"] == MONTHS[0]} == {None}
+
+
+@pytest.fixture(scope="module")
+def risk_and_actions(built):
+    """marts.customer_risk_score and marts.advisor_value_actions computed independently
+    (tests/helpers/independent_value_actions.py) from the independent marts above."""
+    return compute_value_action_marts(built["expected"])
+
+
+RISK = (
+    "advisor_id",
+    "score",
+    "band",
+    "red_points",
+    "overdraft_points",
+    "spending_points",
+    "debt_points",
+    "months_observed",
+    "months_in_red",
+    "lowest_balance",
+    "inflows",
+    "outflows",
+    "loans_outstanding",
+)
+
+
+def test_risk_scores_match(built, risk_and_actions):
+    """Every part, input, score and band, exactly (docs/business-definitions.md#risk-score)."""
+    expected = risk_and_actions["customer_risk_score"]
+    actual = _rows(built, f"select customer_id, month_start, {', '.join(RISK)} from marts.customer_risk_score")
+    key = ("customer_id", "month_start")
+    assert len(actual) == len(expected) == len(built["expected"]["fct_customer_month"])
+    assert _keyed(actual, key, RISK) == _keyed(expected, key, RISK)
+    # the XS bank scores in more than one band, and every part scores somewhere
+    assert len({r["band"] for r in expected}) >= 2
+    assert all(any(r[part] > 0 for r in expected) for part in RISK[3:7])
+
+
+ACTIONS = (
+    "advisor_id",
+    "value_tier",
+    "profile",
+    "reason",
+    "driver",
+    "driver_change",
+    "contribution_12m",
+    "previous_value_tier",
+    "previous_contribution_12m",
+    "from_upgrade_list",
+)
+
+
+def test_advisor_value_actions_match(built, risk_and_actions):
+    """Every action of every customer month, its rule in words included
+    (docs/business-definitions.md#advisor-value-actions)."""
+    expected = risk_and_actions["advisor_value_actions"]
+    actual = _rows(
+        built, f"select month_start, customer_id, action, {', '.join(ACTIONS)} from marts.advisor_value_actions"
+    )
+    key = ("month_start", "customer_id", "action")
+    assert _keyed(actual, key, ACTIONS) == _keyed(expected, key, ACTIONS)
+    assert expected, "no advisor action at XS"
+    # one home for "offer an upgrade": every customer of the upgrade list has its offer_upgrade row
+    offers = {(r["month_start"], r["customer_id"]) for r in actual if r["action"] == "offer_upgrade"}
+    listed = {(r["month_start"], r["customer_id"]) for r in built["expected"]["advisor_upgrade_candidates"]}
+    assert listed <= offers
 
 
 def test_second_run_changes_nothing(built):

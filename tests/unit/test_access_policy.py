@@ -47,6 +47,14 @@ RESOURCES = {
     "today's activity": (Action.VIEW_TODAYS_ACTIVITY, {}),
     "alerts": (Action.VIEW_ALERTS, {}),
     "export": (Action.EXPORT_STATEMENTS, {}),
+    "customer value": (Action.VIEW_CUSTOMER_VALUE, {}),
+    "value of claire's book by tier": (Action.DRILL_CUSTOMER_VALUE, {"advisor_id": CLAIRE, "by": "tier"}),
+    "value of alice by driver": (
+        Action.DRILL_CUSTOMER_VALUE,
+        {**ALICE_DATA, "advisor_id": CLAIRE, "by": "driver"},
+    ),
+    "value of the bank by advisor": (Action.DRILL_CUSTOMER_VALUE, {"by": "advisor"}),
+    "value of the bank by customer": (Action.DRILL_CUSTOMER_VALUE, {"by": "customer"}),
     **{f"page {page}": (Action.OPEN_PAGE, {"page": page}) for page in Page},
     "unknown path": (Action.REQUEST, {}),
 }
@@ -59,11 +67,14 @@ ALLOWED = {
     "bruno": {"customer list", "page statement_explorer"},
     "claire": ALICE_STATEMENT
     | {"customer list", "risk scores", "risk distribution", "claire's book", "today's activity", "alerts"}
-    | {"page statement_explorer", "page risk_scoring", "page advisor_portfolio", "page today"},
+    | {"page statement_explorer", "page risk_scoring", "page advisor_portfolio", "page today"}
+    | {"customer value", "value of claire's book by tier", "value of alice by driver", "page customer_value"},
     "hugo": {"customer list", "risk scores", "risk distribution", "today's activity", "alerts"}
-    | {"page statement_explorer", "page risk_scoring", "page advisor_portfolio", "page today"},
+    | {"page statement_explorer", "page risk_scoring", "page advisor_portfolio", "page today"}
+    | {"customer value", "page customer_value"},
     "director": {"risk distribution", "every advisor's totals", "kpis", "today's activity"}
-    | {"page kpi_trends", "page risk_scoring", "page advisor_portfolio", "page today"},
+    | {"page kpi_trends", "page risk_scoring", "page advisor_portfolio", "page today"}
+    | {"customer value", "value of claire's book by tier", "value of the bank by advisor", "page customer_value"},
     "no role": set(),
     "operations": ALICE_STATEMENT
     | {"unknown customer's statement", "customer list", "risk scores", "export", "alerts"},
@@ -81,7 +92,7 @@ def test_the_matrix(who, what):
 
 
 def test_the_matrix_is_complete():
-    assert len(CASES) == len(PRINCIPALS) * len(RESOURCES) == 8 * 21
+    assert len(CASES) == len(PRINCIPALS) * len(RESOURCES) == 8 * 27
     assert all(ALLOWED[who] <= set(RESOURCES) for who in ALLOWED)
 
 
@@ -119,8 +130,8 @@ def test_principal_from_claims(claims, expected):
 
 def test_pages_per_role_in_navigation_order():
     assert pages_for(PRINCIPALS["alice"]) == (Page.STATEMENTS,)
-    assert pages_for(PRINCIPALS["claire"]) == (Page.STATEMENTS, Page.TODAY, Page.RISK, Page.PORTFOLIO)
-    assert pages_for(PRINCIPALS["director"]) == (Page.KPIS, Page.TODAY, Page.PORTFOLIO, Page.RISK)
+    assert pages_for(PRINCIPALS["claire"]) == (Page.STATEMENTS, Page.TODAY, Page.RISK, Page.PORTFOLIO, Page.VALUE)
+    assert pages_for(PRINCIPALS["director"]) == (Page.KPIS, Page.TODAY, Page.PORTFOLIO, Page.RISK, Page.VALUE)
     assert pages_for(PRINCIPALS["anonymous"]) == pages_for(PRINCIPALS["no role"]) == ()
 
 

@@ -1,4 +1,7 @@
-"""The risk score: each rule on its own (pure function), the bands, and the scores of the small bank."""
+"""The risk score (docs/business-definitions.md#risk-score): each rule on its own, the rounding and
+the bands, on the independent computation (tests/helpers/independent_value_actions.py) that the
+XS comparison holds marts.customer_risk_score to; the page's rule text states the dbt vars; and
+the scores of the small bank as the dashboard reads them from the mart."""
 
 from __future__ import annotations
 
@@ -6,14 +9,27 @@ from decimal import Decimal
 
 import duckdb
 import pytest
+from helpers import independent_value_actions as independent
 from helpers.delivery_fixtures import make_delivery_home, uid
+from helpers.independent_value_actions import RiskInputs, band
 
 from finefinance_platform.access.policy import CustomerScope
 from finefinance_platform.delivery import risk
 from finefinance_platform.delivery.dashboard import queries
-from finefinance_platform.delivery.risk import RiskInputs, band, score_customer
 
 D = Decimal
+
+
+class Score:
+    """The independent score as attributes, as the tests below read it."""
+
+    def __init__(self, row: dict):
+        self.__dict__.update(row)
+        self.total = row["score"]
+
+
+def score_customer(inputs: RiskInputs) -> Score:
+    return Score(independent.score(inputs))
 
 
 def inputs(**changes) -> RiskInputs:
@@ -81,8 +97,45 @@ def test_everything_at_once_is_100_and_critical():
     assert (score.total, score.band) == (100, "Critical")
 
 
-def test_no_months_observed_scores_zero():
-    assert score_customer(inputs(months_observed=0, months_in_red=0)).total == 0
+def test_parts_round_half_up_to_two_decimals_and_the_score_to_a_whole_number():
+    # one month of two in the red: 17.50; an overdraft of 80.00: 25 x 80 / 2,000 = 1.00; 18.50 scores
+    # 19 (half up; Python's round() and the old dashboard gave 18, the even neighbour)
+    tie = score_customer(inputs(months_observed=2, months_in_red=1, lowest_balance=D("-80.00")))
+    assert (tie.red_points, tie.overdraft_points, tie.total) == (D("17.50"), D("1.00"), 19)
+    # outflows 90.01 % of inflows: 20 x 0.0001 / 0.4 = 0.005, half up 0.01 (not 0.00)
+    assert score_customer(inputs(outflows=D("10801.20"))).spending_points == D("0.01")
+    # a third of a month in the red: 35 / 6 = 5.8333... shows 5.83
+    assert score_customer(inputs(months_in_red=1)).red_points == D("5.83")
+
+
+def test_the_score_is_the_sum_of_the_parts_as_shown():
+    # 5.83 + 6.25 + 10.00 = 22.08: 22
+    score = score_customer(inputs(months_in_red=1, lowest_balance=D("-500"), outflows=D("13200.00")))
+    assert score.total == round(score.red_points + score.overdraft_points + score.spending_points) == 22
+
+
+def test_the_rules_are_the_dbt_vars():
+    """The independent computation's numbers, the page's text and the mart's vars are the same."""
+    dbt = risk.risk_vars()
+    assert (dbt["risk_window_months"], dbt["risk_red_max_points"], dbt["risk_overdraft_max_points"]) == (
+        independent.WINDOW_MONTHS,
+        independent.RED_MAX,
+        independent.OVERDRAFT_MAX,
+    )
+    assert (dbt["risk_spending_max_points"], dbt["risk_debt_max_points"]) == (
+        independent.SPENDING_MAX,
+        independent.DEBT_MAX,
+    )
+    assert dbt["risk_overdraft_full_eur"] == independent.OVERDRAFT_FULL_EUR
+    assert (dbt["risk_spending_safe_ratio"], dbt["risk_spending_full_ratio"]) == (
+        independent.SPENDING_SAFE,
+        independent.SPENDING_FULL,
+    )
+    assert (dbt["risk_debt_safe_years"], dbt["risk_debt_full_years"]) == (
+        independent.DEBT_SAFE_YEARS,
+        independent.DEBT_FULL_YEARS,
+    )
+    assert risk.BANDS == independent.BANDS and risk.WINDOW_MONTHS == 6
 
 
 @pytest.mark.parametrize(
@@ -104,7 +157,8 @@ def test_bands(score, label):
 
 def test_the_rules_on_the_page_state_the_constants():
     text = " ".join(risk.RULES)
-    for fragment in ("up to 35 points", "2,000 EUR", "90%", "130%", "1 year", "5 years", "Low 0-24", "Critical 75-100"):
+    fragments = ("up to 35 points", "2,000 EUR", "90%", "130%", "1 year", "5 years", "Low 0-24", "Critical 75-100")
+    for fragment in (*fragments, "rounded half up"):
         assert fragment in text
 
 
@@ -120,7 +174,8 @@ def test_scores_of_the_small_bank(tmp_path):
     assert didier["months_in_red"] == 4
     assert didier["lowest_balance"] == pytest.approx(-1600)
     assert (didier["inflows"], didier["outflows"]) == (pytest.approx(6000), pytest.approx(7600))
-    assert didier["score"] == round(35 + 20 + 20 * (7600 / 6000 - 0.9) / 0.4)
+    assert (didier["red_points"], didier["overdraft_points"], didier["spending_points"]) == (35, 20, 18.33)
+    assert didier["score"] == 73  # 35 + 20 + 18.33 = 73.33
     assert didier["band"] == "High"
     # Alice's 500.00 a month to her own Livret A is neither an outflow nor an inflow
     alice = table[table["customer_id"] == uid("alice")].iloc[0]

@@ -18,6 +18,7 @@ PAGES = {
     Page.PORTFOLIO: dict(title="Advisor Portfolio Summary", icon=":material/groups:"),
     Page.KPIS: dict(title="Business KPI Trends", icon=":material/trending_up:"),
     Page.TODAY: dict(title="Today", icon=":material/today:"),
+    Page.VALUE: dict(title="Customer value", icon=":material/diamond:"),
 }
 
 

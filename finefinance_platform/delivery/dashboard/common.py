@@ -10,7 +10,7 @@ import streamlit as st
 
 from finefinance_platform.access import access_log
 from finefinance_platform.access.policy import Action, Page, Principal, decide
-from finefinance_platform.delivery.dashboard import queries, sessions
+from finefinance_platform.delivery.dashboard import queries, sessions, value_queries
 from finefinance_platform.delivery.issues import load_issued_statement
 from finefinance_platform.delivery.serving import MartsUnavailableError, open_marts, published_at, serving_path
 from finefinance_platform.delivery.statement import Statement
@@ -85,10 +85,13 @@ def data_version() -> tuple[str, int]:
     return "", 0
 
 
+_QUERY_MODULES = {"queries": queries, "value_queries": value_queries}
+
+
 @st.cache_data(ttl=600, show_spinner=False)
-def _cached_query(name: str, version: tuple[str, int], args: tuple) -> pd.DataFrame | list:
+def _cached_query(name: str, version: tuple[str, int], args: tuple, module: str = "queries") -> pd.DataFrame | list:
     with open_marts() as con:
-        return getattr(queries, name)(con, *args)
+        return getattr(_QUERY_MODULES[module], name)(con, *args)
 
 
 @st.cache_data(ttl=600, show_spinner=False)
@@ -97,11 +100,11 @@ def _cached_statement(customer_id: str, month: dt.date, issued: int | None, vers
         return load_issued_statement(con, customer_id, month, issued)
 
 
-def query(name: str, *args):
-    """`queries.<name>(con, *args)` on the marts, cached; stops the page with a clear message if
-    the marts cannot be read."""
+def query(name: str, *args, module: str = "queries"):
+    """`queries.<name>(con, *args)` (or `value_queries.<name>`) on the marts, cached; stops the page
+    with a clear message if the marts cannot be read."""
     try:
-        return _cached_query(name, data_version(), args)
+        return _cached_query(name, data_version(), args, module)
     except MartsUnavailableError as exc:
         st.error(str(exc))
         st.stop()

@@ -13,10 +13,8 @@ from decimal import Decimal
 import pandas as pd
 
 from finefinance_platform.access.policy import CustomerScope
-from finefinance_platform.delivery.risk import WINDOW_MONTHS, RiskInputs, score_customer
 from finefinance_platform.delivery.serving import has_table
-from finefinance_platform.delivery.statement import money
-from finefinance_platform.months import add_months, current_month
+from finefinance_platform.months import current_month
 
 
 def _frame(con, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -62,80 +60,33 @@ def customer_advisor(con, customer_id: str) -> str | None:
     return row[0] if row else None
 
 
-def risk_inputs(con, month: dt.date, scope: CustomerScope, window: int = WINDOW_MONTHS) -> pd.DataFrame:
-    """Per customer with data in `month`: the four inputs of the risk score over the window."""
-    first = add_months(month, -(window - 1))
+def risk_table(con, month: dt.date, scope: CustomerScope) -> pd.DataFrame:
+    """The score for `month` of every customer in `scope`, riskiest first, with the points of each rule
+    and their inputs: the rows of marts.customer_risk_score (docs/business-definitions.md#risk-score)."""
     condition, params = scope.sql("c.customer_id", "c.advisor_id")
-    return con.execute(
+    return _frame(
+        con,
         f"""
-        with months as (
-            select customer_id, month_start, month_end_balance, withdrawals, loans_outstanding
-            from marts.fct_customer_month
-            where month_start between ? and ?
-        ),
-        statement_totals as (
-            select customer_id, month_start, sum(total_credits) as credits, sum(total_debits) as debits
-            from marts.fct_monthly_statement
-            where month_start between ? and ?
-            group by customer_id, month_start
-        ),
-        per_customer as (
-            select m.customer_id,
-                   count(*) as months_observed,
-                   count_if(m.month_end_balance < 0) as months_in_red,
-                   min(m.month_end_balance) as lowest_balance,
-                   sum(m.withdrawals) as outflows,
-                   -- money in = credits minus moves between own accounts (= debits - withdrawals)
-                   sum(coalesce(s.credits, 0) - (coalesce(s.debits, 0) - m.withdrawals)) as inflows,
-                   max(case when m.month_start = ? then m.loans_outstanding end) as loans_outstanding,
-                   max(m.month_start) as last_month
-            from months m
-            left join statement_totals s on s.customer_id = m.customer_id and s.month_start = m.month_start
-            group by m.customer_id
-        )
-        select cast(p.customer_id as varchar) as customer_id, c.firstname || ' ' || c.surname as name,
+        select cast(r.customer_id as varchar) as customer_id, c.firstname || ' ' || c.surname as name,
                c.profile, cast(c.advisor_id as varchar) as advisor_id,
-               p.months_observed, p.months_in_red, p.lowest_balance, p.inflows, p.outflows,
-               coalesce(p.loans_outstanding, 0) as loans_outstanding
-        from per_customer p
-        join marts.dim_customer c on c.customer_id = p.customer_id
-        where p.last_month = ? and {condition}
-        order by p.customer_id
+               r.months_observed, r.months_in_red, r.lowest_balance, r.inflows, r.outflows, r.loans_outstanding,
+               r.score, r.band, r.red_points, r.overdraft_points, r.spending_points, r.debt_points
+        from marts.customer_risk_score r
+        join marts.dim_customer c on c.customer_id = r.customer_id
+        where r.month_start = ? and {condition}
+        order by r.score desc, name, r.customer_id
         """,
-        [first, month, first, month, month, month, *params],
-    ).df()
-
-
-def risk_table(con, month: dt.date, scope: CustomerScope, window: int = WINDOW_MONTHS) -> pd.DataFrame:
-    """The score for `month` of every customer in `scope`, riskiest first, with the points of each rule."""
-    frame = risk_inputs(con, month, scope, window)
-    scores = [
-        score_customer(
-            RiskInputs(
-                months_observed=int(row.months_observed),
-                months_in_red=int(row.months_in_red),
-                lowest_balance=money(row.lowest_balance),
-                inflows=money(row.inflows),
-                outflows=money(row.outflows),
-                loans_outstanding=money(row.loans_outstanding),
-            )
-        )
-        for row in frame.itertuples()
-    ]
-    frame["score"] = [score.total for score in scores]
-    frame["band"] = [score.band for score in scores]
-    frame["red_points"] = [round(score.red_points, 1) for score in scores]
-    frame["overdraft_points"] = [round(score.overdraft_points, 1) for score in scores]
-    frame["spending_points"] = [round(score.spending_points, 1) for score in scores]
-    frame["debt_points"] = [round(score.debt_points, 1) for score in scores]
-    for column in ("lowest_balance", "inflows", "outflows", "loans_outstanding"):
-        frame[column] = frame[column].astype(float)
-    return frame.sort_values(["score", "name"], ascending=[False, True]).reset_index(drop=True)
+        [month, *params],
+    )
 
 
 def risk_distribution(con, month: dt.date) -> pd.DataFrame:
     """Every customer's score and band for `month`, and nothing that names or identifies a customer."""
-    return risk_table(con, month, CustomerScope(everyone=True))[["score", "band"]]
+    return _frame(
+        con,
+        "select score, band from marts.customer_risk_score where month_start = ? order by score desc",
+        [month],
+    )
 
 
 def advisor_portfolios(con, month: dt.date, advisor_id: str | None = None) -> pd.DataFrame:

@@ -18,7 +18,7 @@ show_customers = bool(decide(principal, Action.VIEW_RISK_SCORES))
 st.title("Customer Health & Risk Scoring")
 st.caption(
     f"A score from 0 (healthy) to 100 (at risk) per customer, over the {risk.WINDOW_MONTHS} months "
-    "ending with the chosen month, from the marts only."
+    "ending with the chosen month (marts.customer_risk_score)."
 )
 
 month = common.month_picker("Score as of")
@@ -37,7 +37,7 @@ with st.expander("How the score is computed", expanded=False):
 band_counts = scores["band"].value_counts()
 columns = st.columns(len(risk.BANDS) + 1)
 columns[0].metric("Customers scored", f"{len(scores):,}")
-for column, (_, label) in zip(columns[1:], risk.BANDS, strict=True):
+for column, (label, _) in zip(columns[1:], risk.BANDS, strict=True):
     column.metric(f"{label} risk", f"{int(band_counts.get(label, 0)):,}")
 
 st.subheader("Score distribution")
