@@ -180,8 +180,8 @@ def test_asset_check_and_pages_on_the_real_marts(homes, monkeypatch):
 
     # every page of every role renders on the dbt marts
     for claims, pages in (
-        (signed_in("director"), ("kpi_trends", "advisor_portfolio", "risk_scoring")),
-        (signed_in("advisor", "claire"), ("statement_explorer", "risk_scoring", "advisor_portfolio")),
+        (signed_in("director"), ("kpi_trends", "advisor_portfolio", "risk_scoring", "customer_value")),
+        (signed_in("advisor", "claire"), ("statement_explorer", "risk_scoring", "advisor_portfolio", "customer_value")),
         (signed_in("customer", "alice"), ("statement_explorer",)),
     ):
         app = AppTest.from_file(str(APP), default_timeout=60)
