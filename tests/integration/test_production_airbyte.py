@@ -75,7 +75,8 @@ def test_definitions_load_with_airbyte_ingestion(stub, production_env):
     assert {spec.key for spec in specs} == RAW_KEYS
     assert {spec.group_name for spec in specs} == {"ingestion"}
     assert all("airbyte" in spec.kinds for spec in specs)
-    # the workspace is read at load time through the calls STACK_NOTES lists
+    # the workspace is read at load time through these calls of the Airbyte API (dagster-airbyte's
+    # AirbyteWorkspace, see tests/data/specs/airbyte/PROVENANCE.md)
     called = {(r.method, r.path) for r in stub.calls()}
     connection_id = next(iter(stub.connections))
     destination_id = stub.connections[connection_id]["destinationId"]
