@@ -17,18 +17,18 @@ from finefinance_platform.errors import FineFinanceError
 COMMANDS = {
     "source": "finefinance_platform.source.cli:source",
     "simulate": "finefinance_platform.source.cli:simulate",
-    "run": "finefinance_platform.orchestration.cli:run",
-    "dev": "finefinance_platform.orchestration.cli:dev",
-    "live": "finefinance_platform.orchestration.cli:live",
-    "statement": "finefinance_platform.delivery.cli:statement",
-    "statements": "finefinance_platform.delivery.cli:statements",
+    "run": "finefinance_platform.runs.cli:run",
+    "dev": "finefinance_platform.runs.cli:dev",
+    "live": "finefinance_platform.runs.cli:live",
+    "statement": "finefinance_platform.statements.cli:statement",
+    "statements": "finefinance_platform.statements.cli:statements",
     "identity": "finefinance_platform.identity.cli:identity",
     "users": "finefinance_platform.identity.cli:users",
     "token": "finefinance_platform.identity.cli:token",
-    "access-log": "finefinance_platform.delivery.cli:access_log",
-    "serve": "finefinance_platform.delivery.cli:serve",
-    "dashboard": "finefinance_platform.delivery.cli:dashboard",
-    "value": "finefinance_platform.delivery.value_backtest:value",
+    "access-log": "finefinance_platform.access.cli:access_log",
+    "serve": "finefinance_platform.api.cli:serve",
+    "dashboard": "finefinance_platform.dashboards.cli:dashboard",
+    "value": "finefinance_platform.dashboards.cli:value",
     "snowflake": "finefinance_platform.production.cli:snowflake",
     "airbyte": "finefinance_platform.production.cli:airbyte",
     "bench": "finefinance_platform.benchmark.cli:bench",
@@ -59,7 +59,7 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """FineFinance data platform: source, ingestion, warehouse, marts and their delivery."""
+    """FineFinance data platform: source, ingestion, warehouse, marts, statements and dashboards."""
 
 
 def _keep_the_home_private() -> None:

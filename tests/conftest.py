@@ -95,7 +95,7 @@ def xs_platform(make_source_db, tmp_path_factory):
     from dagster import DagsterInstance
     from helpers.environment import platform_env
 
-    from finefinance_platform.orchestration.pipeline import run_pipeline
+    from finefinance_platform.runs.pipeline import run_pipeline
     from finefinance_platform.source import simulator
 
     monkeypatch = pytest.MonkeyPatch()

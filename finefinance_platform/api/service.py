@@ -38,17 +38,14 @@ from starlette.datastructures import MutableHeaders
 from finefinance_platform.access import access_log
 from finefinance_platform.access.policy import Action, Principal, Role, decide
 from finefinance_platform.access.tokens import AccessTokenVerifier, IdentityProviderUnavailable, TokenError
-from finefinance_platform.delivery.issues import issued_versions_by_month, load_issued_statement
-from finefinance_platform.delivery.serving import open_marts
-from finefinance_platform.delivery.statement import (
-    StatementError,
-    StatementIntegrityError,
-    render,
-    statement_months,
-)
-from finefinance_platform.delivery.verify import NotAStatementError, NotTheirsError, check_bounds, verify_document
 from finefinance_platform.months import parse_month
+from finefinance_platform.serving.marts import open_marts
 from finefinance_platform.settings import Settings, get_settings
+from finefinance_platform.statements.issuing.issued import issued_versions_by_month, load_issued_statement
+from finefinance_platform.statements.marts import statement_months
+from finefinance_platform.statements.model import StatementError, StatementIntegrityError
+from finefinance_platform.statements.render import render
+from finefinance_platform.statements.verify import NotAStatementError, NotTheirsError, check_bounds, verify_document
 
 MONTH_PATTERN = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 VERSION_PATTERN = re.compile(r"[1-9]\d{0,5}")

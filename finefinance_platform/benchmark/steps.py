@@ -128,7 +128,7 @@ def ingest(instance: str) -> dict:
 
     from finefinance_platform.ingestion.dlt_ingestion import PIPELINE_NAME, raw_tables
     from finefinance_platform.library_log import library_output_to_log
-    from finefinance_platform.orchestration.pipeline import QUIET_LOGS
+    from finefinance_platform.runs.pipeline import QUIET_LOGS
     from finefinance_platform.warehouse import connect_duckdb
 
     settings = get_settings()
@@ -272,7 +272,7 @@ def _execute_job(name: str, instance: str, marts_only: bool = False, **kwargs) -
     the deliveries hanging off them: the statement documents are measured by the export step.
     """
     from finefinance_platform.definitions import defs
-    from finefinance_platform.orchestration.pipeline import execute_quietly
+    from finefinance_platform.runs.pipeline import execute_quietly
     from finefinance_platform.transformation.dbt_assets import dbt_models
 
     job = defs.resolve_job_def(name)
@@ -333,7 +333,7 @@ def month(month: str, instance: str) -> dict:
 def finefinance_run(start: str | None = None, end: str | None = None) -> dict:
     """`finefinance run` as a person runs it (its lock, ingestion, refresh, months, statement files),
     on the benchmark's platform; the harness times it with the interpreter's start-up too."""
-    from finefinance_platform.orchestration.pipeline import run_pipeline
+    from finefinance_platform.runs.pipeline import run_pipeline
 
     started = time.perf_counter()
     report = run_pipeline(get_settings(), start, end, echo=log)
@@ -394,8 +394,8 @@ def _floor_agreement(con) -> dict[str, bool]:
 
 @step
 def export(month: str, formats: list[str]) -> dict:
-    from finefinance_platform.delivery.export import export_month
-    from finefinance_platform.delivery.issues import issue_month
+    from finefinance_platform.statements.export import export_month
+    from finefinance_platform.statements.issuing.issue import issue_month
     from finefinance_platform.warehouse import connect_duckdb
 
     settings = get_settings()

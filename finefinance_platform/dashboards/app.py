@@ -7,8 +7,8 @@ their role (access/policy.py); each page checks the policy again and reads only 
 import streamlit as st
 
 from finefinance_platform.access.policy import Page, pages_for
-from finefinance_platform.delivery.dashboard import PAGES_DIR
-from finefinance_platform.delivery.dashboard.common import current_principal, sidebar_data_note, sign_out
+from finefinance_platform.dashboards import PAGES_DIR
+from finefinance_platform.dashboards.common import current_principal, sidebar_data_note, sign_out
 
 st.set_page_config(page_title="FineFinance dashboards", page_icon=":bank:", layout="wide")
 

@@ -10,12 +10,12 @@ import streamlit as st
 
 from finefinance_platform.access import access_log
 from finefinance_platform.access.policy import Action, Page, Principal, decide
-from finefinance_platform.delivery.dashboard import queries, sessions, value_queries
-from finefinance_platform.delivery.issues import load_issued_statement
-from finefinance_platform.delivery.serving import MartsUnavailableError, open_marts, published_at, serving_path
-from finefinance_platform.delivery.statement import Statement
+from finefinance_platform.dashboards import queries, sessions, value_queries
 from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.serving.marts import MartsUnavailableError, open_marts, published_at, serving_path
 from finefinance_platform.settings import get_settings
+from finefinance_platform.statements.issuing.issued import load_issued_statement
+from finefinance_platform.statements.model import Statement
 
 
 def current_principal() -> Principal:

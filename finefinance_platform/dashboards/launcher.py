@@ -16,7 +16,7 @@ from __future__ import annotations
 import streamlit as st
 from starlette.middleware import Middleware
 
-from finefinance_platform.delivery.dashboard import APP
+from finefinance_platform.dashboards import APP
 
 HEADERS = [
     (b"x-frame-options", b"DENY"),

@@ -13,8 +13,8 @@ from decimal import Decimal
 import pandas as pd
 
 from finefinance_platform.access.policy import CustomerScope
-from finefinance_platform.delivery.serving import has_table
 from finefinance_platform.months import current_month
+from finefinance_platform.serving.marts import has_table
 
 
 def _frame(con, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -192,14 +192,14 @@ def transactions_per_category(con) -> pd.DataFrame:
 
 
 def customer_statement_months(con, customer_id: str) -> list[dict]:
-    from finefinance_platform.delivery.statement import statement_months
+    from finefinance_platform.statements.marts import statement_months
 
     return statement_months(con, customer_id)
 
 
 def statement_versions(con, customer_id: str, month: dt.date) -> list:
     """The issued versions of a customer's statement of a month, oldest first (delivery.statement_issues)."""
-    from finefinance_platform.delivery.issues import issued_versions
+    from finefinance_platform.statements.issuing.issued import issued_versions
 
     return issued_versions(con, customer_id, month)
 

@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import math
-
-import click
 
 from finefinance_platform.errors import FineFinanceError
 
@@ -202,7 +199,7 @@ def _as_date(value) -> dt.date:
 
 def run_backtest(con) -> Backtest:
     """The backtest over the marts behind `con` (from `open_marts`)."""
-    from finefinance_platform.delivery.serving import has_table
+    from finefinance_platform.serving.marts import has_table
 
     if not has_table(con, "marts", "fct_customer_value"):
         raise BacktestUnavailableError(f"no {TABLE} in the marts yet: build the value marts first (`finefinance run`)")
@@ -257,27 +254,3 @@ def report_lines(result: Backtest) -> list[str]:
         f"by M+{HORIZON_MONTHS} {_pct(result.mean_moved_6_share)}  definition_version {versions}"
     )
     return lines
-
-
-@click.group()
-def value() -> None:
-    """Customer value (marts.fct_customer_value)."""
-
-
-@value.command("backtest")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def backtest(as_json: bool) -> None:
-    """Does the tier predict value? Per month with six later months: the rank correlation of the value
-    tier, and of the assigned profile, with the next six months' contribution, and how many tiers moved.
-
-    Aggregates only (no customer is named): docs/business-definitions.md, "Does the tier predict value?".
-    """
-    from finefinance_platform.delivery.serving import open_marts
-
-    with open_marts() as con:
-        result = run_backtest(con)
-    if as_json:
-        click.echo(json.dumps(result.as_dict()))
-        return
-    for line in report_lines(result):
-        click.echo(line)

@@ -25,8 +25,8 @@ import pandas as pd
 
 from finefinance_platform.access import access_log
 from finefinance_platform.access.policy import Action, CustomerScope, Decision, Principal, decide
-from finefinance_platform.delivery.serving import has_table
 from finefinance_platform.months import add_months, current_month
+from finefinance_platform.serving.marts import has_table
 
 # the drivers of a contribution, with their sign in it (docs/business-definitions.md, customer value)
 DRIVERS: dict[str, tuple[str, int]] = {

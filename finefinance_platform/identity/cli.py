@@ -13,8 +13,8 @@ def ensure_identity(settings: Settings | None = None, dashboard_port: int | None
     settings = settings or get_settings()
     if not settings.identity.embedded:
         return settings.identity.issuer
-    from finefinance_platform.delivery.serving import MartsUnavailableError, open_marts
     from finefinance_platform.identity.provider import EmbeddedIdentityProvider, demo_users
+    from finefinance_platform.serving.marts import MartsUnavailableError, open_marts
 
     provider = EmbeddedIdentityProvider(settings)
     status = provider.start()
@@ -84,8 +84,8 @@ def _first_of_each_role(users: list, count: int) -> list:
 @click.option("--sample", is_flag=True, help=f"Only the first {SAMPLE_PER_ROLE} of each role.")
 def users(role: str | None, sample: bool) -> None:
     """The demo users of the embedded provider: role, id, name and how to sign in."""
-    from finefinance_platform.delivery.serving import open_marts
     from finefinance_platform.identity.provider import EmbeddedIdentityProvider, IdentityError, demo_users
+    from finefinance_platform.serving.marts import open_marts
 
     settings = get_settings()
     if not settings.identity.embedded:
@@ -115,8 +115,8 @@ def token(customer_id: str) -> None:
     For `curl -H "Authorization: Bearer $(finefinance token --customer-id ID)"` against the
     statement service; the demo user is created if it does not exist yet.
     """
-    from finefinance_platform.delivery.serving import open_marts
     from finefinance_platform.identity.provider import EmbeddedIdentityProvider, IdentityError, customer_user
+    from finefinance_platform.serving.marts import open_marts
 
     settings = get_settings()
     if not settings.identity.embedded:

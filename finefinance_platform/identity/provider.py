@@ -429,7 +429,7 @@ def customer_user(con, customer_id: str) -> DemoUser:
         [customer_id],
     ).fetchone()
     if row is None:
-        from finefinance_platform.delivery.statement import UnknownCustomerError
+        from finefinance_platform.statements.model import UnknownCustomerError
 
         raise UnknownCustomerError(f"unknown customer {customer_id!r}: not in marts.dim_customer")
     return DemoUser(customer_username(row[0]), "customer", row[0], row[1])

@@ -22,9 +22,9 @@ from dagster_dbt import build_dbt_asset_selection
 
 from finefinance_platform.checks.reconciliation import raw_matches_source
 from finefinance_platform.checks.source_freshness import raw_source_freshness
-from finefinance_platform.delivery.advisor_alerts import ALERT_NOTICES_KEY
-from finefinance_platform.delivery.assets import SERVING_COPY_KEY
 from finefinance_platform.ingestion import ingestion_assets
+from finefinance_platform.orchestration.advisor_alerts import ALERT_NOTICES_KEY
+from finefinance_platform.serving.assets import SERVING_COPY_KEY
 from finefinance_platform.transformation.dbt_assets import WAREHOUSE_WRITER_TAGS, DbtModels, dbt_models
 
 # the source tables the intraday marts read (bookings, their accounts' owners, the customers'

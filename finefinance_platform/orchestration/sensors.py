@@ -19,9 +19,9 @@ from finefinance_platform.orchestration.late_data import (
     rebuild_range,
     staging_behind_raw,
 )
-from finefinance_platform.orchestration.partitions import monthly_partitions
 from finefinance_platform.orchestration.run_safety import warehouse_turn
 from finefinance_platform.settings import get_settings
+from finefinance_platform.transformation.partitions import monthly_partitions
 
 
 # by the job's name: the job is built when the definitions load

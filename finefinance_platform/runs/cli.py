@@ -31,7 +31,7 @@ def run(start: str | None, end: str | None) -> None:
     Without --from/--to: every completed month not built yet, plus every month that data arriving
     late touched (a late change carries into the balances of all later months).
     """
-    from finefinance_platform.orchestration.pipeline import run_pipeline, warehouse_summary
+    from finefinance_platform.runs.pipeline import run_pipeline, warehouse_summary
     from finefinance_platform.source.cli import ensure_source_ready
 
     settings = get_settings()
@@ -46,7 +46,7 @@ def run(start: str | None, end: str | None) -> None:
         + (f" {report.months[0]} .. {report.months[-1]}" if report.months else "")
     )
     if report.documents:
-        from finefinance_platform.delivery.export import statements_root
+        from finefinance_platform.statements.export import statements_root
 
         rendered = ", ".join(month[:7] for month in report.documents)
         click.echo(
@@ -92,7 +92,7 @@ def live(once: bool, interval: float) -> None:
     new advisor alerts and republishes the serving copy: the Dagster job `live`, which the
     deployment's schedule runs every 5 minutes. Ctrl-C stops between cycles.
     """
-    from finefinance_platform.orchestration.live import run_live
+    from finefinance_platform.runs.live import run_live
     from finefinance_platform.source.cli import ensure_source_ready
 
     settings = get_settings()

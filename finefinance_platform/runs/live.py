@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from dagster import DagsterInstance
 
 from finefinance_platform.orchestration.instance import local_instance
-from finefinance_platform.orchestration.pipeline import PipelineFailed, RunReport, execute_quietly, report_failures
 from finefinance_platform.orchestration.run_safety import RUNNER_TAGS, exclusive_run, fail_runs_left_by_a_crash
+from finefinance_platform.runs.pipeline import PipelineFailed, RunReport, execute_quietly, report_failures
 from finefinance_platform.settings import Settings
 from finefinance_platform.warehouse import connect_duckdb
 
@@ -97,7 +97,7 @@ def run_live_cycle(settings: Settings, echo=print, instance: DagsterInstance | N
         rebuild_range,
         remember_marks,
     )
-    from finefinance_platform.orchestration.partitions import monthly_partitions
+    from finefinance_platform.transformation.partitions import monthly_partitions
 
     with exclusive_run(settings, echo):
         instance = instance or local_instance(settings)

@@ -167,8 +167,6 @@ def _run_pipeline(
     instance: DagsterInstance | None,
 ) -> RunReport:
     from finefinance_platform.definitions import defs
-    from finefinance_platform.delivery.assets import STATEMENT_DOCUMENTS_KEY
-    from finefinance_platform.delivery.export import statements_folder
     from finefinance_platform.orchestration.jobs import monthly_close
     from finefinance_platform.orchestration.late_data import (
         earliest_changed_month,
@@ -178,7 +176,9 @@ def _run_pipeline(
         remember_marks,
         staging_behind_raw,
     )
-    from finefinance_platform.orchestration.partitions import monthly_partitions
+    from finefinance_platform.statements.assets import STATEMENT_DOCUMENTS_KEY
+    from finefinance_platform.statements.export import statements_folder
+    from finefinance_platform.transformation.partitions import monthly_partitions
 
     start_month = parse_month(start, "--from") if start else None
     end_month = parse_month(end, "--to") if end else None

@@ -1,10 +1,10 @@
-"""Dagster assets of the delivery layer: issued statements and their documents per month, the
-readers' serving copy.
+"""Dagster assets of the statements: issued statements and their documents per month.
 
 marts -> `delivery/statement_issues` (versions recorded in delivery.statement_issues) ->
-`delivery/statement_documents` (the latest versions as files) and `delivery/serving_copy`.
+`delivery/statement_documents` (the latest versions as files); the serving copy the readers use
+(`delivery/serving_copy`) is serving/assets.py.
 
-`delivery_assets` and `delivery_checks` are what `definitions.py` adds. The assets reach the
+`statement_assets` and `statement_checks` are what `definitions.py` adds. The assets reach the
 warehouse in use through the `warehouse` resource (`WarehouseResource`): the DuckDB file, or
 Snowflake as the transformation identity (issuing writes delivery.statement_issues) or the
 reporting identity (the documents only read, like every other reader).
@@ -12,7 +12,6 @@ reporting identity (the documents only read, like every other reader).
 
 # no `from __future__ import annotations`: Dagster reads the context and resource annotations
 import datetime as dt
-from collections.abc import Sequence
 from functools import cache
 
 from dagster import (
@@ -33,40 +32,25 @@ from dagster import (
     multi_asset,
 )
 
-from finefinance_platform.delivery.export import export_month, files_in, statements_folder, statements_root
-from finefinance_platform.delivery.issues import (
-    IssueCounts,
-    count_corrections,
-    issue_month,
-    issue_problems,
-    issued_months,
-)
-from finefinance_platform.delivery.serving import publish_serving_copy, published_time, serving_tables
-from finefinance_platform.delivery.statement import FORMATS, NoStatementError
 from finefinance_platform.months import add_months, current_month, parse_month
 from finefinance_platform.orchestration.alerts import Alert, record_alert
-from finefinance_platform.orchestration.partitions import monthly_partitions
-from finefinance_platform.settings import get_settings
-from finefinance_platform.transformation.dbt_assets import dbt_models
+from finefinance_platform.statements.export import export_month, files_in, statements_folder, statements_root
+from finefinance_platform.statements.issuing.check import issue_problems
+from finefinance_platform.statements.issuing.issue import IssueCounts, count_corrections, issue_month
+from finefinance_platform.statements.issuing.issued import issued_months
+from finefinance_platform.statements.model import NoStatementError
+from finefinance_platform.statements.render import FORMATS
+from finefinance_platform.transformation.partitions import monthly_partitions
 from finefinance_platform.warehouse import WarehouseResource
 
 STATEMENT_ISSUES_KEY = AssetKey(["delivery", "statement_issues"])
 STATEMENT_DOCUMENTS_KEY = AssetKey(["delivery", "statement_documents"])
-SERVING_COPY_KEY = AssetKey(["delivery", "serving_copy"])
 
 STATEMENT_MART_KEYS = [
     AssetKey(["marts", "fct_monthly_statement"]),
     AssetKey(["marts", "fct_statement_line"]),
     AssetKey(["marts", "dim_customer"]),
 ]
-
-
-def mart_keys() -> list[AssetKey]:
-    """Every model dbt builds in the `marts` schema (read from its manifest through the dbt assets,
-    so a new mart needs no list here): the serving copy is republished when any of them changes."""
-    return sorted(
-        (key for assets in dbt_models() for key in assets.keys if key.path[0] == "marts"), key=lambda key: key.path
-    )
 
 
 def _months(context) -> list[dt.date]:
@@ -321,58 +305,9 @@ def every_customer_has_a_statement(
     )
 
 
-RECORDING_MARGIN_SECONDS = 60
-
-
-def build_serving_copy_asset(deps: Sequence[AssetKey] | None = None) -> AssetsDefinition:
-    """The serving copy downstream of `deps`: by default the marts and the issued statements the
-    readers use."""
-    deps = list(deps) if deps is not None else [*mart_keys(), STATEMENT_ISSUES_KEY]
-
-    @asset(
-        key=SERVING_COPY_KEY,
-        deps=list(deps),
-        group_name="delivery",
-        kinds={"duckdb"},
-        description=(
-            "Read-only copy of the marts schema (and delivery.statement_issues) at "
-            "<FINEFINANCE_HOME>/serving/marts.duckdb, published "
-            "atomically (new file + rename): the dashboards and the statement service read it, so they "
-            "never hold a lock on the warehouse."
-        ),
-    )
-    def serving_copy(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-        if (warehouse.kind or get_settings().warehouse) == "snowflake":
-            # readers query Snowflake itself as the reporting identity: no single-writer file to avoid
-            context.log.info("Snowflake: the readers query the marts directly; no copy to publish")
-            return MaterializeResult(metadata={"published": False, "reason": "readers query Snowflake"})
-        previous = published_time()
-        changed = []
-        if previous is not None:
-            # a table counts as changed when Dagster recorded it (or never did) after the copy in
-            # place was published, less a margin for a materialization recorded just after its write
-            cutoff = previous.replace(tzinfo=dt.UTC).timestamp() - RECORDING_MARGIN_SECONDS
-            for key in deps:
-                event = context.instance.get_latest_materialization_event(key)
-                if event is None or event.timestamp >= cutoff:
-                    changed.append(".".join(key.path[-2:]))
-        with warehouse.connect() as con:
-            path = publish_serving_copy(con, changed_since=previous, changed=changed)
-        context.log.info(f"published the serving copy {path} (copied again: {', '.join(changed) or 'all'})")
-        return MaterializeResult(
-            metadata={
-                "path": MetadataValue.path(str(path)),
-                "tables": len(serving_tables(path)),
-                "size_mb": round(path.stat().st_size / 1e6, 2),
-            }
-        )
-
-    return serving_copy
-
-
-def delivery_assets() -> list[AssetsDefinition]:
-    return [statement_issues(), statement_documents(), build_serving_copy_asset()]
+def statement_assets() -> list[AssetsDefinition]:
+    return [statement_issues(), statement_documents()]
 
 
 # the check of the issued statements is in `statement_issues` itself (ISSUES_CHECK)
-delivery_checks = [every_customer_has_a_statement]
+statement_checks = [every_customer_has_a_statement]

@@ -1,17 +1,14 @@
-"""`finefinance statement | statements export | serve | dashboard | access-log`."""
+"""`finefinance statement` (one statement, `statement verify FILE`) and `finefinance statements export`."""
 
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 
 import click
 
 from finefinance_platform.errors import FineFinanceError
 from finefinance_platform.months import parse_month
-from finefinance_platform.settings import get_settings
 
 
 def _month(value: str) -> dt.date:
@@ -61,9 +58,10 @@ def statement(
         raise click.UsageError("--customer-id and --month are required (or: statement verify FILE)")
     from finefinance_platform.access import access_log
     from finefinance_platform.access.policy import Action
-    from finefinance_platform.delivery.issues import load_issued_statement
-    from finefinance_platform.delivery.serving import open_marts
-    from finefinance_platform.delivery.statement import render, write_atomically
+    from finefinance_platform.serving.marts import open_marts
+    from finefinance_platform.statements.export import write_atomically
+    from finefinance_platform.statements.issuing.issued import load_issued_statement
+    from finefinance_platform.statements.render import render
 
     month = _month(month_text)
     customer_id = customer_id.strip()
@@ -97,8 +95,8 @@ def verify(file: Path) -> None:
     """
     from finefinance_platform.access import access_log
     from finefinance_platform.access.policy import Action
-    from finefinance_platform.delivery.serving import open_marts
-    from finefinance_platform.delivery.verify import verify_document
+    from finefinance_platform.serving.marts import open_marts
+    from finefinance_platform.statements.verify import verify_document
 
     with open_marts() as con:
         result = verify_document(con, file.read_bytes())
@@ -128,8 +126,8 @@ def export(month_text: str, fmt: str, workers: int | None) -> None:
     """Write every customer's statements of a month under <FINEFINANCE_HOME>/statements/YYYY-MM/."""
     from finefinance_platform.access import access_log
     from finefinance_platform.access.policy import Action
-    from finefinance_platform.delivery.export import DEFAULT_WORKERS, export_month, parse_formats
-    from finefinance_platform.delivery.serving import open_marts
+    from finefinance_platform.serving.marts import open_marts
+    from finefinance_platform.statements.export import DEFAULT_WORKERS, export_month, parse_formats
 
     month = _month(month_text)
     access_log.record(operator(), Action.EXPORT_STATEMENTS, "allowed", channel="cli", month_start=month)
@@ -142,52 +140,3 @@ def export(month_text: str, fmt: str, workers: int | None) -> None:
         + (f" ({result.statements_per_second:.0f} statements/s)" if result.rendered else "")
         + (f"; {current} already held their issued version" if current else "")
     )
-
-
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-def serve(host: str, port: int) -> None:
-    """Serve customers their statements over HTTP (access tokens of the identity provider)."""
-    import uvicorn
-
-    from finefinance_platform.delivery.http_service import create_app
-    from finefinance_platform.identity.cli import ensure_identity
-
-    uvicorn.run(create_app(issuer=ensure_identity()), host=host, port=port, log_level="info")
-
-
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
-def dashboard(host: str, port: int) -> None:
-    """The dashboards (Streamlit) behind sign-in: each role sees only its pages and its data."""
-    from finefinance_platform.delivery.dashboard import streamlit_command, write_auth_secrets
-    from finefinance_platform.delivery.serving import open_marts
-    from finefinance_platform.identity.cli import ensure_identity
-
-    open_marts().close()  # fail here, in one line, rather than in every page
-    settings = get_settings()
-    issuer = ensure_identity(settings, dashboard_port=port)
-    secrets_file = write_auth_secrets(settings, issuer)
-    click.echo(f"dashboards on http://{host}:{port} (sign in through {issuer}; demo users: `finefinance users`)")
-    sys.exit(subprocess.call(streamlit_command(host, port, secrets_file)))
-
-
-@click.command("access-log")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
-def access_log(limit: int) -> None:
-    """Print audit.access_log, newest first: who saw or was refused which customer's data."""
-    from finefinance_platform.access.access_log import COLUMNS, log_path, printable, read
-    from finefinance_platform.settings import get_settings
-
-    settings = get_settings()
-    rows = read(settings, limit=limit)
-    if settings.warehouse == "snowflake":
-        click.echo(f"{settings.snowflake.database}.audit.access_log (Snowflake)")
-    else:
-        click.echo(f"{log_path(settings)} (sqlite; attached as `audit`: select * from audit.access_log)")
-    click.echo("\t".join(COLUMNS))
-    for row in rows:
-        # escaped again when shown: rows written before the log stored text printable may hold newlines or tabs
-        click.echo("\t".join("" if value is None else printable(value) for value in vars(row).values()))

@@ -18,6 +18,8 @@ import datetime as dt
 import json
 import logging
 import multiprocessing
+import os
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -28,16 +30,10 @@ from pathlib import Path
 from tqdm import tqdm
 from upath import UPath
 
-from finefinance_platform.delivery.issues import load_issued_month
-from finefinance_platform.delivery.statement import (
-    FORMATS,
-    NoStatementError,
-    Statement,
-    StatementError,
-    render,
-    write_atomically,
-)
 from finefinance_platform.settings import Settings, get_settings
+from finefinance_platform.statements.issuing.issued import load_issued_month
+from finefinance_platform.statements.model import NoStatementError, Statement, StatementError
+from finefinance_platform.statements.render import FORMATS, render
 
 # One process by default: on the 2-vCPU machines this was measured on, two busy processes each run
 # about 2.2x slower (the vCPUs share a core), so a pool of 2 was no faster (1,959 statements at
@@ -63,6 +59,21 @@ class ExportResult:
 
 
 logger = logging.getLogger(__name__)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file next to `path`, then rename: a reader sees the old or new file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+        # mkstemp's 0600 is kept: a statement is customer data, for the platform's user only
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 def statements_root(settings: Settings | None = None) -> UPath:

@@ -17,7 +17,7 @@ import re
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from finefinance_platform.delivery.statement import (
+from finefinance_platform.statements.model import (
     Statement,
     format_amount,
     format_eur,

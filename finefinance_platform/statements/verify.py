@@ -27,11 +27,12 @@ import re
 import zlib
 from dataclasses import dataclass
 
-from finefinance_platform.delivery.issues import IssueRecord, issued_versions, load_issued_statement
-from finefinance_platform.delivery.pdf import IDENTITY_PATTERN
-from finefinance_platform.delivery.statement import CSV_COLUMNS, StatementError, render
 from finefinance_platform.errors import FineFinanceError
 from finefinance_platform.months import parse_month
+from finefinance_platform.statements.issuing.issued import IssueRecord, issued_versions, load_issued_statement
+from finefinance_platform.statements.model import StatementError
+from finefinance_platform.statements.pdf import IDENTITY_PATTERN
+from finefinance_platform.statements.render import CSV_COLUMNS, render
 
 # a statement renders to a few KB per page (a 3,000-transaction month: 167 KB of PDF, ~2 MB of page
 # streams once inflated); these bounds are far above any statement and far below a decompression bomb

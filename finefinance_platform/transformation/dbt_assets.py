@@ -25,9 +25,9 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from finefinance_platform.orchestration.partitions import month_window, monthly_partitions
 from finefinance_platform.settings import DBT_PROJECT_DIR, get_settings
 from finefinance_platform.transformation.manifest import manifest_is_stale
+from finefinance_platform.transformation.partitions import month_window, monthly_partitions
 from finefinance_platform.warehouse import WarehouseResource
 
 MONTHLY_SELECTION = "tag:monthly"

@@ -424,7 +424,7 @@ def test_a_session_whose_identity_token_has_expired_is_signed_out(browser, dashb
 
 def test_a_session_ends_at_its_token_expiry_and_at_sign_out(tmp_path):
     """sessions.py on its own, the clock given: what current_principal() asks at every run."""
-    from finefinance_platform.delivery.dashboard import sessions
+    from finefinance_platform.dashboards import sessions
     from finefinance_platform.settings import load_settings
 
     settings = load_settings({**os.environ, "FINEFINANCE_HOME": str(tmp_path)})

@@ -15,8 +15,8 @@ import pytest
 from helpers.delivery_fixtures import correct_booking, issue_time, make_delivery_home, uid
 
 from finefinance_platform.cli import main
-from finefinance_platform.delivery import export
 from finefinance_platform.months import add_months, current_month
+from finefinance_platform.statements import export
 
 
 @pytest.fixture(scope="module")

@@ -213,7 +213,7 @@ def test_random_key_ids_do_not_make_the_service_fetch_the_keys_each_time(home, p
 
     from fastapi.testclient import TestClient
 
-    from finefinance_platform.delivery.http_service import create_app
+    from finefinance_platform.api.service import create_app
 
     fetched: list[str] = []
     real_urlopen = urllib.request.urlopen
@@ -429,7 +429,7 @@ def test_a_csv_never_tells_whether_an_account_exists(client, home, tokens):
 
 def random_accounts_csv(size: int) -> bytes:
     """A CSV with the statement's columns, one random account per line."""
-    from finefinance_platform.delivery.statement import CSV_COLUMNS
+    from finefinance_platform.statements.render import CSV_COLUMNS
 
     lines, total = [",".join(CSV_COLUMNS)], 0
     while total < size:

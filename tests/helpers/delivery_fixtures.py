@@ -507,7 +507,7 @@ def issue_time(month: dt.date) -> dt.datetime:
 
 def issue_months(home: DeliveryHome, months: list[dt.date] | None = None, now: dt.datetime | None = None) -> list:
     """Issue the statements of `months` (default: all) in the home's warehouse; their IssueCounts."""
-    from finefinance_platform.delivery.issues import issue_month
+    from finefinance_platform.statements.issuing.issue import issue_month
 
     with duckdb.connect(str(home.warehouse)) as con:
         return [issue_month(con, month, now or issue_time(month)) for month in months or home.months]
@@ -515,7 +515,7 @@ def issue_months(home: DeliveryHome, months: list[dt.date] | None = None, now: d
 
 def publish_copy(home: DeliveryHome) -> None:
     """Publish the serving copy the readers (CLI, service, dashboards) use."""
-    from finefinance_platform.delivery.serving import publish_serving_copy
+    from finefinance_platform.serving.publish import publish_serving_copy
 
     publish_serving_copy(home.warehouse, home.settings())
 

@@ -200,7 +200,7 @@ def _install_markers() -> None:
 
 def _child_run(args: list[str]) -> int:
     from finefinance_platform.errors import FineFinanceError
-    from finefinance_platform.orchestration.pipeline import run_pipeline
+    from finefinance_platform.runs.pipeline import run_pipeline
     from finefinance_platform.settings import get_settings
 
     _install_markers()

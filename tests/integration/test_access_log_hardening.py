@@ -96,7 +96,7 @@ def test_attacker_text_is_stored_printable_and_bounded(settings, clock):
 
 
 def access_log_command():
-    from finefinance_platform.delivery.cli import access_log as command
+    from finefinance_platform.access.cli import access_log as command
 
     return command
 

@@ -4,7 +4,7 @@ import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from finefinance_platform.orchestration.pipeline import PipelineFailed, run_pipeline
+from finefinance_platform.runs.pipeline import PipelineFailed, run_pipeline
 from finefinance_platform.settings import get_settings
 
 # minutes, not seconds: `make test` starts the longest files first, so its two workers finish together

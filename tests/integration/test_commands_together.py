@@ -341,7 +341,7 @@ READER_LOOP = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from finefinance_platform.delivery.serving import open_marts
+    from finefinance_platform.serving.marts import open_marts
     stop, seen = Path(sys.argv[1]), set()
     while not stop.exists():
         with open_marts() as con:
@@ -359,7 +359,7 @@ def test_readers_while_run_and_live_publish_the_serving_copy(world):
     from finefinance_platform.identity.provider import DemoUser, EmbeddedIdentityProvider, customer_username
 
     world.reset()
-    from finefinance_platform.delivery.serving import open_marts
+    from finefinance_platform.serving.marts import open_marts
 
     with open_marts(world.settings()) as con:
         customer, name = con.execute(
@@ -448,7 +448,7 @@ def test_readers_while_run_and_live_publish_the_serving_copy(world):
 def test_a_reader_gets_the_old_copy_or_the_new_one_whole(world, tmp_path):
     """The serving copy republished again and again (whole, and only the changed tables) while
     another process opens it and reads three of its tables: each read sees one published copy."""
-    from finefinance_platform.delivery.serving import publish_serving_copy, published_time
+    from finefinance_platform.serving.publish import publish_serving_copy, published_time
 
     world.reset()
     settings = world.settings()

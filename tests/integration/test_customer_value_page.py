@@ -20,8 +20,8 @@ from streamlit.testing.v1 import AppTest
 
 from finefinance_platform.access.access_log import read
 from finefinance_platform.access.policy import CustomerScope, Principal, Role
-from finefinance_platform.delivery.dashboard import APP
-from finefinance_platform.delivery.dashboard import value_queries as vq
+from finefinance_platform.dashboards import APP
+from finefinance_platform.dashboards import value_queries as vq
 
 TIMEOUT = 60
 CUSTOMERS = ("alice", "bruno", "chloe", "didier", "emma")
@@ -263,7 +263,7 @@ def test_a_drill_into_another_advisors_customer_is_refused_and_logged(as_user, h
     # the same request through the function the page calls
     month = home.months[-1]
     principal = Principal("hugo-value-direct", Role.ADVISOR, advisor_id=uid("hugo"))
-    from finefinance_platform.delivery.dashboard.queries import customer_advisor
+    from finefinance_platform.dashboards.queries import customer_advisor
 
     decision = vq.authorize_drill(
         principal, month, "contribution of one customer", "driver", advisor_id=uid("hugo"),

@@ -9,22 +9,21 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, materialize
 from helpers.delivery_fixtures import make_delivery_home, uid, write_marts
 
-from finefinance_platform.delivery.assets import (
+from finefinance_platform.serving.assets import SERVING_COPY_KEY, build_serving_copy_asset, mart_keys
+from finefinance_platform.serving.marts import open_marts
+from finefinance_platform.serving.publish import serving_tables
+from finefinance_platform.settings import load_settings
+from finefinance_platform.statements.assets import (
     ISSUES_CHECK,
-    SERVING_COPY_KEY,
     STATEMENT_DOCUMENTS_KEY,
     STATEMENT_ISSUES_KEY,
     STATEMENT_MART_KEYS,
-    build_serving_copy_asset,
-    delivery_assets,
-    delivery_checks,
     every_customer_has_a_statement,
-    mart_keys,
+    statement_assets,
+    statement_checks,
     statement_documents,
     statement_issues,
 )
-from finefinance_platform.delivery.serving import open_marts, serving_tables
-from finefinance_platform.settings import load_settings
 from finefinance_platform.warehouse import WarehouseResource
 
 CHECK_KEY = AssetCheckKey(STATEMENT_DOCUMENTS_KEY, "every_customer_has_a_statement")
@@ -49,12 +48,12 @@ def check_evaluation(result):
 
 
 def test_lineage_and_partitions():
-    assert {asset.key for asset in delivery_assets()} == {
+    assert {asset.key for asset in statement_assets()} == {
         STATEMENT_ISSUES_KEY,
         STATEMENT_DOCUMENTS_KEY,
         SERVING_COPY_KEY,
     }
-    assert delivery_checks == [every_customer_has_a_statement]
+    assert statement_checks == [every_customer_has_a_statement]
     # the issued statements' check runs in their own step, on the statements issuing built
     assert set(statement_issues().check_keys) == {ISSUES_CHECK}
     # marts -> issued statements -> documents and serving copy

@@ -12,7 +12,7 @@ import pytest
 from helpers.delivery_fixtures import correct_booking, issue_time, make_delivery_home, signed_in, uid
 from streamlit.testing.v1 import AppTest
 
-from finefinance_platform.delivery.dashboard import APP
+from finefinance_platform.dashboards import APP
 
 TIMEOUT = 60
 

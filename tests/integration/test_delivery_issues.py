@@ -38,15 +38,14 @@ from helpers.delivery_fixtures import (
     write_marts,
 )
 
-from finefinance_platform.delivery.issues import (
-    canonical_content,
-    issue_month,
-    issue_problems,
-    issued_versions,
-    load_issued_statement,
-)
-from finefinance_platform.delivery.statement import NoStatementError, load_statement, render
-from finefinance_platform.delivery.verify import NotTheirsError, verify_document
+from finefinance_platform.statements.issuing.check import issue_problems
+from finefinance_platform.statements.issuing.content import canonical_content
+from finefinance_platform.statements.issuing.issue import issue_month
+from finefinance_platform.statements.issuing.issued import issued_versions, load_issued_statement
+from finefinance_platform.statements.marts import load_statement
+from finefinance_platform.statements.model import NoStatementError
+from finefinance_platform.statements.render import render
+from finefinance_platform.statements.verify import NotTheirsError, verify_document
 
 D = Decimal
 ALICE_NET_PER_MONTH = D("3000.00") - D("45.99") - D("500.00") - D("120.50")  # 2,333.51

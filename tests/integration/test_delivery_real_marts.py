@@ -17,14 +17,11 @@ from helpers.delivery_fixtures import DeliveryHome, make_delivery_home, signed_i
 from streamlit.testing.v1 import AppTest
 
 from finefinance_platform.access.policy import CustomerScope
-from finefinance_platform.delivery.assets import (
-    build_serving_copy_asset,
-    every_customer_has_a_statement,
-    statement_documents,
-    statement_issues,
-)
-from finefinance_platform.delivery.dashboard import APP, queries
-from finefinance_platform.delivery.statement import load_month_statements, render_csv
+from finefinance_platform.dashboards import APP, queries
+from finefinance_platform.serving.assets import build_serving_copy_asset
+from finefinance_platform.statements.assets import every_customer_has_a_statement, statement_documents, statement_issues
+from finefinance_platform.statements.marts import load_month_statements
+from finefinance_platform.statements.render import render_csv
 from finefinance_platform.warehouse import WarehouseResource
 
 SOURCE_PROFILE = {"Bronze": "bronze", "Gold": "gold", "Diamond": "diamant"}

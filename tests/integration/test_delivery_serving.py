@@ -12,15 +12,8 @@ import duckdb
 import pytest
 from helpers.delivery_fixtures import bulk_bank, make_delivery_home, small_bank, write_marts
 
-from finefinance_platform.delivery.serving import (
-    MartsUnavailableError,
-    open_marts,
-    publish_serving_copy,
-    published_at,
-    published_time,
-    serving_path,
-    serving_tables,
-)
+from finefinance_platform.serving.marts import MartsUnavailableError, open_marts, published_at, serving_path
+from finefinance_platform.serving.publish import publish_serving_copy, published_time, serving_tables
 from finefinance_platform.settings import load_settings
 
 SMALL, LARGER = 5, 5 + 30  # customers in small_bank() and in bulk_bank(30), which extends it
@@ -29,7 +22,7 @@ READER = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
-    from finefinance_platform.delivery.serving import open_marts
+    from finefinance_platform.serving.marts import open_marts
     stop, seen = Path(sys.argv[1]), []
     while not stop.exists():
         with open_marts() as con:

@@ -16,8 +16,8 @@ from dagster import DagsterInstance, build_sensor_context
 from helpers.environment import instance_with_every_month_built
 
 from finefinance_platform.months import add_months
-from finefinance_platform.orchestration.pipeline import run_pipeline
 from finefinance_platform.orchestration.sensors import late_data_sensor
+from finefinance_platform.runs.pipeline import run_pipeline
 from finefinance_platform.settings import get_settings
 
 # minutes, not seconds: `make test` starts the longest files first, so its two workers finish together

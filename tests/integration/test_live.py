@@ -26,7 +26,7 @@ from dagster import DagsterInstance
 from helpers.dbt_runs import run_dbt
 
 from finefinance_platform.months import add_months, current_month
-from finefinance_platform.orchestration.live import run_live_cycle
+from finefinance_platform.runs.live import run_live_cycle
 from finefinance_platform.settings import child_environment, get_settings
 from finefinance_platform.source import simulator
 
@@ -205,7 +205,7 @@ def test_a_cycle_brings_todays_activity_and_alerts_exactly_once_and_leaves_corre
     from conftest import XS_FIRST_MONTH, XS_MONTHS
     from helpers.environment import instance_with_every_month_built
 
-    from finefinance_platform.orchestration.pipeline import run_pipeline
+    from finefinance_platform.runs.pipeline import run_pipeline
 
     corrected = add_months(current_month(), -2)
     with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:

@@ -287,7 +287,7 @@ def test_advisor_value_actions_match(built, risk_and_actions):
 
 
 def test_second_run_changes_nothing(built):
-    from finefinance_platform.orchestration.pipeline import run_pipeline
+    from finefinance_platform.runs.pipeline import run_pipeline
     from finefinance_platform.settings import get_settings
 
     before = _mart(built, "select * from marts.fct_monthly_statement order by account_id, month_start")
@@ -332,7 +332,7 @@ def test_every_month_is_issued_and_the_newest_months_files_are_rendered(built):
     of the newest month only: the rendering of every history month is off the path of `make run`."""
     from dagster import AssetKey
 
-    from finefinance_platform.delivery.export import statements_folder
+    from finefinance_platform.statements.export import statements_folder
 
     instance, newest = built["instance"], MONTHS[-1].isoformat()
     assert built["report"].documents == [newest]  # the first run's, which built every month

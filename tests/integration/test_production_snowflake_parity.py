@@ -653,11 +653,11 @@ class Served:
 def served(built_warehouses, tmp_path_factory) -> Served:
     """`finefinance snowflake setup` applied to the emulator's database (the access log, the delivery
     schema), both months issued on both warehouses, and the DuckDB serving copy published."""
-    from finefinance_platform.delivery.issues import issue_month
-    from finefinance_platform.delivery.serving import publish_serving_copy
     from finefinance_platform.production.snowflake import open_session
     from finefinance_platform.production.snowflake_setup import apply_setup
+    from finefinance_platform.serving.publish import publish_serving_copy
     from finefinance_platform.settings import load_settings
+    from finefinance_platform.statements.issuing.issue import issue_month
 
     built = built_warehouses
     work = tmp_path_factory.mktemp("served")
@@ -717,9 +717,9 @@ def served(built_warehouses, tmp_path_factory) -> Served:
 
 
 def test_readers_open_snowflake_as_the_reporting_identity(served, caplog):
-    from finefinance_platform.delivery.serving import open_marts
     from finefinance_platform.production.snowflake import SnowflakeSession
     from finefinance_platform.production.snowflake_setup import REPORTING_ROLE, REPORTING_USER, REPORTING_WAREHOUSE
+    from finefinance_platform.serving.marts import open_marts
 
     # fakesnow does not enforce grants: what is checked here is *who* the readers sign in as (the
     # emulator's server log shows the login's role and warehouse); what that identity may do is
@@ -745,9 +745,10 @@ def _pdf_text(data: bytes) -> str:
 
 
 def test_the_same_statements_are_issued_and_rendered_on_both(served):
-    from finefinance_platform.delivery.issues import canonical_content, load_issued_month
-    from finefinance_platform.delivery.serving import open_marts
-    from finefinance_platform.delivery.statement import render
+    from finefinance_platform.serving.marts import open_marts
+    from finefinance_platform.statements.issuing.content import canonical_content
+    from finefinance_platform.statements.issuing.issued import load_issued_month
+    from finefinance_platform.statements.render import render
 
     for month_text in MONTHS:
         month = dt.date.fromisoformat(month_text)
@@ -802,8 +803,8 @@ def _dashboard_queries(served) -> dict[str, tuple]:
 
 
 def test_the_dashboard_queries_answer_the_same_on_both(served):
-    from finefinance_platform.delivery.dashboard import queries
-    from finefinance_platform.delivery.serving import open_marts
+    from finefinance_platform.dashboards import queries
+    from finefinance_platform.serving.marts import open_marts
 
     with open_marts(served.duckdb) as duck, open_marts(served.snowflake) as snow:
         for name, args in _dashboard_queries(served).items():
@@ -836,7 +837,7 @@ def _log_rows(settings, since: int) -> list[tuple]:
 def test_a_signed_in_customer_downloads_their_statement_over_http(served):
     from fastapi.testclient import TestClient
 
-    from finefinance_platform.delivery.http_service import create_app
+    from finefinance_platform.api.service import create_app
     from finefinance_platform.identity.cli import ensure_identity
     from finefinance_platform.identity.provider import (
         DemoUser,
@@ -904,7 +905,7 @@ def environment_of(served, name: str, monkeypatch) -> Iterator[pytest.MonkeyPatc
 def test_an_advisor_browses_their_book_in_the_dashboards(served, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from finefinance_platform.delivery.dashboard import APP
+    from finefinance_platform.dashboards import APP
 
     claims = {
         "is_logged_in": True,
@@ -949,7 +950,7 @@ def test_the_cli_and_the_statement_documents_on_snowflake_and_an_fsspec_store(se
     from dagster import AssetSelection, materialize
 
     from finefinance_platform.cli import cli
-    from finefinance_platform.delivery.assets import every_customer_has_a_statement, statement_documents
+    from finefinance_platform.statements.assets import every_customer_has_a_statement, statement_documents
     from finefinance_platform.warehouse import WarehouseResource
 
     store = f"file://{tmp_path / 'object-store' / 'statements'}"

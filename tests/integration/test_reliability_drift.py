@@ -15,7 +15,7 @@ from helpers.reliability import differences, fingerprint
 
 from finefinance_platform.ingestion.schema_drift import declared_columns, drift, type_kind
 from finefinance_platform.months import add_months
-from finefinance_platform.orchestration.pipeline import PipelineFailed, run_pipeline
+from finefinance_platform.runs.pipeline import PipelineFailed, run_pipeline
 from finefinance_platform.settings import get_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 

@@ -237,7 +237,7 @@ def test_a_sensor_looks_at_the_warehouse_only_between_runs(xs_platform, tmp_path
 
 def test_the_source_going_down_mid_ingestion_fails_clearly_and_the_next_run_recovers(xs_clone, monkeypatch):
     import finefinance_platform.ingestion.dlt_ingestion as dlt_ingestion
-    from finefinance_platform.orchestration.pipeline import PipelineFailed, run_pipeline
+    from finefinance_platform.runs.pipeline import PipelineFailed, run_pipeline
 
     # every transaction changes at the source: the next ingestion reads them all again
     with closing(psycopg2.connect(xs_clone["dsn"])) as conn, conn.cursor() as cur:

@@ -261,8 +261,8 @@ def _ui_backfill(first: str, last: str, instance) -> None:
     """A backfill of `close_month` over a range, as the UI launches it: one run (the single-run
     backfill policy) with the range's tags, every asset of the job (statement files included)."""
     from finefinance_platform.definitions import defs
-    from finefinance_platform.orchestration.pipeline import execute_quietly
     from finefinance_platform.orchestration.run_safety import RUNNER_TAGS
+    from finefinance_platform.runs.pipeline import execute_quietly
 
     result = execute_quietly(
         defs.resolve_job_def("close_month"),
@@ -296,8 +296,8 @@ def lived(xs_platform, tmp_path_factory):
     """The XS platform after three days of changes and runs, and a rebuild from scratch of its months."""
     from dagster import DagsterInstance
 
-    from finefinance_platform.orchestration.live import run_live_cycle
-    from finefinance_platform.orchestration.pipeline import run_pipeline
+    from finefinance_platform.runs.live import run_live_cycle
+    from finefinance_platform.runs.pipeline import run_pipeline
     from finefinance_platform.settings import get_settings
 
     root = tmp_path_factory.mktemp("reproducible")
@@ -509,7 +509,7 @@ def test_rerunning_closed_months_changes_nothing(lived):
     """Nothing changed at the source since the last run: a closed month re-run alone (carrying the
     month before), then every month in one run (recomputed from the history), rewrite the same rows
     and issue no new version of any statement; no other mart moves either."""
-    from finefinance_platform.orchestration.pipeline import run_pipeline
+    from finefinance_platform.runs.pipeline import run_pipeline
     from finefinance_platform.settings import get_settings
 
     warehouse = lived["warehouse"]

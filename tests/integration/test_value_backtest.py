@@ -18,8 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from finefinance_platform.cli import cli
-from finefinance_platform.delivery.serving import open_marts, publish_serving_copy
-from finefinance_platform.delivery.value_backtest import run_backtest
+from finefinance_platform.dashboards.value_backtest import run_backtest
+from finefinance_platform.serving.marts import open_marts
+from finefinance_platform.serving.publish import publish_serving_copy
 from finefinance_platform.settings import load_settings
 
 MONTHS = [dt.date(2025, m, 1) for m in range(1, 9)]  # 8 months: the first two have six later ones

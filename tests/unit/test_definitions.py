@@ -249,8 +249,8 @@ for module in pkgutil.walk_packages(finefinance_platform.__path__, "finefinance_
 def test_the_factories_follow_the_settings_in_force_when_called(monkeypatch):
     """Made when called, from the settings then in force, and the same objects while those stay:
     a test (or a tool) that changes the environment never gets definitions of another one."""
-    from finefinance_platform.delivery.assets import statement_issues
-    from finefinance_platform.orchestration.partitions import monthly_partitions
+    from finefinance_platform.statements.assets import statement_issues
+    from finefinance_platform.transformation.partitions import monthly_partitions
 
     monkeypatch.setenv("FINEFINANCE_FIRST_MONTH", "2023-01")
     first = statement_issues()

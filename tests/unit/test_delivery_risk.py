@@ -14,8 +14,7 @@ from helpers.delivery_fixtures import make_delivery_home, uid
 from helpers.independent_value_actions import RiskInputs, band
 
 from finefinance_platform.access.policy import CustomerScope
-from finefinance_platform.delivery import risk
-from finefinance_platform.delivery.dashboard import queries
+from finefinance_platform.dashboards import queries, risk
 
 D = Decimal
 

@@ -26,9 +26,9 @@ from helpers.delivery_fixtures import (
     uid,
 )
 
-from finefinance_platform.delivery.pdf import render_pdf
-from finefinance_platform.delivery.statement import (
-    CSV_COLUMNS,
+from finefinance_platform.months import add_months, current_month
+from finefinance_platform.statements.marts import load_month_statements, load_statement
+from finefinance_platform.statements.model import (
     AccountStatement,
     MonthNotClosedError,
     NoStatementError,
@@ -37,11 +37,9 @@ from finefinance_platform.delivery.statement import (
     StatementLine,
     UnknownCustomerError,
     format_amount,
-    load_month_statements,
-    load_statement,
-    render_csv,
 )
-from finefinance_platform.months import add_months, current_month
+from finefinance_platform.statements.pdf import render_pdf
+from finefinance_platform.statements.render import CSV_COLUMNS, render_csv
 
 D = Decimal
 GENERATED_ON = dt.date(2030, 1, 15)

@@ -54,7 +54,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from finefinance_platform.access.policy import Principal, Role
 from finefinance_platform.access.tokens import AccessTokenVerifier, TokenError
-from finefinance_platform.delivery.dashboard import write_auth_secrets
+from finefinance_platform.dashboards import write_auth_secrets
 from finefinance_platform.settings import REPO_ROOT
 
 REALM_FILE = REPO_ROOT / "deploy" / "keycloak" / "finefinance-realm.json"

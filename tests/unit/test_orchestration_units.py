@@ -8,9 +8,9 @@ import pytest
 from finefinance_platform.checks.reconciliation import compare_months
 from finefinance_platform.errors import SettingsError
 from finefinance_platform.months import add_months, parse_month
-from finefinance_platform.orchestration.partitions import month_window
-from finefinance_platform.orchestration.pipeline import months_to_build
+from finefinance_platform.runs.pipeline import months_to_build
 from finefinance_platform.settings import load_settings
+from finefinance_platform.transformation.partitions import month_window
 
 MONTHS = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01"]
 
@@ -104,7 +104,7 @@ def test_late_data_waits_for_staging_to_have_what_raw_has():
 
 
 def test_statement_files_are_rendered_in_runs_of_consecutive_months():
-    from finefinance_platform.orchestration.pipeline import _contiguous_ranges
+    from finefinance_platform.runs.pipeline import _contiguous_ranges
 
     assert _contiguous_ranges([MONTHS[0], MONTHS[1], MONTHS[3]], MONTHS) == [
         (MONTHS[0], MONTHS[1]),

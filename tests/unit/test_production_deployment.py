@@ -149,7 +149,7 @@ def test_the_readers_serve_people_from_snowflake_as_the_reporting_identity(compo
 def test_the_statement_service_answers_its_health_check():
     from fastapi.testclient import TestClient
 
-    from finefinance_platform.delivery.http_service import create_app
+    from finefinance_platform.api.service import create_app
 
     # any issuer: the health check needs no token, and the provider is not asked until one comes
     with TestClient(create_app(issuer="https://login.invalid/realms/finefinance")) as client:

@@ -7,7 +7,7 @@ director sees each advisor's totals and the size of their action lists, never a 
 import streamlit as st
 
 from finefinance_platform.access.policy import Action, Page, Role
-from finefinance_platform.delivery.dashboard import common
+from finefinance_platform.dashboards import common
 
 principal = common.page_principal(Page.PORTFOLIO)
 

@@ -18,8 +18,8 @@ import pandas as pd
 import streamlit as st
 
 from finefinance_platform.access.policy import Action, CustomerScope, Page, Role, customer_scope
-from finefinance_platform.delivery.dashboard import common
-from finefinance_platform.delivery.dashboard.value_queries import (
+from finefinance_platform.dashboards import common
+from finefinance_platform.dashboards.value_queries import (
     BREAKDOWNS,
     DRIVERS,
     GONE,

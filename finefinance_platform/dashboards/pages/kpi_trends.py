@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from finefinance_platform.access.policy import Action, Page
-from finefinance_platform.delivery.dashboard import common
+from finefinance_platform.dashboards import common
 
 principal = common.page_principal(Page.KPIS)
 common.allow_or_stop(principal, Action.VIEW_KPIS)

@@ -8,8 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from finefinance_platform.access.policy import Action, Page, customer_scope, decide
-from finefinance_platform.delivery import risk
-from finefinance_platform.delivery.dashboard import common
+from finefinance_platform.dashboards import common, risk
 
 principal = common.page_principal(Page.RISK)
 common.allow_or_stop(principal, Action.VIEW_RISK_DISTRIBUTION)

@@ -13,9 +13,10 @@ import streamlit as st
 
 from finefinance_platform.access import access_log
 from finefinance_platform.access.policy import Action, Page, Role, customer_scope
-from finefinance_platform.delivery.dashboard import common, sessions
-from finefinance_platform.delivery.pdf import category_label, period_label, replaced_on
-from finefinance_platform.delivery.statement import Statement, format_amount, render
+from finefinance_platform.dashboards import common, sessions
+from finefinance_platform.statements.model import Statement, format_amount
+from finefinance_platform.statements.pdf import category_label, period_label, replaced_on
+from finefinance_platform.statements.render import render
 
 MAX_OPTIONS = 500  # a select box of every customer of a large book would not be usable anyway
 REFUSED = "No statement to show for this link."

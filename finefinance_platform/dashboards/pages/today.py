@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from finefinance_platform.access.policy import Action, Page, Role, customer_scope
-from finefinance_platform.delivery.dashboard import common
-from finefinance_platform.delivery.dashboard.queries import utc_today
+from finefinance_platform.dashboards import common
+from finefinance_platform.dashboards.queries import utc_today
 
 principal = common.page_principal(Page.TODAY)
 common.allow_or_stop(principal, Action.VIEW_TODAYS_ACTIVITY)
