@@ -66,11 +66,12 @@ stress: install
 dev: install
 	$(BIN)/finefinance dev
 
-# Python rules and formatting, then the SQL style of the models (sqlfluff's dbt templater renders them
+# Python rules and formatting, the import layers (import-linter), then the SQL style of the models (sqlfluff's dbt templater renders them
 # with the profile's FINEFINANCE_DUCKDB_PATH, exported above). CI runs it before the tests.
 lint: install
 	$(BIN)/ruff check finefinance_platform tests
 	$(BIN)/ruff format --check finefinance_platform tests
+	$(BIN)/lint-imports
 	$(BIN)/sqlfluff lint $(DBT_DIR)/models
 
 # `dg check defs` loads the code location as `dagster dev` does: when a dbt file is newer than the

@@ -1,7 +1,7 @@
 """The platform's error types: what the user can act on, as opposed to a bug.
 
 The CLI prints a `FineFinanceError`'s message on one line and exits non-zero; each area derives its
-own errors from it (the source, delivery, access, production setup...).
+own errors from it (the source, statements, access, production setup...).
 """
 
 from __future__ import annotations

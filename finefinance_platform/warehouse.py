@@ -74,7 +74,7 @@ class WarehouseResource(ConfigurableResource):
     @contextmanager
     def session(self, identity: str = "transform") -> Iterator[Any]:
         """A connection with DuckDB's calls (`execute(sql, [?-params])`, `fetchall`, `df`, `begin`)
-        on either warehouse, for the delivery code: a DuckDB connection on the warehouse file, or a
+        on either warehouse, for the statements' assets: a DuckDB connection on the warehouse file, or a
         `SnowflakeSession` as `identity` (`transform` writes, `reporting` only reads the marts)."""
         settings = get_settings()
         if (self.kind or settings.warehouse) == "duckdb":

@@ -17,7 +17,7 @@ The verify endpoint takes files from the internet, so it is bounded at every ste
 a chunk at a time and refused (413) past MAX_VERIFY_BYTES, at once when its Content-Length says so;
 the work (parsing, SQL, rendering again) runs in a worker thread, VERIFY_CONCURRENCY at a time, for
 at most VERIFY_SECONDS (503 past either), so the event loop keeps answering everyone else; the
-parsing itself is bounded in delivery/verify.py (a file past its bounds is 400, not a statement).
+parsing itself is bounded in statements/verify.py (a file past its bounds is 400, not a statement).
 
 Every answer carries SECURITY_HEADERS (a middleware: refusals too): nothing is cached, sniffed or framed.
 Every access-log row names the caller's address; refusal reasons are short and fixed, never the

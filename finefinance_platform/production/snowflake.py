@@ -3,7 +3,7 @@
 `WarehouseResource` (finefinance_platform/warehouse.py) and the alert audit trail
 (orchestration/alerts.py) call these when FINEFINANCE_WAREHOUSE=snowflake. They connect as the
 transformation identity (key pair, its role and warehouse), like dbt. The readers of the marts
-(`delivery.serving.open_marts`) connect as the reporting identity through `SnowflakeSession`.
+(`serving.marts.open_marts`) connect as the reporting identity through `SnowflakeSession`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def write_audit_alerts(settings: Settings, table_ddl: str, rows: list[dict]) -> 
 
 
 class SnowflakeSession:
-    """The few methods of a DuckDB connection the delivery code calls, on a Snowflake connection.
+    """The few methods of a DuckDB connection the statements and the readers call, on a Snowflake connection.
 
     The statement, dashboard and issue code was written against DuckDB's `con.execute(sql, params)`
     (then `fetchone` / `fetchall` / `df`) with `?` parameters; this gives it the same calls on

@@ -33,7 +33,7 @@ from finefinance_platform.settings import Settings
 # tables outside `marts` that readers need, copied when the warehouse has them
 EXTRA_TABLES = (("delivery", "statement_issues"),)
 # Tables only ever appended to, with their key: an issued version is a record that never changes
-# (delivery/issues.py), so a copy that already holds some gets only the versions it lacks. The
+# (statements/issuing/), so a copy that already holds some gets only the versions it lacks. The
 # issued statements carry their content: 194 MB at scale S, 4.4 s of a 7 s publish copied whole.
 APPEND_ONLY_KEYS = {("delivery", "statement_issues"): ("customer_id", "month_start", "version")}
 

@@ -24,6 +24,7 @@ ACCOUNT_TYPE_LABELS = {
 # current accounts first, then savings, as banks print them
 ACCOUNT_TYPE_ORDER = {"normal": 0, "LA": 1, "LJ": 2}
 
+
 class StatementError(FineFinanceError):
     """A statement cannot be produced; the message says which customer/month and why."""
 

@@ -15,7 +15,7 @@ create schema if not exists {{ database }}.marts comment = 'dbt: the public mart
 -- the platform's alert audit trail (orchestration/alerts.py), written by transformation, and the
 -- access log of the readers (access/access_log.py), appended to by reporting
 create schema if not exists {{ database }}.audit comment = 'alerts on failed runs and checks; who read which customer data';
--- issued statements (delivery/issues.py): written by transformation, read by reporting
+-- issued statements (finefinance_platform/statements/issuing/): written by transformation, read by reporting
 create schema if not exists {{ database }}.delivery comment = 'issued statements (delivery.statement_issues)';
 -- masking policies live apart from the data they protect
 create schema if not exists {{ database }}.governance comment = 'masking policies';

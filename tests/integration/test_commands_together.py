@@ -220,7 +220,7 @@ def world(xs_platform, embedded_postgres, tmp_path_factory):
             "FINEFINANCE_SOURCE_READER_URL": reader_dsn(dsn),
             "FINEFINANCE_DUCKDB_PATH": str(root / "world" / "home" / "warehouse.duckdb"),
             "FINEFINANCE_IDENTITY_PORT": None,
-            # what `make dev` gives the daemon's runs (orchestration/cli.py)
+            # what `make dev` gives the daemon's runs (runs/cli.py)
             "DAGSTER_HOME": str(root / "world" / "home" / "dagster"),
             "FINEFINANCE_INGESTION": "dlt",
         }
