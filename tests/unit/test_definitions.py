@@ -235,7 +235,9 @@ def refuse(*args, **kwargs):
 settings.load_settings = settings.get_settings = refuse
 for module in pkgutil.walk_packages(finefinance_platform.__path__, "finefinance_platform."):
     # the code location itself loads the definitions; the dashboards' app and pages are Streamlit scripts
-    streamlit_script = module.name.startswith(("finefinance_platform.dashboards.app", "finefinance_platform.dashboards.pages."))
+    streamlit_script = module.name.startswith(
+        ("finefinance_platform.dashboards.app", "finefinance_platform.dashboards.pages.")
+    )
     if module.name != "finefinance_platform.definitions" and not streamlit_script:
         try:
             importlib.import_module(module.name)
