@@ -1,4 +1,5 @@
-"""`finefinance run`: ingest and materialize the selected months, then say what was built and where."""
+"""`finefinance run` (ingest and materialize the selected months, then say what was built and where),
+`finefinance live` (the live cycle) and `finefinance dev` (the Dagster UI)."""
 
 import signal
 import subprocess

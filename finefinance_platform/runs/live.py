@@ -90,6 +90,7 @@ def _counts(settings: Settings, marks: dict | None) -> tuple[dict[str, int], int
 
 def run_live_cycle(settings: Settings, echo=print, instance: DagsterInstance | None = None) -> CycleReport:
     """One live cycle; raises PipelineFailed (after the alert) when a step fails."""
+    # the code location reads the settings and the dbt manifest when it loads: when a run starts, not at import
     from finefinance_platform.definitions import defs
     from finefinance_platform.orchestration.late_data import (
         earliest_changed_month,

@@ -166,6 +166,7 @@ def _run_pipeline(
     echo,
     instance: DagsterInstance | None,
 ) -> RunReport:
+    # the code location reads the settings and the dbt manifest when it loads: when a run starts, not at import
     from finefinance_platform.definitions import defs
     from finefinance_platform.orchestration.jobs import monthly_close
     from finefinance_platform.orchestration.late_data import (

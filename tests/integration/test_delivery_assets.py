@@ -9,7 +9,7 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, materialize
 from helpers.delivery_fixtures import make_delivery_home, uid, write_marts
 
-from finefinance_platform.serving.assets import SERVING_COPY_KEY, build_serving_copy_asset, mart_keys
+from finefinance_platform.serving.assets import SERVING_COPY_KEY, build_serving_copy_asset, mart_keys, serving_assets
 from finefinance_platform.serving.marts import open_marts
 from finefinance_platform.serving.publish import serving_tables
 from finefinance_platform.settings import load_settings
@@ -48,11 +48,8 @@ def check_evaluation(result):
 
 
 def test_lineage_and_partitions():
-    assert {asset.key for asset in statement_assets()} == {
-        STATEMENT_ISSUES_KEY,
-        STATEMENT_DOCUMENTS_KEY,
-        SERVING_COPY_KEY,
-    }
+    assert {asset.key for asset in statement_assets()} == {STATEMENT_ISSUES_KEY, STATEMENT_DOCUMENTS_KEY}
+    assert {asset.key for asset in serving_assets()} == {SERVING_COPY_KEY}
     assert statement_checks == [every_customer_has_a_statement]
     # the issued statements' check runs in their own step, on the statements issuing built
     assert set(statement_issues().check_keys) == {ISSUES_CHECK}
