@@ -1,4 +1,5 @@
-"""The four dashboards (Streamlit multipage app) behind sign-in, reading the marts through `open_marts()` only."""
+"""The dashboards (Streamlit multipage app) behind sign-in, reading the marts through `open_marts()` only;
+the customer value backtest (`finefinance value backtest`) beside the Customer value page."""
 
 from __future__ import annotations
 
