@@ -58,10 +58,14 @@ test: install chromium
 
 # Every pair of commands started together on one home (tests/integration/test_commands_together.py),
 # STRESS_REPEATS times each, the pairs marked `stress` included (CI runs the others once): a race
-# that shows once in 20 fails here. Not in CI: about an hour on two cores.
+# that shows once in 20 fails here. Not in CI: 5 repetitions of every pair took 26 minutes on two
+# cores, so the 20 take one and a half to two hours.
+# Each test repeats its pair STRESS_REPEATS times, so its time limit grows with them (one takes
+# 30 s to 2 minutes on this machine): pytest's 900 s would stop a test at its sixth repetition.
 STRESS_REPEATS ?= 20
 stress: install
-	FINEFINANCE_STRESS_REPEATS=$(STRESS_REPEATS) $(BIN)/pytest -m "" tests/integration/test_commands_together.py
+	FINEFINANCE_STRESS_REPEATS=$(STRESS_REPEATS) $(BIN)/pytest -m "" --timeout=$$((600 + 180 * $(STRESS_REPEATS))) \
+	  tests/integration/test_commands_together.py
 
 dev: install
 	$(BIN)/finefinance dev

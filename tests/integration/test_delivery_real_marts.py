@@ -188,5 +188,9 @@ def test_asset_check_and_pages_on_the_real_marts(homes, monkeypatch):
             app.switch_page(f"pages/{page}.py")
             app.run()
             assert not app.exception, (page, [e.value for e in app.exception])
-            assert len(app.title) == 1 and not app.error, (claims["role"], page)
+            why = (
+                [e.value for e in app.error],
+                app.session_state["session_ended"] if "session_ended" in app.session_state else None,
+            )
+            assert len(app.title) == 1 and not app.error, (claims["role"], page, why)
     assert app.title[0].value == "Monthly Statement Explorer"

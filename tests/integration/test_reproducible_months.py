@@ -376,6 +376,10 @@ GRAIN = {
     "kpi_monthly_growth": (),
     "kpi_customers_per_profile": ("profile",),
     "kpi_transactions_per_month": ("category",),
+    "fct_customer_value": ("customer_id",),
+    "value_tier_migrations": ("from_tier", "to_tier"),
+    "advisor_value_actions": ("customer_id", "action"),
+    "customer_risk_score": ("customer_id",),
     "statement_issues": ("customer_id", "version"),
 }
 
@@ -386,7 +390,8 @@ def _month_differences(
     """Each month whose rows differ between the relations `built` and `rebuilt` (same `columns`),
     with the columns that differ on rows of the same key and the rows only one side has."""
     key = ("month_start", *grain)
-    joined = " and ".join(f'a."{k}" = b."{k}"' for k in key)
+    # null-safe: a tier migration's from_tier (new customers) or to_tier (gone) is NULL
+    joined = " and ".join(f'a."{k}" is not distinct from b."{k}"' for k in key)
     values = [c for c in columns if c not in key]
     counts = ", ".join(
         f'count(*) filter (where a."{c}" is distinct from b."{c}" and a.month_start is not null'

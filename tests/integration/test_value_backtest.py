@@ -58,7 +58,7 @@ def _rows(months=MONTHS) -> list[tuple]:
             tier = tiers[index]
             if tier is None:
                 continue
-            rows.append((customer, month, TIER_NAMES[tier], tier, profile, base + step * index, "abc123def456"))
+            rows.append((customer, month, TIER_NAMES[tier], tier, profile, base + step * index, "version-one"))
     return rows
 
 
@@ -135,7 +135,7 @@ def test_correlations_and_moves_agree_with_an_independent_computation(home):
     assert second.moved_6_share == pytest.approx(1 / 6)
     assert result.mean_tier_spearman == pytest.approx((first.tier_spearman + second.tier_spearman) / 2)
     assert result.mean_profile_spearman == pytest.approx((first.profile_spearman + second.profile_spearman) / 2)
-    assert result.definition_versions == ["abc123def456"]
+    assert result.definition_versions == ["version-one"]
 
 
 def test_the_command_prints_a_line_per_month_and_a_summary(home):

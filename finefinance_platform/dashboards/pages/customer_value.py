@@ -164,6 +164,18 @@ def customer_panel(customer_id: str, month, key: str) -> None:
             st.dataframe(rows, hide_index=True, column_config=common.money_columns("amount", "closing_balance"))
 
 
+def customers_opening(frame: pd.DataFrame, month, key: str, panel_key: str, *money: str) -> None:
+    """A table of the advisor's customers (their ids kept out of sight) whose selected row opens
+    that customer's panel."""
+    event = st.dataframe(
+        frame.drop(columns=["customer_id"]), hide_index=True, key=key, on_select="rerun",
+        selection_mode="single-row", column_config=common.money_columns(*money),
+    )  # fmt: skip
+    index = selected_row(event, frame)
+    if index is not None:
+        customer_panel(frame["customer_id"].iloc[index], month, panel_key)
+
+
 st.title("Customer value")
 st.caption(
     "What each customer brings the bank in a month (margins, interest, fees, minus the cost to serve), "
@@ -229,14 +241,8 @@ if is_advisor:
         st.markdown(f"#### Customers of tier {tier}")
         gate(month, f"customers {month:%Y-%m}, tier {tier}", "customer")
         of_tier = value_query("customers_of_tier", month, tier, scope)
-        event = st.dataframe(
-            of_tier.drop(columns=["customer_id"]), hide_index=True, key="tier_customers", on_select="rerun",
-            selection_mode="single-row",
-            column_config=common.money_columns("contribution", "contribution_12m", *DRIVERS),
-        )  # fmt: skip
-        index = selected_row(event, of_tier)
-        if index is not None:
-            customer_panel(of_tier["customer_id"].iloc[index], month, "tier_customer")
+        money = ("contribution", "contribution_12m", *DRIVERS)
+        customers_opening(of_tier, month, "tier_customers", "tier_customer", *money)
 
     st.subheader("This month's movers")
     moved = value_query("movers", month, scope)
@@ -245,13 +251,7 @@ if is_advisor:
     else:
         st.caption("Customers whose tier changed since last month, and the driver that moved most.")
         gate(month, f"movers {month:%Y-%m}", "customer")
-        event = st.dataframe(
-            moved.drop(columns=["customer_id"]), hide_index=True, key="movers", on_select="rerun",
-            selection_mode="single-row", column_config=common.money_columns("moved_by", "contribution_12m_change"),
-        )  # fmt: skip
-        index = selected_row(event, moved)
-        if index is not None:
-            customer_panel(moved["customer_id"].iloc[index], month, "mover")
+        customers_opening(moved, month, "movers", "mover", "moved_by", "contribution_12m_change")
 
     st.subheader("What to do")
     actions = value_query("value_actions", month, scope)
@@ -259,13 +259,7 @@ if is_advisor:
         st.caption("No action on your list this month.")
     else:
         gate(month, f"actions {month:%Y-%m}", "customer")
-        event = st.dataframe(
-            actions.drop(columns=["customer_id"]), hide_index=True, key="actions", on_select="rerun",
-            selection_mode="single-row",
-        )  # fmt: skip
-        index = selected_row(event, actions)
-        if index is not None:
-            customer_panel(actions["customer_id"].iloc[index], month, "action")
+        customers_opening(actions, month, "actions", "action")
     st.stop()
 
 # -- a director: aggregates only, never a customer -------------------------------------------------
