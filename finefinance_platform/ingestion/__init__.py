@@ -5,7 +5,7 @@ Both paths key their assets raw/<table>, so nothing downstream knows which one r
 
 from functools import cache
 
-from finefinance_platform.settings import get_settings
+from finefinance_platform.settings import Settings, get_settings
 
 
 @cache
@@ -20,13 +20,12 @@ def ingestion_assets() -> list:
     return [raw_tables()]
 
 
-def ingestion_resources() -> dict:
+def ingestion_resources(settings: Settings) -> dict:
     """The resources the selected ingestion's assets ask for."""
-    settings = get_settings()
     if settings.ingestion == "airbyte":
         from finefinance_platform.ingestion.airbyte import airbyte_resources
 
         return airbyte_resources(settings)
-    from dagster_dlt import DagsterDltResource
+    from finefinance_platform.ingestion.dlt_ingestion import DltIngestionResource
 
-    return {"dlt": DagsterDltResource()}
+    return {"dlt": DltIngestionResource(settings=settings)}

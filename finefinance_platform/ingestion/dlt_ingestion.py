@@ -1,28 +1,29 @@
-"""Embedded ingestion: dlt's `sql_table` on the ConnectorX backend, PostgreSQL -> raw.<table>.
+"""Embedded ingestion, as the code location defines it: one Dagster asset per source table
+(`raw/<table>`), loaded by one dlt run (`dlt_pipeline.py`) from PostgreSQL into raw.<table>.
 
-One Dagster asset per source table (`raw/<table>`), incremental on `updated_at` and merged on the
-primary key, so re-runs and updated rows never duplicate. ConnectorX streams Arrow batches
-(`return_type="arrow_stream"`), so memory is bounded by the batch size, not the table size.
+The asset is defined without dlt: importing dlt and dagster-dlt costs ~1.5 s here (dlt also
+imports Streamlit, ~0.5 s), which every process that loads the code location paid (`dagster dev`,
+each run's process, each command that runs a job), while only a run of this asset needs them.
 """
 
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 
-import dlt
 import psycopg2
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec, Failure, MaterializeResult
-from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
-from dagster_dlt.translator import DltResourceTranslatorData
-from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
-from dlt.sources.sql_database import sql_table
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    ConfigurableResource,
+    Failure,
+    ResourceDependency,
+    multi_asset,
+)
+from dagster._core.definitions.metadata.metadata_set import TableMetadataSet
 
-from finefinance_platform.file_lock import held
-from finefinance_platform.ingestion.schema_drift import assert_source_schema
-from finefinance_platform.settings import Settings, get_settings
+from finefinance_platform.settings import Settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
 PIPELINE_NAME = "finefinance_ingestion"
@@ -31,107 +32,58 @@ RAW_DATASET = "raw"
 # the same time (within 5 %); 100k kept the first load's peak at 1.2 GB instead of 1.5 GB
 BATCH_ROWS = 100_000
 SOURCE_CONNECT_ATTEMPTS = 4
+# dlt's name of the destination the pipeline loads into (`dlt.destinations.duckdb`)
+DLT_DESTINATION = "duckdb"
 
 
-@dlt.source(name="operational_source", max_table_nesting=0)
-def operational_source(reader_url: str, batch_rows: int = BATCH_ROWS, first_load: frozenset[str] = frozenset()):
-    """The 8 tables, merged on their keys; `first_load` names tables that have no raw table yet.
-
-    A first load is appended straight into the new raw table: a merge would load a staging copy,
-    then deduplicate it with a window over the whole table and insert it again, which at scale M
-    took most of the ingestion's time and ~5 GB of memory for nothing (one consistent read of a
-    table has no duplicate keys). Later runs merge, so updates never duplicate.
-    """
-    for table in SOURCE_TABLES:
-        yield sql_table(
-            # SQLAlchemy (reflection only) needs the psycopg2 driver named: 2.1 maps postgresql://
-            # to psycopg 3; ConnectorX, which reads the rows, takes the plain libpq URL
-            credentials=reader_url.replace("postgresql://", "postgresql+psycopg2://", 1),
-            schema=table.schema,
-            table=table.name,
-            backend="connectorx",
-            backend_kwargs={"conn": reader_url, "return_type": "arrow_stream", "batch_size": batch_rows},
-            chunk_size=batch_rows,
-            # reflect at run time: loading the definitions must not need the source to be up
-            defer_table_reflect=True,
-            reflection_level="full_with_precision",
-            incremental=dlt.sources.incremental("updated_at"),
-            primary_key=list(table.primary_key),
-            write_disposition="append" if table.name in first_load else "merge",
-        )
-
-
-def tables_without_raw_copy(pipeline: dlt.Pipeline) -> frozenset[str]:
-    """Source tables whose raw table does not exist yet in the warehouse (their first load)."""
-    names = frozenset(table.name for table in SOURCE_TABLES)
-    with pipeline.sql_client() as client:
-        if not client.has_dataset():
-            return names
-        with client.execute_query(
-            "select table_name from information_schema.tables where table_schema = %s", client.dataset_name
-        ) as cursor:
-            existing = {row[0] for row in cursor.fetchall()}
-    return names - existing
-
-
-def ingestion_pipeline(settings: Settings, pipelines_dir: Path | None = None) -> dlt.Pipeline:
-    """The pipeline of a run. dlt.pipeline() creates or restores its working folder's state
-    (`<pipelines_dir>/finefinance_ingestion/state.json`): open it only inside a run, holding
-    `pipeline_folder_lock` (two processes restoring one folder at once crashed inside dlt)."""
-    # DuckDB's buffer pool bounded like dbt's: unbounded, a first load at scale M grew to 2 GB.
-    # Raw tables have no meaningful row order (every reader sorts or aggregates), so DuckDB may
-    # insert a parquet file's row groups in parallel: the load of 7 M transactions at scale M
-    # went from 4.8 s to 3.6 s (docs/benchmarks.md)
-    credentials = DuckDbCredentials(
-        str(settings.duckdb_path),
-        global_config={"memory_limit": settings.duckdb_memory_limit, "preserve_insertion_order": False},
-    )
-    return dlt.pipeline(
-        pipeline_name=PIPELINE_NAME,
-        destination=dlt.destinations.duckdb(credentials),
-        dataset_name=RAW_DATASET,
-        pipelines_dir=str(pipelines_dir or settings.home / "dlt"),
-        progress="log",
-    )
-
-
-@contextmanager
-def pipeline_folder_lock(settings: Settings, log=print) -> Iterator[None]:
-    """Hold the home's dlt working folder for one ingestion. The CLI's runs already hold the
-    warehouse's run lock; this one also covers runs the Dagster daemon launches (`make dev`)."""
-    path = settings.home / "dlt" / f"{PIPELINE_NAME}.lock"
-    waiting = f"waiting for another ingestion to finish with the dlt folder {path.parent / PIPELINE_NAME} ..."
-    with held(path, waiting, log):
-        yield
-
-
-def spec_pipeline(settings: Settings) -> dlt.Pipeline:
-    """The pipeline `dlt_assets` reads the destination's name from when the definitions load.
-
-    Made in a private temporary folder, removed at once: loading the code location must touch
-    nothing another process may be using (the real pipeline is made in the run, under its lock).
-    """
-    with tempfile.TemporaryDirectory(prefix="finefinance-dlt-specs-") as private:
-        return ingestion_pipeline(settings, Path(private))
-
-
-class RawTableTranslator(DagsterDltTranslator):
-    """Keys each resource raw/<table>, the same keys the Airbyte path and the dbt sources use."""
-
-    def get_asset_spec(self, data: DltResourceTranslatorData) -> AssetSpec:
-        default = super().get_asset_spec(data)
-        table = data.resource.name
-        source_table = next(t for t in SOURCE_TABLES if t.name == table)
-        return default.replace_attributes(
-            key=AssetKey(["raw", table]),
-            deps=[],
-            group_name="ingestion",
+@cache
+def raw_table_specs() -> tuple[AssetSpec, ...]:
+    """The asset of each source table, as dagster-dlt's `dlt_assets` made them with the platform's
+    translator (`build_dlt_asset_specs`; tests/unit/test_ingestion_specs.py holds them equal):
+    its default table name, storage kind and kinds (`dlt` and the destination's), then the
+    platform's key, group, description, owners, `postgres` kind and `layer` tag. Written out
+    because dagster-dlt builds them from a dlt source and pipeline, which need dlt imported."""
+    return tuple(
+        AssetSpec(
+            key=AssetKey(["raw", table.name]),
             description=(
-                f"Copy of {source_table.qualified_name} in raw.{table}: incremental on updated_at, "
-                f"merged on {', '.join(source_table.primary_key)}."
+                f"Copy of {table.qualified_name} in raw.{table.name}: incremental on updated_at, "
+                f"merged on {', '.join(table.primary_key)}."
             ),
+            group_name="ingestion",
+            metadata=dict(TableMetadataSet(table_name=table.name, storage_kind=DLT_DESTINATION)),
             owners=["team:data-platform"],
-        ).merge_attributes(kinds={"postgres"}, tags={"layer": "raw"})
+            tags={"layer": "raw"},
+            kinds={"dlt", DLT_DESTINATION, "postgres"},
+        )
+        for table in SOURCE_TABLES
+    )
+
+
+class DltIngestionResource(ConfigurableResource):
+    """What a run of the ingestion needs from the code location: its settings (the source, the
+    warehouse, the home's dlt folder). dagster-dlt's own resource is made by the run."""
+
+    settings: ResourceDependency[Settings]
+
+
+@cache
+def raw_tables() -> AssetsDefinition:
+    """The ingestion asset, made when the definitions load; subsettable, so a job may load some
+    tables alone (the live cadence)."""
+    return multi_asset(
+        name="ingest_operational_source",
+        specs=raw_table_specs(),
+        can_subset=True,
+        op_tags={"finefinance/warehouse": "writer"},
+        pool="warehouse",
+    )(ingest_raw_tables)
+
+
+def ingest_raw_tables(context: AssetExecutionContext, dlt: DltIngestionResource) -> Iterator:
+    from finefinance_platform.ingestion.dlt_pipeline import ingest
+
+    yield from ingest(context, dlt.settings)
 
 
 def wait_for_source(url: str, attempts: int | None = None, delay: float = 1.0, during: bool = False) -> None:
@@ -163,53 +115,3 @@ def wait_for_source(url: str, attempts: int | None = None, delay: float = 1.0, d
         ),
         allow_retries=False,
     )
-
-
-@cache
-def raw_tables() -> AssetsDefinition:
-    """The ingestion asset, made when the definitions load. The decorator only needs the resources'
-    names and the destination's to build the asset specs; each run builds a fresh source (a dlt
-    source object cannot be run twice in one process) and its own pipeline."""
-    settings = get_settings()
-    return dlt_assets(
-        dlt_source=operational_source(reader_url=settings.source_url(reader=True)),
-        dlt_pipeline=spec_pipeline(settings),
-        name="ingest_operational_source",
-        dagster_dlt_translator=RawTableTranslator(),
-        op_tags={"finefinance/warehouse": "writer"},
-        pool="warehouse",
-    )(ingest_raw_tables)
-
-
-def ingest_raw_tables(context: AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
-    settings = get_settings()
-    with pipeline_folder_lock(settings, context.log.warning):
-        yield from _ingest(context, dlt, settings)
-
-
-def _ingest(context: AssetExecutionContext, dlt: DagsterDltResource, settings: Settings) -> Iterator:
-    reader_url = settings.source_url(reader=True)
-    wait_for_source(reader_url)
-    # a column the models read, dropped or retyped at the source: stop before loading anything
-    assert_source_schema(reader_url)
-    pipeline = ingestion_pipeline(settings)
-    source = operational_source(reader_url=reader_url, first_load=tables_without_raw_copy(pipeline))
-    try:
-        results = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline))
-    except BaseException as exc:
-        # a connection lost mid-read surfaces as a driver error (ConnectorX: a Rust panic, which
-        # is a BaseException): when the source is gone, say so in one line after bounded retries
-        if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
-            wait_for_source(reader_url, during=True)
-        raise
-    # dagster-dlt's own fetch_row_count() fails for a table that received no new rows, which is
-    # the normal case of an incremental run: count the raw tables ourselves.
-    with pipeline.sql_client() as client:
-        for result in results:
-            table = result.asset_key.path[-1]
-            with client.execute_query(f"select count(*) from {table}") as cursor:
-                row_count = cursor.fetchone()[0]
-            yield MaterializeResult(
-                asset_key=result.asset_key,
-                metadata={**(result.metadata or {}), "dagster/row_count": row_count},
-            )

@@ -8,10 +8,11 @@ import duckdb
 import psycopg2
 import pytest
 from dagster import AssetKey, materialize
-from dagster_dlt import DagsterDltResource
 from helpers.environment import platform_env
 
+from finefinance_platform.ingestion import ingestion_resources
 from finefinance_platform.ingestion.dlt_ingestion import raw_tables
+from finefinance_platform.settings import get_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
 ADVISOR, CUSTOMER, ACCOUNT, OTHER_ACCOUNT = (str(uuid.uuid4()) for _ in range(4))
@@ -72,7 +73,7 @@ def _fill_source(dsn: str) -> list[str]:
 
 
 def _ingest() -> None:
-    result = materialize([raw_tables()], resources={"dlt": DagsterDltResource()})
+    result = materialize([raw_tables()], resources=ingestion_resources(get_settings()))
     assert result.success
     keys = {e.event_specific_data.materialization.asset_key for e in result.get_asset_materialization_events()}
     assert keys == {AssetKey(["raw", t.name]) for t in SOURCE_TABLES}
@@ -128,7 +129,7 @@ def test_source_down_fails_with_a_clear_error(tmp_path, monkeypatch):
     unreachable = "postgresql://postgres:x@127.0.0.1:1/finefinance"
     with platform_env(monkeypatch, unreachable, tmp_path / "warehouse.duckdb"):
         monkeypatch.setattr("finefinance_platform.ingestion.dlt_ingestion.SOURCE_CONNECT_ATTEMPTS", 2)
-        result = materialize([raw_tables()], resources={"dlt": DagsterDltResource()}, raise_on_error=False)
+        result = materialize([raw_tables()], resources=ingestion_resources(get_settings()), raise_on_error=False)
     assert not result.success
     failure = result.get_step_failure_events()[0]
     assert "unreachable after 2 attempts" in failure.event_specific_data.error.message

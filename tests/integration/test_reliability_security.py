@@ -19,7 +19,6 @@ import psycopg2
 import pytest
 import yaml
 from dagster import materialize
-from dagster_dlt import DagsterDltResource
 from helpers.delivery_fixtures import (
     identity_provider,
     make_delivery_home,
@@ -29,6 +28,7 @@ from helpers.delivery_fixtures import (
 )
 from helpers.environment import platform_env, reader_dsn
 
+from finefinance_platform.ingestion import ingestion_resources
 from finefinance_platform.settings import DBT_PROJECT_DIR, REPO_ROOT, get_settings, load_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
@@ -60,7 +60,7 @@ def test_ingestion_connects_as_the_read_only_role_which_cannot_write(source_dsn,
         monkeypatch, source_dsn.replace(owner_password, "not-the-owner-password"), tmp_path / "warehouse.duckdb"
     ):
         monkeypatch.setenv("FINEFINANCE_SOURCE_READER_URL", reader_dsn(source_dsn))
-        assert materialize([dlt_ingestion.raw_tables()], resources={"dlt": DagsterDltResource()}).success
+        assert materialize([dlt_ingestion.raw_tables()], resources=ingestion_resources(get_settings())).success
         # and with the reader's password wrong, it cannot connect at all
         monkeypatch.setenv(
             "FINEFINANCE_SOURCE_READER_URL",
@@ -68,7 +68,7 @@ def test_ingestion_connects_as_the_read_only_role_which_cannot_write(source_dsn,
         )
         monkeypatch.setattr(dlt_ingestion, "SOURCE_CONNECT_ATTEMPTS", 1)
         ingestion = [dlt_ingestion.raw_tables()]
-        failed = materialize(ingestion, resources={"dlt": DagsterDltResource()}, raise_on_error=False)
+        failed = materialize(ingestion, resources=ingestion_resources(get_settings()), raise_on_error=False)
         assert not failed.success
         assert "finefinance_reader" in failed.get_step_failure_events()[0].event_specific_data.error.message
 
