@@ -12,6 +12,7 @@ import sys
 import click
 
 from finefinance_platform.errors import FineFinanceError
+from finefinance_platform.settings import Settings
 
 # command name -> "module:attribute" of a click command or group
 COMMANDS = {
@@ -62,15 +63,9 @@ def cli() -> None:
     """FineFinance data platform: source, ingestion, warehouse, marts, statements and dashboards."""
 
 
-def _keep_the_home_private() -> None:
-    from finefinance_platform.errors import SettingsError
+def _keep_the_home_private(settings: Settings) -> None:
     from finefinance_platform.private_home import passages_to_postgres, repair_home
-    from finefinance_platform.settings import get_settings
 
-    try:
-        settings = get_settings()
-    except SettingsError:
-        return  # the command itself says what is wrong with the settings
     home = settings.home
     repaired = repair_home(home, passages_to_postgres(home, settings.postgres_dir))
     if repaired:
@@ -79,11 +74,19 @@ def _keep_the_home_private() -> None:
 
 
 def main() -> None:
+    from finefinance_platform.errors import SettingsError
     from finefinance_platform.library_log import send_library_messages_to_the_log
+    from finefinance_platform.settings import get_settings
 
-    send_library_messages_to_the_log()
     try:
-        _keep_the_home_private()
+        settings = get_settings()
+    except SettingsError:
+        settings = None  # the command itself says what is wrong with the settings
+    if settings is not None:
+        send_library_messages_to_the_log(settings)
+    try:
+        if settings is not None:
+            _keep_the_home_private(settings)
         cli(standalone_mode=True)
     except FineFinanceError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -15,8 +15,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from finefinance_platform.errors import FineFinanceError
-from finefinance_platform.settings import get_settings
+from finefinance_platform.settings import Settings
 
 # what reports through Python's logging or warnings, not the platform's progress: the libraries,
 # and the platform's own log lines (each alert is also in audit.alerts, Slack when set, and the run's
@@ -34,16 +33,16 @@ LIBRARY_LOGGERS = (
 )
 
 
-def library_log_path() -> Path:
-    return get_settings().home / "logs" / "finefinance.log"
+def library_log_path(settings: Settings) -> Path:
+    return settings.home / "logs" / "finefinance.log"
 
 
-def send_library_messages_to_the_log() -> None:
+def send_library_messages_to_the_log(settings: Settings) -> None:
     try:
-        path = library_log_path()
+        path = library_log_path(settings)
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, encoding="utf-8")
-    except (OSError, FineFinanceError):
+    except OSError:
         return  # a home that cannot be written: the command itself will say so
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
     logging.captureWarnings(True)
@@ -54,13 +53,13 @@ def send_library_messages_to_the_log() -> None:
 
 
 @contextlib.contextmanager
-def library_output_to_log() -> Iterator[None]:
+def library_output_to_log(settings: Settings) -> Iterator[None]:
     """Standard output of what runs inside (dbt's event lines, dlt's progress) appended to the log."""
     try:
-        path = library_log_path()
+        path = library_log_path(settings)
         path.parent.mkdir(parents=True, exist_ok=True)
         log = path.open("a", encoding="utf-8")
-    except (OSError, FineFinanceError):
+    except OSError:
         yield
         return
     with log, contextlib.redirect_stdout(log):

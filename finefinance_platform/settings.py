@@ -1,8 +1,10 @@
 """The one place that reads the environment.
 
-Every other module asks `get_settings()`; nothing else touches `os.environ`. With nothing set, the
-platform runs on its embedded defaults: a PostgreSQL started from the pgserver wheel under
-`.finefinance/postgres`, dlt ingestion, and the DuckDB warehouse `.finefinance/warehouse.duckdb`.
+Only the edges call `get_settings()` (the commands, the code location's definitions, the dashboards'
+entry; tests/unit/test_settings_edges.py lists them) and pass the settings down; nothing else touches
+`os.environ`. With nothing set, the platform runs on its embedded defaults: a PostgreSQL started
+from the pgserver wheel under `.finefinance/postgres`, dlt ingestion, and the DuckDB warehouse
+`.finefinance/warehouse.duckdb`.
 """
 
 from __future__ import annotations

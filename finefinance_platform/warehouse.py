@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import duckdb
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, ResourceDependency
 
 from finefinance_platform.errors import FineFinanceError
-from finefinance_platform.settings import get_settings
+from finefinance_platform.settings import Settings
 
 # DuckDB admits one writing process: a second one waits for the lock rather than failing the run
 LOCK_WAIT_SECONDS = 600
@@ -23,14 +23,15 @@ class WarehouseLockedError(FineFinanceError):
     pass
 
 
-def connect_duckdb(path: str, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS):
+def connect_duckdb(settings: Settings, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS):
+    path = str(settings.duckdb_path)
     deadline = time.monotonic() + wait_seconds
     delay = 0.2
     while True:
         try:
             # the same bounded buffer pool as dbt's and ingestion's: checks over raw (latest version
             # of each key) took this process to 2.4 GB at scale M unbounded (docs/benchmarks.md)
-            config = {"memory_limit": get_settings().duckdb_memory_limit}
+            config = {"memory_limit": settings.duckdb_memory_limit}
             return duckdb.connect(path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -44,20 +45,19 @@ def connect_duckdb(path: str, read_only: bool = False, wait_seconds: float = LOC
 
 
 class WarehouseResource(ConfigurableResource):
-    """Runs SQL on the selected warehouse; `query` returns rows as tuples.
+    """Runs SQL on the settings' warehouse; `query` returns rows as tuples.
 
-    Unset fields follow the settings when a connection is opened (not when the definitions load),
-    so one code location serves whichever warehouse the run's environment names.
+    The settings are those the definitions loaded with (a run's process loads them from its own
+    environment); the assets, checks and sensors that need other settings read them here too.
     """
 
-    kind: str = ""
-    duckdb_path: str = ""
+    settings: ResourceDependency[Settings]
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[Any]:
-        settings = get_settings()
-        if (self.kind or settings.warehouse) == "duckdb":
-            con = connect_duckdb(self.duckdb_path or str(settings.duckdb_path), read_only=read_only)
+        settings = self.settings
+        if settings.warehouse == "duckdb":
+            con = connect_duckdb(settings, read_only=read_only)
             try:
                 yield con
             finally:
@@ -65,7 +65,7 @@ class WarehouseResource(ConfigurableResource):
         else:
             from finefinance_platform.production.snowflake import connect_snowflake
 
-            con = connect_snowflake(get_settings())
+            con = connect_snowflake(settings)
             try:
                 yield con
             finally:
@@ -76,14 +76,13 @@ class WarehouseResource(ConfigurableResource):
         """A connection with DuckDB's calls (`execute(sql, [?-params])`, `fetchall`, `df`, `begin`)
         on either warehouse, for the statements' assets: a DuckDB connection on the warehouse file, or a
         `SnowflakeSession` as `identity` (`transform` writes, `reporting` only reads the marts)."""
-        settings = get_settings()
-        if (self.kind or settings.warehouse) == "duckdb":
+        if self.settings.warehouse == "duckdb":
             with self.connect() as con:
                 yield con
             return
         from finefinance_platform.production.snowflake import open_session
 
-        with open_session(settings, identity) as session:
+        with open_session(self.settings, identity) as session:
             yield session
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
@@ -95,7 +94,7 @@ class WarehouseResource(ConfigurableResource):
     @property
     def placeholder(self) -> str:
         """The parameter marker of `query`: DuckDB's `?`, the Snowflake connector's `%s`."""
-        return "?" if (self.kind or get_settings().warehouse) == "duckdb" else "%s"
+        return "?" if self.settings.warehouse == "duckdb" else "%s"
 
     def table_exists(self, schema: str, table: str) -> bool:
         mark = self.placeholder

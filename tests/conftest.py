@@ -19,7 +19,7 @@ os.environ.pop("FINEFINANCE_DUCKDB_PATH", None)
 os.environ.pop("FINEFINANCE_WAREHOUSE", None)
 os.environ.pop("FINEFINANCE_INGESTION", None)
 
-# The monthly partitions are made when the definitions load (`monthly_partitions()`, once per
+# The monthly partitions are made when the definitions load (`monthly_partitions(settings)`, once per
 # process): the session's XS data sets cover the six completed months before the current one, and
 # the partitions start with them.
 from finefinance_platform.months import add_months, current_month  # noqa: E402

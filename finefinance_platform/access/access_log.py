@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finefinance_platform.access.policy import Action, Principal
-from finefinance_platform.settings import Settings, get_settings
+from finefinance_platform.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,8 @@ class AccessRecord:
     count: int = 1
 
 
-def log_path(settings: Settings | None = None) -> Path:
-    return (settings or get_settings()).home / LOG_FILE
+def log_path(settings: Settings) -> Path:
+    return settings.home / LOG_FILE
 
 
 _UNPRINTABLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format marks (bidi, zero-width), surrogates, separators
@@ -137,7 +137,7 @@ def _now() -> dt.datetime:
 
 
 @contextmanager
-def _connect(settings: Settings | None) -> Iterator[sqlite3.Connection]:
+def _connect(settings: Settings) -> Iterator[sqlite3.Connection]:
     path = log_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(path, timeout=10)) as con:
@@ -164,7 +164,7 @@ def record(
     month_start: dt.date | None = None,
     detail: str | None = None,
     client: str | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> None:
     """Append one row, or count an anonymous refusal (see above). `client` is the caller's network
     address where there is one (HTTP)."""
@@ -183,7 +183,6 @@ def record(
         printable(detail, LIMITS["detail"]),
         printable(client, LIMITS["client"]),
     )
-    settings = settings or get_settings()
     if principal.subject is None and outcome == "denied":
         _tally.refused(settings, row, now)
     else:
@@ -361,9 +360,8 @@ def _at_exit() -> None:
         _snowflake.close()
 
 
-def read(settings: Settings | None = None, limit: int | None = None) -> list[AccessRecord]:
+def read(settings: Settings, limit: int | None = None) -> list[AccessRecord]:
     """The log, newest first."""
-    settings = settings or get_settings()
     if settings.warehouse == "snowflake":
         return _read_from_snowflake(settings, limit)
     if not log_path(settings).exists():

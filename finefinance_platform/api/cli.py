@@ -14,5 +14,7 @@ def serve(host: str, port: int) -> None:
 
     from finefinance_platform.api.service import create_app
     from finefinance_platform.identity.cli import ensure_identity
+    from finefinance_platform.settings import get_settings
 
-    uvicorn.run(create_app(issuer=ensure_identity()), host=host, port=port, log_level="info")
+    settings = get_settings()
+    uvicorn.run(create_app(settings, issuer=ensure_identity(settings)), host=host, port=port, log_level="info")

@@ -40,7 +40,7 @@ from finefinance_platform.access.policy import Action, Principal, Role, decide
 from finefinance_platform.access.tokens import AccessTokenVerifier, IdentityProviderUnavailable, TokenError
 from finefinance_platform.months import parse_month
 from finefinance_platform.serving.marts import open_marts
-from finefinance_platform.settings import Settings, get_settings
+from finefinance_platform.settings import Settings
 from finefinance_platform.statements.issuing.issued import issued_versions_by_month, load_issued_statement
 from finefinance_platform.statements.marts import statement_months
 from finefinance_platform.statements.model import StatementError, StatementIntegrityError
@@ -119,9 +119,8 @@ def _action_of(path: str) -> Action:
     return Action.REQUEST
 
 
-def create_app(settings: Settings | None = None, issuer: str | None = None) -> FastAPI:
+def create_app(settings: Settings, issuer: str | None = None) -> FastAPI:
     """The service for tokens of `issuer` (default: FINEFINANCE_OIDC_ISSUER, else the embedded provider)."""
-    settings = settings or get_settings()
     if issuer is None:
         if settings.identity.embedded:
             from finefinance_platform.identity.provider import EmbeddedIdentityProvider

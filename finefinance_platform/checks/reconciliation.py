@@ -28,7 +28,6 @@ from dagster import (
     multi_asset_check,
 )
 
-from finefinance_platform.settings import get_settings
 from finefinance_platform.source.tables import SOURCE_TABLES, SourceTable
 from finefinance_platform.warehouse import WarehouseResource
 
@@ -97,7 +96,7 @@ def compare_months(source: dict, raw: dict) -> list[dict]:
     pool="warehouse",
 )
 def raw_matches_source(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
-    settings = get_settings()
+    settings = warehouse.settings
     selected = {key.asset_key.path[-1] for key in context.selected_asset_check_keys}
     with closing(psycopg2.connect(settings.source_url(reader=True))) as src, warehouse.connect() as wh:
         wh.execute("set TimeZone = 'UTC'")

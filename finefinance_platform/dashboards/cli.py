@@ -20,8 +20,8 @@ def dashboard(host: str, port: int) -> None:
     from finefinance_platform.identity.cli import ensure_identity
     from finefinance_platform.serving.marts import open_marts
 
-    open_marts().close()  # fail here, in one line, rather than in every page
     settings = get_settings()
+    open_marts(settings).close()  # fail here, in one line, rather than in every page
     issuer = ensure_identity(settings, dashboard_port=port)
     secrets_file = write_auth_secrets(settings, issuer)
     click.echo(f"dashboards on http://{host}:{port} (sign in through {issuer}; demo users: `finefinance users`)")
@@ -44,7 +44,7 @@ def backtest(as_json: bool) -> None:
     from finefinance_platform.dashboards.value_backtest import report_lines, run_backtest
     from finefinance_platform.serving.marts import open_marts
 
-    with open_marts() as con:
+    with open_marts(get_settings()) as con:
         result = run_backtest(con)
     if as_json:
         click.echo(json.dumps(result.as_dict()))

@@ -13,9 +13,15 @@ from finefinance_platform.access.policy import Action, Page, Principal, decide
 from finefinance_platform.dashboards import queries, sessions, value_queries
 from finefinance_platform.errors import FineFinanceError
 from finefinance_platform.serving.marts import MartsUnavailableError, open_marts, published_at, serving_path
-from finefinance_platform.settings import get_settings
+from finefinance_platform.settings import Settings, get_settings
 from finefinance_platform.statements.issuing.issued import load_issued_statement
 from finefinance_platform.statements.model import Statement
+
+
+def dashboard_settings() -> Settings:
+    """The settings of this run of a page: the dashboards' edge, where they are read (Streamlit runs
+    each page as a script of its own, with no caller to pass them in)."""
+    return get_settings()
 
 
 def current_principal() -> Principal:
@@ -26,7 +32,7 @@ def current_principal() -> Principal:
         return Principal.anonymous()
     claims = st.user.to_dict()
     try:
-        reason = sessions.ended(claims)
+        reason = sessions.ended(claims, None, dashboard_settings())
     except Exception:  # the deny list cannot be read: refuse rather than trust a cookie blindly
         reason = "unchecked"
     if reason:
@@ -40,7 +46,7 @@ def sign_out() -> None:
     working), then Streamlit clears the cookie and ends the session at the provider."""
     try:
         if st.user.get("is_logged_in"):
-            sessions.sign_out(st.user.to_dict())
+            sessions.sign_out(st.user.to_dict(), None, dashboard_settings())
     finally:
         st.logout()
 
@@ -48,7 +54,7 @@ def sign_out() -> None:
 def log(principal: Principal, action: Action, outcome: str, **fields) -> None:
     """A row of audit.access_log; a row that cannot be written stops the page (no record, no data)."""
     try:
-        access_log.record(principal, action, outcome, channel="dashboard", **fields)
+        access_log.record(principal, action, outcome, channel="dashboard", settings=dashboard_settings(), **fields)
     except Exception as exc:  # the page must not show data it could not record
         st.error(f"The access log cannot be written ({type(exc).__name__}): nothing is shown.")
         st.stop()
@@ -75,7 +81,7 @@ def page_principal(page: Page) -> Principal:
 def data_version() -> tuple[str, int]:
     """Which file the readers use and when it last changed: part of every cache key, so a new
     publish (or another FINEFINANCE_HOME) is never answered from the old cache."""
-    settings = get_settings()
+    settings = dashboard_settings()
     if settings.warehouse == "snowflake":
         # no file to watch: the cache's ttl bounds how stale a page can be
         return f"snowflake:{settings.snowflake.database}", 0
@@ -90,13 +96,13 @@ _QUERY_MODULES = {"queries": queries, "value_queries": value_queries}
 
 @st.cache_data(ttl=600, show_spinner=False)
 def _cached_query(name: str, version: tuple[str, int], args: tuple, module: str = "queries") -> pd.DataFrame | list:
-    with open_marts() as con:
+    with open_marts(dashboard_settings()) as con:
         return getattr(_QUERY_MODULES[module], name)(con, *args)
 
 
 @st.cache_data(ttl=600, show_spinner=False)
 def _cached_statement(customer_id: str, month: dt.date, issued: int | None, version: tuple[str, int]) -> Statement:
-    with open_marts() as con:
+    with open_marts(dashboard_settings()) as con:
         return load_issued_statement(con, customer_id, month, issued)
 
 
@@ -120,14 +126,15 @@ def statement(customer_id: str, month: dt.date, issued: int | None = None) -> St
 
 
 def sidebar_data_note() -> None:
+    settings = dashboard_settings()
     try:
-        with open_marts() as con:
+        with open_marts(settings) as con:
             published = published_at(con)
     except MartsUnavailableError:
         return
     if published:
         st.sidebar.caption(f"Marts published {published:%Y-%m-%d %H:%M} UTC")
-    elif get_settings().warehouse == "snowflake":
+    elif settings.warehouse == "snowflake":
         st.sidebar.caption("Reading the marts on Snowflake")
     else:
         st.sidebar.caption("Reading the warehouse directly (no serving copy published yet)")

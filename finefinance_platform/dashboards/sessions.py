@@ -26,15 +26,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from finefinance_platform.settings import Settings, get_settings
+from finefinance_platform.settings import Settings
 
 EXPIRED = "expired"
 SIGNED_OUT = "signed out"
 DENY_LIST = Path("dashboard") / "signed_out.sqlite"
 
 
-def deny_list_path(settings: Settings | None = None) -> Path:
-    return (settings or get_settings()).home / DENY_LIST
+def deny_list_path(settings: Settings) -> Path:
+    return settings.home / DENY_LIST
 
 
 def session_key(claims: Mapping) -> str:
@@ -52,7 +52,7 @@ def _exp(claims: Mapping) -> float | None:
 
 
 @contextmanager
-def _connect(settings: Settings | None) -> Iterator[sqlite3.Connection]:
+def _connect(settings: Settings) -> Iterator[sqlite3.Connection]:
     path = deny_list_path(settings)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # created 0600 before SQLite opens it (SQLite would create it with the umask's mode)
@@ -62,7 +62,7 @@ def _connect(settings: Settings | None) -> Iterator[sqlite3.Connection]:
         yield con
 
 
-def ended(claims: Mapping, now: float | None = None, settings: Settings | None = None) -> str | None:
+def ended(claims: Mapping, now: float | None, settings: Settings) -> str | None:
     """Why the session of these (signature-checked) claims has ended, or None if it is still alive.
 
     Claims without a usable `exp` end at once: a session must have an end."""
@@ -77,7 +77,7 @@ def ended(claims: Mapping, now: float | None = None, settings: Settings | None =
     return SIGNED_OUT if row else None
 
 
-def sign_out(claims: Mapping, now: float | None = None, settings: Settings | None = None) -> None:
+def sign_out(claims: Mapping, now: float | None, settings: Settings) -> None:
     """Deny this session from now on (until its token expires), and forget the sessions whose
     token has expired since."""
     now = time.time() if now is None else now

@@ -27,6 +27,7 @@ from finefinance_platform.access import access_log
 from finefinance_platform.access.policy import Action, CustomerScope, Decision, Principal, decide
 from finefinance_platform.months import add_months, current_month
 from finefinance_platform.serving.marts import has_table
+from finefinance_platform.settings import Settings
 
 # the drivers of a contribution, with their sign in it (docs/business-definitions.md, customer value)
 DRIVERS: dict[str, tuple[str, int]] = {
@@ -561,6 +562,7 @@ def authorize_drill(
     customer_id: str | None = None,
     customer_advisor_id: str | None = None,
     channel: str = "dashboard",
+    settings: Settings,
 ) -> Decision:
     """Decide one drill (a figure opened by `by`: a breakdown's dimension, or `statement_lines` for
     one customer's driver) with the access policy and write it to the access log, allowed or denied.
@@ -584,5 +586,6 @@ def authorize_drill(
         customer_id=customer_id,
         month_start=month,
         detail=detail,
+        settings=settings,
     )
     return decision

@@ -7,10 +7,9 @@ import click
 from finefinance_platform.settings import Settings, get_settings
 
 
-def ensure_identity(settings: Settings | None = None, dashboard_port: int | None = None) -> str:
+def ensure_identity(settings: Settings, dashboard_port: int | None = None) -> str:
     """The issuer people sign in at: the configured provider, or the embedded one, started (with its
     demo users, when there are marts to make them from) if it is not running. Returns its URL."""
-    settings = settings or get_settings()
     if not settings.identity.embedded:
         return settings.identity.issuer
     from finefinance_platform.identity.provider import EmbeddedIdentityProvider, demo_users

@@ -52,7 +52,8 @@ def advisor_alert_notices(context: AssetExecutionContext, warehouse: WarehouseRe
         record_alert(
             Alert(
                 "advisor_alert", "WARN", alert_message(kind, customer_id, advisor_id, amount, balance_after, booked_at)
-            )
+            ),
+            warehouse.settings,
         )
     if len(rows) > MAX_NOTICES_PER_CYCLE:
         record_alert(
@@ -61,7 +62,8 @@ def advisor_alert_notices(context: AssetExecutionContext, warehouse: WarehouseRe
                 "WARN",
                 f"{len(rows) - MAX_NOTICES_PER_CYCLE} more advisor alerts this cycle: see marts.intraday_alerts "
                 "or the dashboards' Today view",
-            )
+            ),
+            warehouse.settings,
         )
     newest = rows[-1][-1] if rows else last_sent
     context.log.info(f"{len(rows)} advisor alert(s) sent")

@@ -23,8 +23,8 @@ from dagster import (
 )
 
 from finefinance_platform.orchestration.run_safety import warehouse_turn
-from finefinance_platform.settings import Settings, get_settings
-from finefinance_platform.warehouse import WarehouseLockedError, connect_duckdb
+from finefinance_platform.settings import Settings
+from finefinance_platform.warehouse import WarehouseLockedError, WarehouseResource, connect_duckdb
 
 logger = logging.getLogger("finefinance.alerts")
 
@@ -83,7 +83,7 @@ def _write_audit_rows(settings: Settings, alerts: list[Alert]) -> None:
 
 
 def _insert_audit_rows(settings: Settings, alerts: list[Alert]) -> None:
-    con = connect_duckdb(str(settings.duckdb_path), wait_seconds=30)
+    con = connect_duckdb(settings, wait_seconds=30)
     try:
         con.execute("create schema if not exists audit")
         con.execute(audit_table_ddl())
@@ -96,8 +96,7 @@ def _insert_audit_rows(settings: Settings, alerts: list[Alert]) -> None:
         con.close()
 
 
-def record_alert(alert: Alert, settings: Settings | None = None) -> None:
-    settings = settings or get_settings()
+def record_alert(alert: Alert, settings: Settings) -> None:
     alert = alert.with_time()
     logger.error("ALERT %s [%s] %s", alert.kind, alert.severity, alert.message)
     _send_slack(settings, alert)
@@ -131,16 +130,17 @@ def _send_slack(settings: Settings, alert: Alert) -> None:
 
 
 @run_failure_sensor(name="alert_on_run_failure", default_status=DefaultSensorStatus.RUNNING)
-def alert_on_run_failure(context: RunFailureSensorContext) -> None:
+def alert_on_run_failure(context: RunFailureSensorContext, warehouse: WarehouseResource) -> None:
     run = context.dagster_run
     message = context.failure_event.message or "run failed"
     record_alert(
-        Alert("run_failure", "ERROR", f"run {run.run_id[:8]} ({run.job_name}) failed: {message}", run_id=run.run_id)
+        Alert("run_failure", "ERROR", f"run {run.run_id[:8]} ({run.job_name}) failed: {message}", run_id=run.run_id),
+        warehouse.settings,
     )
 
 
 @sensor(name="alert_on_check_failure", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
-def alert_on_check_failure(context: SensorEvaluationContext):
+def alert_on_check_failure(context: SensorEvaluationContext, warehouse: WarehouseResource):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # get_event_records is the one API that filters by event type
         if not context.cursor:
@@ -169,7 +169,8 @@ def alert_on_check_failure(context: SensorEvaluationContext):
                     run_id=record.run_id,
                     asset_key=evaluation.asset_key.to_user_string(),
                     check_name=evaluation.check_name,
-                )
+                ),
+                warehouse.settings,
             )
     if records:
         context.update_cursor(str(records[-1].storage_id))

@@ -25,6 +25,7 @@ from finefinance_platform.checks.source_freshness import raw_source_freshness
 from finefinance_platform.ingestion import ingestion_assets
 from finefinance_platform.orchestration.advisor_alerts import ALERT_NOTICES_KEY
 from finefinance_platform.serving.assets import SERVING_COPY_KEY
+from finefinance_platform.settings import Settings
 from finefinance_platform.transformation.dbt_assets import WAREHOUSE_WRITER_TAGS, DbtModels, dbt_models
 
 # the source tables the intraday marts read (bookings, their accounts' owners, the customers'
@@ -40,9 +41,8 @@ def live_ingestion(assets) -> AssetSelection:
     return AssetSelection.assets(*assets)
 
 
-def monthly_close(models: DbtModels | None = None) -> AssetSelection:
+def monthly_close(models: DbtModels) -> AssetSelection:
     """The month-grain marts and everything downstream of them that is not refreshed daily."""
-    models = models or dbt_models()
     return AssetSelection.assets(models.monthly).downstream() - AssetSelection.assets(models.unpartitioned)
 
 
@@ -53,10 +53,10 @@ class Jobs(NamedTuple):
     live: Any
 
 
-def jobs() -> Jobs:
+def jobs(settings: Settings) -> Jobs:
     """The three jobs, made when the definitions load (they select the ingestion and dbt assets):
     the same objects for as long as those assets stay the same."""
-    return _jobs(tuple(ingestion_assets()), dbt_models())
+    return _jobs(tuple(ingestion_assets(settings)), dbt_models(settings))
 
 
 @cache
@@ -88,8 +88,8 @@ def _jobs(ingestion: tuple, models: DbtModels) -> Jobs:
     )
 
 
-def schedules() -> list:
-    made = jobs()
+def schedules(settings: Settings) -> list:
+    made = jobs(settings)
     return [
         ScheduleDefinition(job=made.daily_refresh, cron_schedule="0 2 * * *", execution_timezone="UTC"),
         build_schedule_from_partitioned_job(made.close_month, hour_of_day=3),

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dagster import DagsterEvent, DagsterInstance, executor
+from dagster import DagsterEvent, DagsterInstance, ExecutorDefinition, executor
 from dagster._core.definitions.executor_definition import IN_PROC_CONFIG, _core_in_process_executor_creation
 from dagster._core.executor.in_process import InProcessExecutor
 
 from finefinance_platform.file_lock import held
-from finefinance_platform.settings import Settings, get_settings
+from finefinance_platform.settings import Settings
 
 # tags the runs the command line starts, so the next one can tell which unfinished runs were its own
 RUNNER_TAGS = {"finefinance/runner": "finefinance-run"}
@@ -76,8 +76,12 @@ def warehouse_turn(settings: Settings) -> Iterator[bool]:
 class RunLockedInProcessExecutor(InProcessExecutor):
     """Dagster's in-process executor, holding the run lock for the whole run first."""
 
+    def __init__(self, settings: Settings, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+
     def execute(self, plan_context, execution_plan) -> Iterator[DagsterEvent]:
-        settings = get_settings()
+        settings = self.settings
         if holds_the_run_lock(settings):
             yield from super().execute(plan_context, execution_plan)
             return
@@ -90,16 +94,23 @@ class RunLockedInProcessExecutor(InProcessExecutor):
             yield from super().execute(plan_context, execution_plan)
 
 
-@executor(name="in_process_under_the_run_lock", config_schema=IN_PROC_CONFIG)
-def in_process_under_the_run_lock(init_context) -> InProcessExecutor:
+def in_process_under_the_run_lock(settings: Settings) -> ExecutorDefinition:
     """The code location's executor: runs the daemon or the UI launch (schedules, sensors,
-    backfills) take the warehouse's run lock before their first step, as the command line does.
-    Written on Dagster's own in-process executor; Dagster has no run-level hook that runs before
-    the steps claim their pool slots."""
-    core = _core_in_process_executor_creation(init_context.executor_config)
-    return RunLockedInProcessExecutor(
-        retries=core.retries, step_dependency_config=core.step_dependency_config, marker_to_close=core.marker_to_close
-    )
+    backfills) take the warehouse's run lock (of the settings the definitions load with) before
+    their first step, as the command line does. Written on Dagster's own in-process executor;
+    Dagster has no run-level hook that runs before the steps claim their pool slots."""
+
+    @executor(name="in_process_under_the_run_lock", config_schema=IN_PROC_CONFIG)
+    def under_the_run_lock(init_context) -> InProcessExecutor:
+        core = _core_in_process_executor_creation(init_context.executor_config)
+        return RunLockedInProcessExecutor(
+            settings,
+            retries=core.retries,
+            step_dependency_config=core.step_dependency_config,
+            marker_to_close=core.marker_to_close,
+        )
+
+    return under_the_run_lock
 
 
 def fail_runs_left_by_a_crash(instance: DagsterInstance, echo=print) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from finefinance_platform.serving.publish import EXTRA_TABLES, publish_serving_copy, published_time, serving_tables
-from finefinance_platform.settings import get_settings
+from finefinance_platform.settings import Settings
 from finefinance_platform.transformation.dbt_assets import dbt_models
 from finefinance_platform.warehouse import WarehouseResource
 
@@ -17,21 +17,20 @@ SERVING_COPY_KEY = AssetKey(["delivery", "serving_copy"])
 EXTRA_TABLE_KEYS = [AssetKey([schema, table]) for schema, table in EXTRA_TABLES]
 
 
-def mart_keys() -> list[AssetKey]:
+def mart_keys(settings: Settings) -> list[AssetKey]:
     """Every model dbt builds in the `marts` schema (read from its manifest through the dbt assets,
     so a new mart needs no list here): the serving copy is republished when any of them changes."""
     return sorted(
-        (key for assets in dbt_models() for key in assets.keys if key.path[0] == "marts"), key=lambda key: key.path
+        (key for assets in dbt_models(settings) for key in assets.keys if key.path[0] == "marts"),
+        key=lambda key: key.path,
     )
 
 
 RECORDING_MARGIN_SECONDS = 60
 
 
-def build_serving_copy_asset(deps: Sequence[AssetKey] | None = None) -> AssetsDefinition:
-    """The serving copy downstream of `deps`: by default the marts and the issued statements the
-    readers use."""
-    deps = list(deps) if deps is not None else [*mart_keys(), *EXTRA_TABLE_KEYS]
+def build_serving_copy_asset(deps: Sequence[AssetKey]) -> AssetsDefinition:
+    """The serving copy downstream of `deps` (the marts and the issued statements the readers use)."""
 
     @asset(
         key=SERVING_COPY_KEY,
@@ -46,11 +45,12 @@ def build_serving_copy_asset(deps: Sequence[AssetKey] | None = None) -> AssetsDe
         ),
     )
     def serving_copy(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-        if (warehouse.kind or get_settings().warehouse) == "snowflake":
+        settings = warehouse.settings
+        if settings.warehouse == "snowflake":
             # readers query Snowflake itself as the reporting identity: no single-writer file to avoid
             context.log.info("Snowflake: the readers query the marts directly; no copy to publish")
             return MaterializeResult(metadata={"published": False, "reason": "readers query Snowflake"})
-        previous = published_time()
+        previous = published_time(settings)
         changed = []
         if previous is not None:
             # a table counts as changed when Dagster recorded it (or never did) after the copy in
@@ -61,7 +61,7 @@ def build_serving_copy_asset(deps: Sequence[AssetKey] | None = None) -> AssetsDe
                 if event is None or event.timestamp >= cutoff:
                     changed.append(".".join(key.path[-2:]))
         with warehouse.connect() as con:
-            path = publish_serving_copy(con, changed_since=previous, changed=changed)
+            path = publish_serving_copy(con, settings, changed_since=previous, changed=changed)
         context.log.info(f"published the serving copy {path} (copied again: {', '.join(changed) or 'all'})")
         return MaterializeResult(
             metadata={
@@ -74,5 +74,5 @@ def build_serving_copy_asset(deps: Sequence[AssetKey] | None = None) -> AssetsDe
     return serving_copy
 
 
-def serving_assets() -> list[AssetsDefinition]:
-    return [build_serving_copy_asset()]
+def serving_assets(settings: Settings) -> list[AssetsDefinition]:
+    return [build_serving_copy_asset([*mart_keys(settings), *EXTRA_TABLE_KEYS])]

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from finefinance_platform.errors import FineFinanceError
-from finefinance_platform.settings import Settings, get_settings
+from finefinance_platform.settings import Settings
 
 SERVING_FILE = "marts.duckdb"
 # The file's stem names its catalog; a catalog called `marts` would make `marts.<table>` ambiguous,
@@ -42,8 +42,7 @@ def has_table(con, schema: str, table: str) -> bool:
     )
 
 
-def serving_path(settings: Settings | None = None) -> Path:
-    settings = settings or get_settings()
+def serving_path(settings: Settings) -> Path:
     return settings.home / "serving" / SERVING_FILE
 
 
@@ -51,7 +50,7 @@ def _quote_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def open_marts(settings: Settings | None = None):
+def open_marts(settings: Settings):
     """The one way readers (dashboards, statement service, statement CLI, export, the statement
     documents asset) reach the marts and delivery.statement_issues; use it as a context manager.
 
@@ -64,7 +63,6 @@ def open_marts(settings: Settings | None = None):
     opening after a publish sees the new copy (DuckDB caches database instances by path: opening the
     path itself could hand back the old one).
     """
-    settings = settings or get_settings()
     if settings.warehouse == "snowflake":
         return _open_snowflake_marts(settings)
     candidates = [serving_path(settings), settings.duckdb_path]

@@ -38,9 +38,7 @@ EXTRA_TABLES = (("delivery", "statement_issues"),)
 APPEND_ONLY_KEYS = {("delivery", "statement_issues"): ("customer_id", "month_start", "version")}
 
 
-def publish_serving_copy(
-    con_or_path, settings: Settings | None = None, changed_since: dt.datetime | None = None, changed=()
-) -> Path:
+def publish_serving_copy(con_or_path, settings: Settings, changed_since: dt.datetime | None = None, changed=()) -> Path:
     """Copy every table and view of the `marts` schema (and EXTRA_TABLES) into a new file, then
     rename it into place.
 
@@ -148,7 +146,7 @@ def _published(path: Path) -> tuple[dt.datetime, set[str]] | None:
     return when, {name for (name,) in tables}
 
 
-def published_time(settings: Settings | None = None) -> dt.datetime | None:
+def published_time(settings: Settings) -> dt.datetime | None:
     """When the serving copy in place was published (UTC, naive); None when there is none."""
     published = _published(serving_path(settings))
     return published[0] if published else None

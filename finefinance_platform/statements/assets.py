@@ -34,6 +34,7 @@ from dagster import (
 
 from finefinance_platform.months import add_months, current_month, parse_month
 from finefinance_platform.orchestration.alerts import Alert, record_alert
+from finefinance_platform.settings import Settings
 from finefinance_platform.statements.export import export_month, files_in, statements_folder, statements_root
 from finefinance_platform.statements.issuing.check import issue_problems
 from finefinance_platform.statements.issuing.issue import IssueCounts, count_corrections, issue_month
@@ -64,9 +65,9 @@ ISSUES_CHECK = AssetCheckKey(STATEMENT_ISSUES_KEY, "issued_statements_match_the_
 # after issuing, with the statements issuing has just built from the marts, instead of building
 # 48,000 statements a second time in a step of its own. Selected on its own (the UI's "Execute",
 # `AssetSelection.checks`), it builds them from the marts itself.
-def statement_issues() -> AssetsDefinition:
+def statement_issues(settings: Settings) -> AssetsDefinition:
     """Issuing, on the monthly partitions (made when the definitions load, one per partitions)."""
-    return _statement_issues(monthly_partitions())
+    return _statement_issues(monthly_partitions(settings))
 
 
 @cache
@@ -127,7 +128,7 @@ def _issue(context: AssetExecutionContext, warehouse: WarehouseResource) -> list
     corrections = count_corrections(counts)
     if corrections:
         # after the warehouse connection is closed: the alert path writes audit.alerts in the warehouse
-        alert_corrections(corrections, context.run.run_id)
+        alert_corrections(corrections, warehouse.settings, context.run.run_id)
     return counts
 
 
@@ -141,7 +142,7 @@ def _issue_metadata(counts: list[IssueCounts]) -> dict:
     }
 
 
-def alert_corrections(corrections: dict[str, int], run_id: str | None = None) -> None:
+def alert_corrections(corrections: dict[str, int], settings: Settings, run_id: str | None = None) -> None:
     """Tell operations how many corrected statements were issued (log, audit.alerts, Slack)."""
     total = sum(corrections.values())
     per_month = ", ".join(f"{month}: {count}" for month, count in sorted(corrections.items()))
@@ -153,7 +154,8 @@ def alert_corrections(corrections: dict[str, int], run_id: str | None = None) ->
             "see delivery.statement_issues for the reasons",
             run_id=run_id,
             asset_key=STATEMENT_ISSUES_KEY.to_user_string(),
-        )
+        ),
+        settings,
     )
 
 
@@ -187,9 +189,9 @@ def issued_statements_match_the_marts(
     )
 
 
-def statement_documents() -> AssetsDefinition:
+def statement_documents(settings: Settings) -> AssetsDefinition:
     """The statement files, on the monthly partitions (made when the definitions load, one per partitions)."""
-    return _statement_documents(monthly_partitions())
+    return _statement_documents(monthly_partitions(settings))
 
 
 @cache
@@ -212,16 +214,17 @@ def _statement_documents(partitions) -> AssetsDefinition:
 
 def render_statement_documents(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     months = _months(context)
+    settings = warehouse.settings
     customers = rendered = files = 0
     seconds = 0.0
     # the warehouse itself, not the serving copy: that copy is published after this asset
     with warehouse.session("reporting") as con:
         for month in months:
             try:
-                result = export_month(con, month, FORMATS, progress=False)
+                result = export_month(con, month, statements_folder(month, settings), FORMATS, progress=False)
             except NoStatementError:
                 # a month before the first account: nothing to send (the check says if that is wrong)
-                statements_folder(month).mkdir(parents=True, exist_ok=True)
+                statements_folder(month, settings).mkdir(parents=True, exist_ok=True)
                 context.log.warning(f"no statements to render for {month:%Y-%m}")
                 continue
             context.log.info(
@@ -230,7 +233,7 @@ def render_statement_documents(context: AssetExecutionContext, warehouse: Wareho
             )
             customers, rendered = customers + result.customers, rendered + result.rendered
             files, seconds = files + result.files, seconds + result.seconds
-    folder = statements_folder(months[0]) if len(months) == 1 else statements_root()
+    folder = statements_folder(months[0], settings) if len(months) == 1 else statements_root(settings)
     return MaterializeResult(
         metadata={
             "count": customers,
@@ -285,7 +288,7 @@ def every_customer_has_a_statement(
     expected_total, missing = 0, []
     with warehouse.session("reporting") as con:
         for month in _checked_months(context, con):
-            present = files_in(statements_folder(month))
+            present = files_in(statements_folder(month, warehouse.settings))
             customers = customers_with_open_accounts(con, month)
             expected_total += len(customers)
             missing += [
@@ -305,8 +308,8 @@ def every_customer_has_a_statement(
     )
 
 
-def statement_assets() -> list[AssetsDefinition]:
-    return [statement_issues(), statement_documents()]
+def statement_assets(settings: Settings) -> list[AssetsDefinition]:
+    return [statement_issues(settings), statement_documents(settings)]
 
 
 # the check of the issued statements is in `statement_issues` itself (ISSUES_CHECK)

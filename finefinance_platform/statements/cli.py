@@ -9,6 +9,7 @@ import click
 
 from finefinance_platform.errors import FineFinanceError
 from finefinance_platform.months import parse_month
+from finefinance_platform.settings import get_settings
 
 
 def _month(value: str) -> dt.date:
@@ -63,19 +64,20 @@ def statement(
     from finefinance_platform.statements.issuing.issued import load_issued_statement
     from finefinance_platform.statements.render import render
 
+    settings = get_settings()
     month = _month(month_text)
     customer_id = customer_id.strip()
     action = Action.DOWNLOAD_PDF if fmt == "pdf" else Action.DOWNLOAD_CSV
     try:
-        with open_marts() as con:
+        with open_marts(settings) as con:
             loaded = load_issued_statement(con, customer_id, month, version)
     except FineFinanceError as exc:
         access_log.record(operator(), action, "denied", channel="cli", customer_id=customer_id, month_start=month,
-                          detail=str(exc))  # fmt: skip
+                          detail=str(exc), settings=settings)  # fmt: skip
         raise
     issue = loaded.issue
     access_log.record(operator(), action, "allowed", channel="cli", customer_id=customer_id, month_start=month,
-                      detail=f"version {issue.version}")  # fmt: skip
+                      detail=f"version {issue.version}", settings=settings)  # fmt: skip
     output = output or Path(f"statement-{month:%Y-%m}-{loaded.customer_id}-v{issue.version}.{fmt}")
     write_atomically(output, render(loaded, fmt))
     lines = sum(len(account.lines) for account in loaded.accounts)
@@ -98,11 +100,13 @@ def verify(file: Path) -> None:
     from finefinance_platform.serving.marts import open_marts
     from finefinance_platform.statements.verify import verify_document
 
-    with open_marts() as con:
+    settings = get_settings()
+    with open_marts(settings) as con:
         result = verify_document(con, file.read_bytes())
     # verifying shows which customer's statement a file is: logged as viewing it
     access_log.record(operator(), Action.VIEW_STATEMENT, "allowed", channel="cli", customer_id=result.customer_id,
-                      month_start=result.month, detail=f"verify: {result.message}"[:500])  # fmt: skip
+                      month_start=result.month, detail=f"verify: {result.message}"[:500],
+                      settings=settings)  # fmt: skip
     if not result.authentic:
         raise FineFinanceError(f"{file}: {result.message}")
     click.echo(f"{file}: {result.message}")
@@ -127,12 +131,15 @@ def export(month_text: str, fmt: str, workers: int | None) -> None:
     from finefinance_platform.access import access_log
     from finefinance_platform.access.policy import Action
     from finefinance_platform.serving.marts import open_marts
-    from finefinance_platform.statements.export import DEFAULT_WORKERS, export_month, parse_formats
+    from finefinance_platform.statements.export import DEFAULT_WORKERS, export_month, parse_formats, statements_folder
 
+    settings = get_settings()
     month = _month(month_text)
-    access_log.record(operator(), Action.EXPORT_STATEMENTS, "allowed", channel="cli", month_start=month)
-    with open_marts() as con:
-        result = export_month(con, month, parse_formats(fmt), workers=workers or DEFAULT_WORKERS)
+    access_log.record(operator(), Action.EXPORT_STATEMENTS, "allowed", channel="cli", month_start=month,
+                      settings=settings)  # fmt: skip
+    with open_marts(settings) as con:
+        result = export_month(con, month, statements_folder(month, settings), parse_formats(fmt),
+                              workers=workers or DEFAULT_WORKERS)  # fmt: skip
     current = result.customers - result.rendered
     click.echo(
         f"exported {result.customers} customers' statements for {month:%Y-%m} to {result.folder}: "

@@ -30,7 +30,7 @@ from pathlib import Path
 from tqdm import tqdm
 from upath import UPath
 
-from finefinance_platform.settings import Settings, get_settings
+from finefinance_platform.settings import Settings
 from finefinance_platform.statements.issuing.issued import load_issued_month
 from finefinance_platform.statements.model import NoStatementError, Statement, StatementError
 from finefinance_platform.statements.render import FORMATS, render
@@ -76,11 +76,11 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def statements_root(settings: Settings | None = None) -> UPath:
-    return UPath((settings or get_settings()).statements_location)
+def statements_root(settings: Settings) -> UPath:
+    return UPath(settings.statements_location)
 
 
-def statements_folder(month: dt.date, settings: Settings | None = None) -> UPath:
+def statements_folder(month: dt.date, settings: Settings) -> UPath:
     return statements_root(settings) / f"{month:%Y-%m}"
 
 
@@ -141,14 +141,12 @@ def _render_and_write(job: tuple[Statement, Path, tuple[str, ...]]) -> int:
 def export_month(
     con,
     month: dt.date,
+    folder: Path,
     formats: Sequence[str] = FORMATS,
-    folder: Path | None = None,
     workers: int = DEFAULT_WORKERS,
     progress: bool = True,
-    settings: Settings | None = None,
 ) -> ExportResult:
     started = time.perf_counter()
-    folder = folder or statements_folder(month, settings)
     statements = load_issued_month(con, month)
     if not statements:
         raise NoStatementError(

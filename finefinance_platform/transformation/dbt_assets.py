@@ -16,7 +16,15 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec, BackfillPolicy, Output
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    BackfillPolicy,
+    Output,
+    ResourceDependency,
+)
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -25,7 +33,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from finefinance_platform.settings import DBT_PROJECT_DIR, get_settings
+from finefinance_platform.settings import DBT_PROJECT_DIR, Settings
 from finefinance_platform.transformation.manifest import manifest_is_stale
 from finefinance_platform.transformation.partitions import month_window, monthly_partitions
 from finefinance_platform.warehouse import WarehouseResource
@@ -39,13 +47,12 @@ LAYER_OWNERS = {
 }
 
 
-def dbt_project() -> DbtProject:
+def dbt_project(settings: Settings) -> DbtProject:
     """The dbt project with the settings' target, made when the definitions load (one per target).
 
     `make install` prepares the manifest. Under `dagster dev` it is prepared again only when a dbt
     file changed since (dagster-dbt's `prepare_if_dev` parses on every load: 11 s of the UI's
     start-up), so an edited model still reaches the UI with "Reload definitions"."""
-    settings = get_settings()
     return _dbt_project(settings.dbt_target, settings.under_dagster_dev)
 
 
@@ -68,6 +75,8 @@ class PlatformDbtCliResource(DbtCliResource):
     tests/unit/test_definitions.py fails if they change.
     """
 
+    settings: ResourceDependency[Settings]
+
     @cached_property
     def _cli_version(self):
         from packaging import version
@@ -80,7 +89,7 @@ class PlatformDbtCliResource(DbtCliResource):
     def cli(self, args, **kwargs):
         # dbt's profiles.yml reads the warehouse's paths from the environment: the settings decide
         # them when dbt starts (it copies this process's environment), not when this is imported
-        environment = {**get_settings().dbt_environment(), "DBT_TARGET_PATH": str(dbt_target_folder())}
+        environment = {**self.settings.dbt_environment(), "DBT_TARGET_PATH": str(dbt_target_folder(self.settings.home))}
         with temporary_environment(environment):
             return super().cli(args, **kwargs)
 
@@ -88,7 +97,7 @@ class PlatformDbtCliResource(DbtCliResource):
 PARTIAL_PARSE = "partial_parse.msgpack"
 
 
-def dbt_target_folder(home: Path | None = None) -> Path:
+def dbt_target_folder(home: Path) -> Path:
     """Where this home's dbt steps write (`<home>/dbt/target/<step>-<run>-<id>/`), and its parse state.
 
     dbt parses the whole project again (3 s a step) when its saved state was parsed with another
@@ -98,7 +107,7 @@ def dbt_target_folder(home: Path | None = None) -> Path:
     here after each step: every step of a home after its first parses only what changed, whatever
     FINEFINANCE_HOME (a test's, the benchmark's) is. The first step of a home starts from the state
     `make install` parsed, which is the default home's."""
-    folder = (home or get_settings().home) / "dbt" / "target"
+    folder = home / "dbt" / "target"
     kept = folder / PARTIAL_PARSE
     if not kept.exists():
         installed = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE
@@ -138,9 +147,11 @@ def _copy_atomically(source: Path, destination: Path) -> None:
     temporary.replace(destination)
 
 
-def dbt_resource() -> DbtCliResource:
+def dbt_resource(settings: Settings) -> DbtCliResource:
     # the dbt installed beside this interpreter, whether or not the virtualenv is activated
-    return PlatformDbtCliResource(project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).parent / "dbt"))
+    return PlatformDbtCliResource(
+        settings=settings, project_dir=dbt_project(settings), dbt_executable=str(Path(sys.executable).parent / "dbt")
+    )
 
 
 class FineFinanceTranslator(DagsterDbtTranslator):
@@ -239,10 +250,10 @@ class DbtModels(NamedTuple):
     monthly: AssetsDefinition  # the month-grain marts (dbt tag `monthly`), on the monthly partitions
 
 
-def dbt_models() -> DbtModels:
+def dbt_models(settings: Settings) -> DbtModels:
     """The dbt project's two Dagster assets, made from its manifest when the definitions load: the
     same objects for as long as the dbt project and the monthly partitions stay the same."""
-    return _dbt_models(dbt_project(), monthly_partitions())
+    return _dbt_models(dbt_project(settings), monthly_partitions(settings))
 
 
 @cache
@@ -259,7 +270,8 @@ def _dbt_models(project: DbtProject, partitions) -> DbtModels:
     )
     def dbt_unpartitioned_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
         started = time.perf_counter()
-        invocation = dbt.cli(["build", *PRODUCTION_BUILD], context=context)
+        # the op's context, not the asset's: dagster-dbt reads `context.op`, deprecated on the latter
+        invocation = dbt.cli(["build", *PRODUCTION_BUILD], context=context.op_execution_context)
         events = list(invocation.stream())
         keep_partial_parse(invocation)
         yield from with_row_counts(context, events, warehouse, dbt_seconds=time.perf_counter() - started)
@@ -284,8 +296,8 @@ def _dbt_models(project: DbtProject, partitions) -> DbtModels:
         # whenever its vars change (3-4 s per step), and every window is new. macros/month_window/validation.sql
         # reads these only while running, never while parsing, so the manifest stays valid.
         started = time.perf_counter()
-        with window_in_environment(dbt_vars):
-            invocation = dbt.cli(["build", *PRODUCTION_BUILD], context=context)
+        with window_in_environment(dbt_vars):  # the op's context, as above
+            invocation = dbt.cli(["build", *PRODUCTION_BUILD], context=context.op_execution_context)
         events = list(invocation.stream())
         keep_partial_parse(invocation)
         yield from with_row_counts(context, events, warehouse, dbt_vars, dbt_seconds=time.perf_counter() - started)

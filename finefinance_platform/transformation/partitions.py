@@ -8,16 +8,16 @@ from functools import cache
 from dagster import MonthlyPartitionsDefinition
 
 from finefinance_platform.months import add_months
-from finefinance_platform.settings import get_settings
+from finefinance_platform.settings import Settings
 
 
-def monthly_partitions() -> MonthlyPartitionsDefinition:
-    """From the settings' first month, read when called (when the definitions load), not when this
-    module is imported; the same object for as long as the first month stays the same.
+def monthly_partitions(settings: Settings) -> MonthlyPartitionsDefinition:
+    """From the settings' first month (those the definitions load with); the same object for as long
+    as the first month stays the same.
 
     end_offset=0: the newest partition is the last *completed* month; the current month is never
     materialized, because its statements and KPIs would change until it closes."""
-    return _monthly_partitions(get_settings().first_month)
+    return _monthly_partitions(settings.first_month)
 
 
 @cache

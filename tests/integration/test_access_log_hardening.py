@@ -180,10 +180,12 @@ def test_a_clean_exit_writes_the_counts_held(tmp_path):
         """
         from finefinance_platform.access.access_log import record
         from finefinance_platform.access.policy import Action, Principal
+        from finefinance_platform.settings import get_settings
 
+        settings = get_settings()
         for number in range(500):
             record(Principal.anonymous(), Action.REQUEST, "denied", channel="http",
-                   detail=f"no such resource: /probe/{number}", client="203.0.113.7")
+                   detail=f"no such resource: /probe/{number}", client="203.0.113.7", settings=settings)
         """
     )
     env = {**os.environ, "FINEFINANCE_HOME": str(home)}

@@ -342,9 +342,10 @@ READER_LOOP = textwrap.dedent(
     import json, sys
     from pathlib import Path
     from finefinance_platform.serving.marts import open_marts
+    from finefinance_platform.settings import get_settings
     stop, seen = Path(sys.argv[1]), set()
     while not stop.exists():
-        with open_marts() as con:
+        with open_marts(get_settings()) as con:
             seen.add(tuple(con.execute(sys.argv[2]).fetchone()))
     print(json.dumps(sorted(seen)))
     """

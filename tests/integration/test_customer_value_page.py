@@ -265,19 +265,20 @@ def test_a_drill_into_another_advisors_customer_is_refused_and_logged(as_user, h
     principal = Principal("hugo-value-direct", Role.ADVISOR, advisor_id=uid("hugo"))
     from finefinance_platform.dashboards.queries import customer_advisor
 
+    settings = home.settings()
     decision = vq.authorize_drill(
         principal, month, "contribution of one customer", "driver", advisor_id=uid("hugo"),
-        customer_id=uid("alice"), customer_advisor_id=customer_advisor(con, uid("alice")),
+        customer_id=uid("alice"), customer_advisor_id=customer_advisor(con, uid("alice")), settings=settings,
     )  # fmt: skip
     assert not decision and decision.reason == "not a customer of this advisor"
     # his own customer is allowed; a director's drill to a customer is refused
     assert vq.authorize_drill(
         principal, month, "contribution of one customer", "driver", advisor_id=uid("hugo"),
-        customer_id=uid("chloe"), customer_advisor_id=customer_advisor(con, uid("chloe")),
+        customer_id=uid("chloe"), customer_advisor_id=customer_advisor(con, uid("chloe")), settings=settings,
     )  # fmt: skip
     director = Principal("director-value", Role.DIRECTOR)
-    assert not vq.authorize_drill(director, month, "contribution", "customer")
-    assert vq.authorize_drill(director, month, "contribution", "advisor")
+    assert not vq.authorize_drill(director, month, "contribution", "customer", settings=settings)
+    assert vq.authorize_drill(director, month, "contribution", "advisor", settings=settings)
 
     rows = read(home.settings())
     logged = [

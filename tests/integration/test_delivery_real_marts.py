@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from finefinance_platform.access.policy import CustomerScope
 from finefinance_platform.dashboards import APP, queries
-from finefinance_platform.serving.assets import build_serving_copy_asset
+from finefinance_platform.serving.assets import serving_assets
 from finefinance_platform.statements.assets import every_customer_has_a_statement, statement_documents, statement_issues
 from finefinance_platform.statements.marts import load_month_statements
 from finefinance_platform.statements.render import render_csv
@@ -157,16 +157,16 @@ def test_asset_check_and_pages_on_the_real_marts(homes, monkeypatch):
     first, last = real.months[0], real.months[-1]
     result = materialize(
         [
-            statement_issues(),
-            statement_documents(),
+            statement_issues(real.settings()),
+            statement_documents(real.settings()),
             every_customer_has_a_statement,
-            build_serving_copy_asset(),
+            *serving_assets(real.settings()),
         ],
         tags={
             "dagster/asset_partition_range_start": first.isoformat(),
             "dagster/asset_partition_range_end": last.isoformat(),
         },
-        resources={"warehouse": WarehouseResource(kind="duckdb", duckdb_path=str(real.warehouse))},
+        resources={"warehouse": WarehouseResource(settings=real.settings())},
     )
     assert result.success
     checks = {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}

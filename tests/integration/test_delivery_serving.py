@@ -23,9 +23,10 @@ READER = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     from finefinance_platform.serving.marts import open_marts
+    from finefinance_platform.settings import get_settings
     stop, seen = Path(sys.argv[1]), []
     while not stop.exists():
-        with open_marts() as con:
+        with open_marts(get_settings()) as con:
             customers = con.execute("select count(*) from marts.dim_customer").fetchone()[0]
             time.sleep(0.01)  # hold the file open while the writer may be publishing
             lines = con.execute("select count(*) from marts.fct_statement_line").fetchone()[0]

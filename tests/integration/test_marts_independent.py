@@ -298,8 +298,8 @@ def test_second_run_changes_nothing(built):
         # an explicit re-run of one month rewrites it to the same rows
         rerun = run_pipeline(
             get_settings(),
-            start=MONTHS[2].isoformat()[:7],
-            end=MONTHS[2].isoformat()[:7],
+            start=MONTHS[2],
+            end=MONTHS[2],
             echo=lambda *_: None,
             instance=built["instance"],
         )
@@ -332,6 +332,7 @@ def test_every_month_is_issued_and_the_newest_months_files_are_rendered(built):
     of the newest month only: the rendering of every history month is off the path of `make run`."""
     from dagster import AssetKey
 
+    from finefinance_platform.settings import get_settings
     from finefinance_platform.statements.export import statements_folder
 
     instance, newest = built["instance"], MONTHS[-1].isoformat()
@@ -341,6 +342,7 @@ def test_every_month_is_issued_and_the_newest_months_files_are_rendered(built):
     # (a test that re-runs a month renders that month's files too: only the first month is sure to have none)
     rendered = instance.get_materialized_partitions(AssetKey(["delivery", "statement_documents"]))
     assert newest in rendered and MONTHS[0].isoformat() not in rendered
-    pdfs, csvs = (list(statements_folder(MONTHS[-1]).glob(f"*.{fmt}")) for fmt in ("pdf", "csv"))
+    settings = get_settings()
+    pdfs, csvs = (list(statements_folder(MONTHS[-1], settings).glob(f"*.{fmt}")) for fmt in ("pdf", "csv"))
     assert len(pdfs) == len(csvs) > 100
-    assert not statements_folder(MONTHS[0]).exists()
+    assert not statements_folder(MONTHS[0], settings).exists()

@@ -950,6 +950,7 @@ def test_the_cli_and_the_statement_documents_on_snowflake_and_an_fsspec_store(se
     from dagster import AssetSelection, materialize
 
     from finefinance_platform.cli import cli
+    from finefinance_platform.settings import get_settings
     from finefinance_platform.statements.assets import every_customer_has_a_statement, statement_documents
     from finefinance_platform.warehouse import WarehouseResource
 
@@ -974,16 +975,16 @@ def test_the_cli_and_the_statement_documents_on_snowflake_and_an_fsspec_store(se
                 result = CliRunner().invoke(cli, ["statements", "export", "--month", month], catch_exceptions=False)
                 assert result.exit_code == 0 and store in result.output, result.output
             check = materialize(
-                [statement_documents(), every_customer_has_a_statement],
-                resources={"warehouse": WarehouseResource(kind="snowflake")},
+                [statement_documents(get_settings()), every_customer_has_a_statement],
+                resources={"warehouse": WarehouseResource(settings=get_settings())},
                 selection=AssetSelection.checks(every_customer_has_a_statement),
             )
             (passed,) = check.get_asset_check_evaluations()
             # one object gone: the check names it
             (tmp_path / "object-store" / "statements" / "2025-02" / f"{served.customer_id}.pdf").unlink()
             check = materialize(
-                [statement_documents(), every_customer_has_a_statement],
-                resources={"warehouse": WarehouseResource(kind="snowflake")},
+                [statement_documents(get_settings()), every_customer_has_a_statement],
+                resources={"warehouse": WarehouseResource(settings=get_settings())},
                 selection=AssetSelection.checks(every_customer_has_a_statement),
                 raise_on_error=False,
             )

@@ -318,9 +318,11 @@ def test_checks_and_alerts_reach_snowflake_through_the_settings(keys, fakesnow_s
     finally:
         connection.close()
 
-    record_alert(Alert(kind="run_failure", severity="ERROR", message="close_month 2025-03 failed", run_id="r1"))
+    record_alert(
+        Alert(kind="run_failure", severity="ERROR", message="close_month 2025-03 failed", run_id="r1"), settings
+    )
 
-    warehouse = WarehouseResource()
+    warehouse = WarehouseResource(settings=settings)
     assert warehouse.table_exists("audit", "alerts")
     assert warehouse.query("select kind, severity, run_id, message from audit.alerts") == [
         ("run_failure", "ERROR", "r1", "close_month 2025-03 failed")

@@ -12,6 +12,7 @@ crashes (every dbt test that guards money still passes).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from decimal import Decimal
 
@@ -28,6 +29,7 @@ from finefinance_platform.checks.reconciliation import (
     kpis_match_transactions,
 )
 from finefinance_platform.months import add_months
+from finefinance_platform.settings import load_settings
 from finefinance_platform.source.tables import SOURCE_TABLES_BY_NAME
 from finefinance_platform.warehouse import WarehouseResource
 
@@ -358,7 +360,7 @@ def test_no_mart_holds_a_bad_row_and_the_rest_equals_a_clean_build(bad_load, xs_
 
 def test_the_checks_name_the_counts(bad_load):
     warehouse, catalogue, _result = bad_load
-    resource = WarehouseResource(kind="duckdb", duckdb_path=str(warehouse))
+    resource = WarehouseResource(settings=load_settings({**os.environ, "FINEFINANCE_DUCKDB_PATH": str(warehouse)}))
 
     quarantine = quarantine_is_empty(warehouse=resource)
     assert not quarantine.passed and quarantine.severity == AssetCheckSeverity.WARN

@@ -8,7 +8,7 @@ import sys
 
 from dagster import AssetCheckKey, AssetKey
 
-from finefinance_platform.settings import REPO_ROOT
+from finefinance_platform.settings import REPO_ROOT, get_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
 CONTRACT_MARTS = [
@@ -135,7 +135,7 @@ def test_the_dbt_resource_skips_dagster_dbts_per_step_start_up_costs():
 
     for hook in ("_cli_version", "_initialize_dbt_core_adapter"):
         assert hasattr(DbtCliResource, hook), f"dagster-dbt no longer has {hook}"
-    resource = dbt_resource()
+    resource = dbt_resource(get_settings())
     assert isinstance(resource, PlatformDbtCliResource)
     assert str(resource._cli_version) == importlib.metadata.version("dbt-core")
     assert resource._initialize_dbt_core_adapter(["build"]) is None
@@ -200,7 +200,7 @@ def test_a_homes_second_dbt_step_parses_only_what_changed(monkeypatch, tmp_path)
 
     monkeypatch.setenv("FINEFINANCE_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("FINEFINANCE_DUCKDB_PATH", raising=False)
-    dbt = dbt_assets.dbt_resource()
+    dbt = dbt_assets.dbt_resource(get_settings())
 
     def reparse_reasons() -> list[str]:
         invocation = dbt.cli(["parse"])
@@ -249,15 +249,16 @@ for module in pkgutil.walk_packages(finefinance_platform.__path__, "finefinance_
     assert result.stdout.split() == []
 
 
-def test_the_factories_follow_the_settings_in_force_when_called(monkeypatch):
-    """Made when called, from the settings then in force, and the same objects while those stay:
-    a test (or a tool) that changes the environment never gets definitions of another one."""
+def test_the_factories_follow_the_settings_they_are_given(monkeypatch):
+    """Made from the settings passed in, and the same objects while those stay: a test (or a tool)
+    that changes the environment never gets definitions of another one."""
     from finefinance_platform.statements.assets import statement_issues
     from finefinance_platform.transformation.partitions import monthly_partitions
 
     monkeypatch.setenv("FINEFINANCE_FIRST_MONTH", "2023-01")
-    first = statement_issues()
+    settings = get_settings()
+    first = statement_issues(settings)
     assert first.partitions_def.get_first_partition_key() == "2023-01-01"
-    assert statement_issues() is first and monthly_partitions() is first.partitions_def
+    assert statement_issues(get_settings()) is first and monthly_partitions(settings) is first.partitions_def
     monkeypatch.setenv("FINEFINANCE_FIRST_MONTH", "2024-03")
-    assert statement_issues().partitions_def.get_first_partition_key() == "2024-03-01"
+    assert statement_issues(get_settings()).partitions_def.get_first_partition_key() == "2024-03-01"

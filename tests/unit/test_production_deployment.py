@@ -150,9 +150,10 @@ def test_the_statement_service_answers_its_health_check():
     from fastapi.testclient import TestClient
 
     from finefinance_platform.api.service import create_app
+    from finefinance_platform.settings import get_settings
 
     # any issuer: the health check needs no token, and the provider is not asked until one comes
-    with TestClient(create_app(issuer="https://login.invalid/realms/finefinance")) as client:
+    with TestClient(create_app(get_settings(), issuer="https://login.invalid/realms/finefinance")) as client:
         response = client.get("/health")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 

@@ -55,7 +55,7 @@ def gate(month, what: str, by: str, customer_id: str | None = None) -> None:
     try:
         decision = authorize_drill(
             principal, month, what, by, advisor_id=book, customer_id=customer_id,
-            customer_advisor_id=customer_advisor_id,
+            customer_advisor_id=customer_advisor_id, settings=common.dashboard_settings(),
         )  # fmt: skip
     except Exception as exc:  # no record, no data
         st.error(f"The access log cannot be written ({type(exc).__name__}): nothing is shown.")

@@ -107,14 +107,15 @@ def download_button(column, label: str, shown: Statement, file_format: str, key:
     version = shown.issue.version
     # bound now: the callable may run after a later run has changed the page's globals
     who, whose, session, month_start = principal, customer_id, claims, month
+    settings = common.dashboard_settings()
 
     def produce() -> bytes:
-        if sessions.ended(session):
+        if sessions.ended(session, None, settings):
             raise PermissionError("the session has ended")
         content = render(shown, file_format)
         access_log.record(
             who, action, "allowed", channel="dashboard", customer_id=whose, month_start=month_start,
-            detail=f"version {version}",
+            detail=f"version {version}", settings=settings,
         )  # fmt: skip
         return content
 
