@@ -6,12 +6,20 @@ updated_at); afterwards the rows above it are placed by the date each changes th
 (docs/business-definitions.md#what-can-still-change-a-closed-month), and the earliest such month is
 rebuilt with the months after it. A day of ordinary activity (bookings today, a card expiring today,
 a customer upgraded today) places nothing in a closed month, so it rebuilds none.
+
+The marks are one record that the command line and the late-data sensor share (at the end of this
+module): what one of them builds, the other no longer sees as stale.
 """
 
 import datetime as dt
 import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+
+from finefinance_platform.file_lock import held
 from finefinance_platform.settings import Settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
@@ -178,15 +186,6 @@ def rebuild_range(earliest: dt.date | None, partition_keys: list[str]) -> tuple[
     return start, partition_keys[-1]
 
 
-def encode_marks(marks: dict[str, object]) -> str:
-    return json.dumps({table: None if mark is None else mark.isoformat() for table, mark in marks.items()})
-
-
-def decode_marks(text: str) -> dict[str, object]:
-    marks = json.loads(text)
-    return {table: None if mark is None else dt.datetime.fromisoformat(mark) for table, mark in marks.items()}
-
-
 def older_marks(kept: dict[str, object], current: dict[str, object]) -> dict[str, object]:
     """Per table, the older of two marks (None, a table not loaded yet, is the oldest): rows above
     it include everything either mark would have found."""
@@ -197,24 +196,167 @@ def older_marks(kept: dict[str, object], current: dict[str, object]) -> dict[str
     return older
 
 
-# -- the marks kept on disk by `finefinance run` and `finefinance live` -------------------------------
+# -- the one record of what the built months include -----------------------------------------------
+#
+# `finefinance run`, `finefinance live` and the late-data sensor keep one set of marks per warehouse
+# in `<home>/state/pending_late_data_marks.json`: raw rows above them may touch months not rebuilt
+# for them yet, so the command line and the Dagster UI never disagree on what is stale. The marks
+# move up only once the months they call for are built (a failed or killed run leaves them, and its
+# months stale for both), and down when a run starts from older ones (remember_marks). Each change
+# is read, made and written under a lock of its own, through a temporary file renamed over the
+# record: a crash leaves the old record or the new one.
+
+# tags the run the sensor requests with its run key, so whoever reads the record next finds its end
+REBUILD_TAG = "finefinance/late_data_rebuild"
 
 
-def _pending_marks_path(settings: Settings) -> Path:
+@dataclass(frozen=True)
+class RequestedRebuild:
+    """Months the late-data sensor asked Dagster to rebuild from the marks `base`: once its run has
+    succeeded, what raw held when it asked (`reached`) is built."""
+
+    run_key: str
+    start: str
+    end: str
+    base: dict[str, object]
+    reached: dict[str, object]
+
+    def tags(self) -> dict[str, str]:
+        return {
+            "dagster/asset_partition_range_start": self.start,
+            "dagster/asset_partition_range_end": self.end,
+            REBUILD_TAG: self.run_key,
+        }
+
+
+@dataclass(frozen=True)
+class LateDataRecord:
+    marks: dict[str, object] | None = None  # None: no marks kept for this warehouse yet
+    requested: RequestedRebuild | None = None
+
+
+def _marks_to_json(marks: dict[str, object]) -> dict[str, str | None]:
+    return {table: None if mark is None else mark.isoformat() for table, mark in marks.items()}
+
+
+def _marks_from_json(marks: dict[str, str | None]) -> dict[str, object]:
+    return {table: None if mark is None else dt.datetime.fromisoformat(mark) for table, mark in marks.items()}
+
+
+def _record_path(settings: Settings) -> Path:
     return settings.home / "state" / "pending_late_data_marks.json"
 
 
-def remember_marks(settings: Settings, marks: dict) -> dict:
-    """Keep the marks on disk until their months are built; after a crash, the older ones count."""
-    path = _pending_marks_path(settings)
-    if path.exists():
-        marks = older_marks(decode_marks(path.read_text()), marks)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(encode_marks(marks))
-    temporary.replace(path)  # atomic: a crash leaves the old file or the new one
-    return marks
+def _all_records(settings: Settings) -> dict[str, dict]:
+    try:
+        records = json.loads(_record_path(settings).read_text())
+    except FileNotFoundError:
+        return {}
+    if any(not isinstance(entry, dict) for entry in records.values()):
+        # kept before the record had one entry per warehouse: the marks of the warehouse in use
+        records = {str(settings.duckdb_path): {"marks": records}}
+    return records
 
 
-def forget_marks(settings: Settings) -> None:
-    _pending_marks_path(settings).unlink(missing_ok=True)
+def read_record(settings: Settings) -> LateDataRecord:
+    entry = _all_records(settings).get(str(settings.duckdb_path), {})
+    requested = entry.get("requested")
+    return LateDataRecord(
+        marks=None if entry.get("marks") is None else _marks_from_json(entry["marks"]),
+        requested=None
+        if requested is None
+        else RequestedRebuild(
+            requested["run_key"],
+            requested["start"],
+            requested["end"],
+            _marks_from_json(requested["base"]),
+            _marks_from_json(requested["reached"]),
+        ),
+    )
+
+
+def _record_to_json(record: LateDataRecord) -> dict:
+    requested = record.requested
+    return {
+        "marks": None if record.marks is None else _marks_to_json(record.marks),
+        "requested": None
+        if requested is None
+        else {
+            **asdict(requested),
+            "base": _marks_to_json(requested.base),
+            "reached": _marks_to_json(requested.reached),
+        },
+    }
+
+
+def _change_record(settings: Settings, change: Callable[[LateDataRecord], LateDataRecord]) -> LateDataRecord:
+    """Replace the warehouse's record by `change(record)`, with no other writer in between."""
+    path = _record_path(settings)
+    with held(path.with_name(path.name + ".lock"), "waiting for another command to update the late-data marks"):
+        record = change(read_record(settings))
+        records = _all_records(settings)
+        records[str(settings.duckdb_path)] = _record_to_json(record)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(records))
+        temporary.replace(path)  # atomic: a crash leaves the old file or the new one
+    return record
+
+
+def remember_marks(settings: Settings, marks: dict[str, object]) -> dict[str, object]:
+    """Before an ingestion: keep the marks it starts from, or the older ones still kept (their
+    months not built yet, or a run that crashed before building them). Returns the marks kept."""
+
+    def keep_the_older(record: LateDataRecord) -> LateDataRecord:
+        return replace(record, marks=marks if record.marks is None else older_marks(record.marks, marks))
+
+    return _change_record(settings, keep_the_older).marks
+
+
+def advance_marks(settings: Settings, base: dict[str, object], reached: dict[str, object]) -> None:
+    """The months that rows above `base` call for are built with raw as it was at `reached`: each
+    mark still at `base` moves up to `reached`. A mark someone moved meanwhile stays as they left
+    it: up, by a build that saw at least as much; down, by a run starting from older marks."""
+
+    def move_up(record: LateDataRecord) -> LateDataRecord:
+        kept = dict(record.marks or {})
+        for table, mark in reached.items():
+            if kept.get(table) == base.get(table):
+                kept[table] = mark
+        return replace(record, marks=kept)
+
+    _change_record(settings, move_up)
+
+
+def request_rebuild(settings: Settings, start: str, end: str, base: dict, reached: dict) -> RequestedRebuild:
+    """The sensor asks for months [start .. end]; the marks stay where they are until its run
+    succeeds (settle_requested_rebuild). The nonce gives a new run key to a range asked again
+    after a failed run (Dagster launches one run per key)."""
+    nonce = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    rebuild = RequestedRebuild(f"late-data-{start}-{end}-{nonce}", start, end, base, reached)
+    _change_record(settings, lambda record: replace(record, requested=rebuild))
+    return rebuild
+
+
+def requested_run(instance: DagsterInstance, rebuild: RequestedRebuild) -> DagsterRun | None:
+    """The run Dagster launched for the request (None: not launched yet)."""
+    runs = instance.get_runs(filters=RunsFilter(tags={REBUILD_TAG: rebuild.run_key}), limit=1)
+    return runs[0] if runs else None
+
+
+def settle_requested_rebuild(settings: Settings, instance: DagsterInstance) -> RequestedRebuild | None:
+    """Called by the sensor at each tick and by `finefinance run` when it starts: a rebuild the
+    sensor requested whose run succeeded moves the marks up (advance_marks); one whose run failed or
+    was canceled is dropped, its months still stale (the marks did not move). Returns the request
+    while its run has not ended (or not started)."""
+    requested = read_record(settings).requested
+    if requested is None:
+        return None
+    run = requested_run(instance, requested)
+    if run is None or not run.is_finished:
+        return requested
+    if run.status == DagsterRunStatus.SUCCESS:
+        advance_marks(settings, requested.base, requested.reached)
+    _change_record(
+        settings, lambda record: replace(record, requested=None) if record.requested == requested else record
+    )
+    return None

@@ -1,6 +1,7 @@
 """`finefinance run` (ingest and materialize the selected months, then say what was built and where),
 `finefinance live` (the live cycle) and `finefinance dev` (the Dagster UI)."""
 
+import datetime as dt
 import signal
 import subprocess
 import time
@@ -13,20 +14,19 @@ from finefinance_platform.settings import get_settings
 
 
 def _month_option(option: str):
-    """Validate a YYYY-MM option before anything starts; the error names the option."""
+    """A YYYY-MM option as the first day of its month, parsed before anything starts (the one place
+    it is parsed: the months are handed down as dates); the error names the option."""
 
-    def check(_ctx, _param, value):
-        if value is not None:
-            parse_month(value, option)
-        return value
+    def parse(_ctx, _param, value):
+        return None if value is None else parse_month(value, option)
 
-    return check
+    return parse
 
 
 @click.command()
 @click.option("--from", "start", metavar="YYYY-MM", callback=_month_option("--from"), help="first month to (re)build")
 @click.option("--to", "end", metavar="YYYY-MM", callback=_month_option("--to"), help="last month to (re)build")
-def run(start: str | None, end: str | None) -> None:
+def run(start: dt.date | None, end: dt.date | None) -> None:
     """Ingest the source, refresh the models and build the months.
 
     Without --from/--to: every completed month not built yet, plus every month that data arriving
@@ -36,8 +36,8 @@ def run(start: str | None, end: str | None) -> None:
     from finefinance_platform.source.cli import ensure_source_ready
 
     settings = get_settings()
-    if start and end and parse_month(start) > parse_month(end):
-        raise FineFinanceError(f"--from {start} is after --to {end}")
+    if start and end and start > end:
+        raise FineFinanceError(f"--from {start:%Y-%m} is after --to {end:%Y-%m}")
     started = time.monotonic()
     ensure_source_ready()
     report = run_pipeline(settings, start, end, echo=click.echo)
@@ -68,7 +68,7 @@ def run(start: str | None, end: str | None) -> None:
             click.echo(f"  {table:<40} {rows:>12,}")
     from finefinance_platform.library_log import library_log_path
 
-    click.echo(f"full logs (dbt, dlt, warnings): {library_log_path()}")
+    click.echo(f"full logs (dbt, dlt, warnings): {library_log_path(settings)}")
     click.echo("")
     click.echo("next: `.venv/bin/finefinance dashboard` serves the dashboards behind sign-in (demo users:")
     click.echo("      `.venv/bin/finefinance users`); `.venv/bin/finefinance serve` the statements over HTTP;")

@@ -6,8 +6,9 @@ advisors' alert notices and the serving copy. It holds the warehouse's run lock 
 run`, so a cycle and a month build or backfill wait for each other, never collide.
 
 A change that touches a closed month (a correction at the source) is not rebuilt here: the live
-cycle keeps the late-data marks on disk, and the next `finefinance run` (or the late-data sensor
-under `make dev`) rebuilds that month and those after it.
+cycle keeps the late-data marks (the record `finefinance run` and the late-data sensor share,
+late_data.py), and the next of them (the sensor under `make dev`) rebuilds that month and those
+after it.
 """
 
 import datetime as dt
@@ -55,7 +56,7 @@ class CycleReport:
 
 def _counts(settings: Settings, marks: dict | None) -> tuple[dict[str, int], int, int]:
     """Raw rows above `marks` per table, alerts recorded, transactions booked today (UTC)."""
-    con = connect_duckdb(str(settings.duckdb_path), read_only=True)
+    con = connect_duckdb(settings, read_only=True)
     try:
         tables = {
             (schema, name)
@@ -105,7 +106,7 @@ def run_live_cycle(settings: Settings, echo=print, instance: DagsterInstance | N
         fail_runs_left_by_a_crash(instance, echo)
         started = time.monotonic()
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-        con = connect_duckdb(str(settings.duckdb_path))
+        con = connect_duckdb(settings)
         try:
             marks = high_water_marks(con)
         finally:
@@ -115,19 +116,19 @@ def run_live_cycle(settings: Settings, echo=print, instance: DagsterInstance | N
         # after ingesting it) leaves that month to the next run (it starts from the oldest marks)
         remember_marks(settings, marks)
         _, alerts_before, _ = _counts(settings, None)
-        result = execute_quietly(defs.resolve_job_def("live"), instance=instance, tags=RUNNER_TAGS)
+        result = execute_quietly(defs.resolve_job_def("live"), settings, instance=instance, tags=RUNNER_TAGS)
         report = CycleReport()
         failures = RunReport()
         report_failures(result, failures, settings, "live cycle")
         report.failed_checks = failures.failed_checks
         report.changed_rows, alerts_after, report.booked_today = _counts(settings, marks)
         report.new_alerts = alerts_after - alerts_before
-        con = connect_duckdb(str(settings.duckdb_path), read_only=True)
+        con = connect_duckdb(settings, read_only=True)
         try:
             earliest = earliest_changed_month(con, marks)
         finally:
             con.close()
-        window = rebuild_range(earliest, monthly_partitions().get_partition_keys())
+        window = rebuild_range(earliest, monthly_partitions(settings).get_partition_keys())
         if window is not None:
             report.closed_months_touched = window[0]
         report.seconds = round(time.monotonic() - started, 1)

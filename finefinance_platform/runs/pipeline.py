@@ -5,8 +5,9 @@ rest of the daily refresh when raw changed, then one run for the whole range of 
 single-run backfill), then the newest month's statement files.
 
 Crash safety (docs/reliability.md): the run lock and the recovery of runs a killed process left
-behind are in run_safety.py; the late-data marks are kept on disk (late_data.py) until the months
-they call for are built, so a crash between ingestion and the months loses no rebuild.
+behind are in run_safety.py; the late-data marks (late_data.py, one record with the late-data
+sensor's) move up only once the months they call for are built, so a crash between ingestion and
+the months loses no rebuild.
 """
 
 import datetime as dt
@@ -117,10 +118,10 @@ def report_failures(result: ExecuteInProcessResult, report: RunReport, settings:
         raise PipelineFailed(f"{label} failed (run {result.run_id[:8]}): {message}")
 
 
-def execute_quietly(job, **kwargs) -> ExecuteInProcessResult:
+def execute_quietly(job, settings: Settings, **kwargs) -> ExecuteInProcessResult:
     """Run `job` in this process, its failures returned rather than raised, with Dagster's console
     at warnings and what dbt and dlt print sent to the library log (library_log.py)."""
-    with library_output_to_log():
+    with library_output_to_log(settings):
         return job.execute_in_process(raise_on_error=False, run_config=QUIET_LOGS, **kwargs)
 
 
@@ -150,19 +151,21 @@ def remember_refreshed_from(settings: Settings, fingerprint: dict) -> None:
 
 def run_pipeline(
     settings: Settings,
-    start: str | None = None,
-    end: str | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
     echo=print,
     instance: DagsterInstance | None = None,
 ) -> RunReport:
+    """`start` and `end` (first days of months, parsed by the caller: `finefinance run --from/--to`)
+    bound the months built; without them, the months not built yet and those late data touched."""
     with exclusive_run(settings, echo):
         return _run_pipeline(settings, start, end, echo, instance)
 
 
 def _run_pipeline(
     settings: Settings,
-    start: str | None,
-    end: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
     echo,
     instance: DagsterInstance | None,
 ) -> RunReport:
@@ -170,27 +173,33 @@ def _run_pipeline(
     from finefinance_platform.definitions import defs
     from finefinance_platform.orchestration.jobs import monthly_close
     from finefinance_platform.orchestration.late_data import (
+        advance_marks,
         earliest_changed_month,
-        forget_marks,
         high_water_marks,
         raw_fingerprint,
         remember_marks,
+        settle_requested_rebuild,
         staging_behind_raw,
     )
     from finefinance_platform.statements.assets import STATEMENT_DOCUMENTS_KEY
     from finefinance_platform.statements.export import statements_folder
+    from finefinance_platform.transformation.dbt_assets import dbt_models
     from finefinance_platform.transformation.partitions import monthly_partitions
 
-    start_month = parse_month(start, "--from") if start else None
-    end_month = parse_month(end, "--to") if end else None
-    if start_month and end_month and start_month > end_month:
-        raise FineFinanceError(f"--from {start} is after --to {end}")
     instance = instance or local_instance(settings)
     report = RunReport()
     fail_runs_left_by_a_crash(instance, echo)
+    # the late-data marks are one record with the sensor's (late_data.py): a rebuild it requested
+    # that succeeded has moved them up, one that has not run yet leaves its months to this run too
+    pending = settle_requested_rebuild(settings, instance)
+    if pending is not None:
+        echo(
+            f"      the late-data sensor's rebuild of {pending.start[:7]} .. {pending.end[:7]} has not run yet: "
+            "this run builds what it calls for"
+        )
 
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    con = connect_duckdb(str(settings.duckdb_path))
+    con = connect_duckdb(settings)
     try:
         marks = remember_marks(settings, high_water_marks(con))
     finally:
@@ -200,7 +209,7 @@ def _run_pipeline(
     started = time.monotonic()
     refresh_job = defs.resolve_job_def("daily_refresh")
     raw_keys = [key for key in refresh_job.asset_layer.executable_asset_keys if key.path[0] == "raw"]
-    ingestion = execute_quietly(refresh_job, instance=instance, tags=RUNNER_TAGS, asset_selection=raw_keys)
+    ingestion = execute_quietly(refresh_job, settings, instance=instance, tags=RUNNER_TAGS, asset_selection=raw_keys)
     report.seconds["ingest"] = round(time.monotonic() - started, 1)
     report_failures(ingestion, report, settings, "ingestion")
     echo(f"      done in {report.seconds['ingest']:.0f} s")
@@ -208,10 +217,12 @@ def _run_pipeline(
     # The models staged from raw (staging, the customer snapshot, dimensions, intraday marts) are
     # rebuilt unless raw is exactly what they were last built from: a re-run with nothing new at
     # the source (a month rebuilt on purpose) does not pay for them again.
-    con = connect_duckdb(str(settings.duckdb_path), read_only=True)
+    con = connect_duckdb(settings, read_only=True)
     try:
         raw_now = raw_fingerprint(con)
         current = refreshed_from(settings) == raw_now and not staging_behind_raw(con)
+        # what the months built below include: the run lock keeps every other writer out of raw
+        reached = high_water_marks(con)
     finally:
         con.close()
     if current:
@@ -220,27 +231,27 @@ def _run_pipeline(
         echo("      refreshing staging, snapshot and dimensions ...")
         started = time.monotonic()
         rest = sorted(set(refresh_job.asset_layer.executable_asset_keys) - set(raw_keys))
-        refresh = execute_quietly(refresh_job, instance=instance, tags=RUNNER_TAGS, asset_selection=rest)
+        refresh = execute_quietly(refresh_job, settings, instance=instance, tags=RUNNER_TAGS, asset_selection=rest)
         report.seconds["refresh"] = round(time.monotonic() - started, 1)
         report_failures(refresh, report, settings, "refresh of staging, snapshot and dimensions")
         remember_refreshed_from(settings, raw_now)
         echo(f"      done in {report.seconds['refresh']:.0f} s")
 
-    con = connect_duckdb(str(settings.duckdb_path), read_only=False)
+    con = connect_duckdb(settings, read_only=False)
     try:
         earliest = earliest_changed_month(con, marks)
     finally:
         con.close()
 
-    all_months = monthly_partitions().get_partition_keys()
+    all_months = monthly_partitions(settings).get_partition_keys()
     # a month is built when its statements are built and issued (a warehouse from before issuing
     # existed gets each month issued once)
     materialized = set.intersection(*(instance.get_materialized_partitions(key) for key in _monthly_probe_keys()))
-    months = months_to_build(all_months, materialized, earliest, start_month, end_month)
-    # the months the late data calls for: once they are built, the kept marks have done their job
+    months = months_to_build(all_months, materialized, earliest, start, end)
+    # the months the late data calls for: once they are built, the marks move up to what they read
     needed = set(months_to_build(all_months, materialized, earliest, None, None))
     report.months = months
-    if (start_month or end_month) and not months:
+    if (start or end) and not months:
         raise FineFinanceError(
             f"no completed month between {start or all_months[0]} and {end or all_months[-1]} "
             f"(partitions run from {all_months[0]} to {all_months[-1]})"
@@ -248,15 +259,16 @@ def _run_pipeline(
     if not months:
         echo("[2/2] every completed month is built and nothing changed: no month to rebuild")
         if not needed:
-            forget_marks(settings)
+            advance_marks(settings, marks, reached)
         return report
     echo(f"[2/2] building {len(months)} month(s) {months[0]} .. {months[-1]} in one run ...")
     close_month = defs.resolve_job_def("close_month")
-    monthly = monthly_close().resolve(defs.resolve_asset_graph())
+    monthly = monthly_close(dbt_models(settings)).resolve(defs.resolve_asset_graph())
     everything_but_files = sorted(monthly - {STATEMENT_DOCUMENTS_KEY}, key=lambda key: key.to_user_string())
     started = time.monotonic()
     close = execute_quietly(
         close_month,
+        settings,
         instance=instance,
         asset_selection=everything_but_files,
         tags={**RUNNER_TAGS, **_partition_range(months[0], months[-1])},
@@ -264,7 +276,7 @@ def _run_pipeline(
     report.seconds["months"] = round(time.monotonic() - started, 1)
     report_failures(close, report, settings, f"months {months[0]} .. {months[-1]}")
     if needed <= set(months):
-        forget_marks(settings)
+        advance_marks(settings, marks, reached)
 
     # Every statement is issued and downloadable now (CLI, HTTP service, dashboards render an issued
     # version on demand). The bulk files are rendered for the newest month, and again for any month
@@ -277,6 +289,7 @@ def _run_pipeline(
         echo(f"      rendering the statement files of {first[:7]} .. {last[:7]} ...")
         files = execute_quietly(
             close_month,
+            settings,
             instance=instance,
             asset_selection=[STATEMENT_DOCUMENTS_KEY],
             tags={**RUNNER_TAGS, **_partition_range(first, last)},
@@ -319,7 +332,7 @@ def warehouse_summary(settings: Settings) -> list[tuple[str, int]] | None:
 
 
 def _table_counts(settings: Settings) -> list[tuple[str, int]]:
-    con = connect_duckdb(str(settings.duckdb_path), read_only=True)
+    con = connect_duckdb(settings, read_only=True)
     try:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "

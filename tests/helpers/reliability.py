@@ -200,11 +200,12 @@ def _install_markers() -> None:
 
 def _child_run(args: list[str]) -> int:
     from finefinance_platform.errors import FineFinanceError
+    from finefinance_platform.months import parse_month
     from finefinance_platform.runs.pipeline import run_pipeline
     from finefinance_platform.settings import get_settings
 
     _install_markers()
-    start, end = (args + [None, None])[:2]
+    start, end = (parse_month(month) if month else None for month in (args + [None, None])[:2])
     try:
         report = run_pipeline(get_settings(), start, end, echo=lambda text: print(text, flush=True))
     except FineFinanceError as exc:

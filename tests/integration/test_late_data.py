@@ -16,12 +16,14 @@ from dagster import DagsterInstance, build_sensor_context
 from helpers.environment import instance_with_every_month_built
 
 from finefinance_platform.months import add_months
+from finefinance_platform.orchestration.late_data import high_water_marks, read_record, remember_marks
 from finefinance_platform.orchestration.sensors import late_data_sensor
 from finefinance_platform.runs.pipeline import run_pipeline
 from finefinance_platform.settings import get_settings
+from finefinance_platform.warehouse import WarehouseResource
 
 # minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
-pytestmark = pytest.mark.slow(minutes=3)
+pytestmark = pytest.mark.slow(minutes=5)
 
 MONTHS = [add_months(XS_FIRST_MONTH, i).isoformat() for i in range(XS_MONTHS)]
 
@@ -141,45 +143,92 @@ def test_balance_correction_is_reported_by_the_balance_check(xs_clone):
     assert any("balance_table_agrees" in failed for failed in report.failed_checks)
 
 
-def test_sensor_requests_the_touched_range_only(xs_clone):
-    from finefinance_platform.orchestration.late_data import encode_marks, high_water_marks
-
-    warehouse = xs_clone["warehouse"]
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        cursor = encode_marks(high_water_marks(con))
-    # a correction at the source: an amount booked in that closed month was wrong
-    with closing(psycopg2.connect(xs_clone["dsn"])) as conn, conn.cursor() as cur:
+def _correct_a_booking(dsn: str, month: str) -> None:
+    """A correction at the source: an amount booked in that closed month was wrong."""
+    with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
         cur.execute(
             "update banking.transaction set amount = amount + 1, updated_at = now() where transaction_id = ("
             " select transaction_id from banking.transaction where status = 'completed'"
             " and booked_at >= %s and booked_at < %s::date + interval '1 month' order by transaction_id limit 1)",
-            (MONTHS[4], MONTHS[4]),
+            (month, month),
         )
         assert cur.rowcount == 1
         conn.commit()
+
+
+def _sensor_tick(instance: DagsterInstance):
+    """The late-data sensor evaluated as the daemon does, on this test's warehouse and instance."""
+    resources = {"warehouse": WarehouseResource(settings=get_settings())}
+    return late_data_sensor(build_sensor_context(instance=instance, resources=resources))
+
+
+def test_sensor_requests_the_touched_range_only(xs_clone):
+    settings = get_settings()
+    instance = instance_with_every_month_built(MONTHS)
+    with duckdb.connect(str(xs_clone["warehouse"]), read_only=True) as con:
+        marks = remember_marks(settings, high_water_marks(con))
+    _correct_a_booking(xs_clone["dsn"], MONTHS[4])
     # ingest only (the sensor acts on what ingestion brought, once staged)
     from dagster import materialize
-    from dagster_dlt import DagsterDltResource
 
+    from finefinance_platform.ingestion import ingestion_resources
     from finefinance_platform.ingestion.dlt_ingestion import raw_tables
 
-    assert materialize([raw_tables()], resources={"dlt": DagsterDltResource()}).success
+    assert materialize([raw_tables()], resources=ingestion_resources(settings)).success
     # the months read the staged transactions: until the daily refresh stages the new version, a
-    # month built now would miss it, so the sensor waits and keeps its cursor
-    waiting = build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=cursor)
-    skipped = late_data_sensor(waiting)
+    # month built now would miss it, so the sensor waits and the marks stay
+    skipped = _sensor_tick(instance)
     assert not hasattr(skipped, "tags") and "not staged" in skipped.skip_message
-    assert waiting.cursor == cursor
+    assert read_record(settings).marks == marks
     from finefinance_platform.definitions import defs
 
     assert defs.resolve_job_def("daily_refresh").execute_in_process(instance=DagsterInstance.ephemeral()).success
-    context = build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=cursor)
-    request = late_data_sensor(context)
+    request = _sensor_tick(instance)
     assert request.tags["dagster/asset_partition_range_start"] == MONTHS[4]
     assert request.tags["dagster/asset_partition_range_end"] == MONTHS[-1]
-    # the next tick, with nothing new, asks for nothing
-    again = late_data_sensor(build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=context.cursor))
-    assert not hasattr(again, "tags")
+    # the marks move once its run has succeeded: until the daemon has launched it, the next tick
+    # asks for the same run (its run key), and the months stay stale for `finefinance run` too
+    again = _sensor_tick(instance)
+    assert again.run_key == request.run_key and again.tags == request.tags
+    assert read_record(settings).marks == marks
+
+
+def test_what_the_sensor_or_the_command_line_built_the_other_sees_as_built(xs_clone):
+    """`finefinance run` and the late-data sensor keep one record of late-data marks: months one of
+    them rebuilt for a change are not stale for the other, in either order, and a rebuild the
+    sensor requested whose run failed leaves them stale for both."""
+    from finefinance_platform.definitions import defs
+
+    settings = get_settings()
+    instance = instance_with_every_month_built(MONTHS)  # the one the daemon and the command line share
+    close_month = defs.resolve_job_def("close_month")
+    said: list[str] = []
+    assert "marks recorded" in _sensor_tick(instance).skip_message
+
+    # the sensor first: its run rebuilds the months, then `finefinance run` finds nothing to build
+    _correct_a_booking(xs_clone["dsn"], MONTHS[4])
+    assert defs.resolve_job_def("daily_refresh").execute_in_process(instance=instance).success
+    request = _sensor_tick(instance)
+    assert request.tags["dagster/asset_partition_range_start"] == MONTHS[4]
+    assert close_month.execute_in_process(instance=instance, tags=request.tags).success  # as the daemon runs it
+    assert run_pipeline(settings, echo=said.append, instance=instance).months == []
+    assert not [line for line in said if "late-data sensor" in line]
+    assert "no change touches a closed month" in _sensor_tick(instance).skip_message
+
+    # the command line first: the sensor then has nothing to request
+    _correct_a_booking(xs_clone["dsn"], MONTHS[3])
+    assert run_pipeline(settings, echo=said.append, instance=instance).months == MONTHS[3:]
+    assert "no change touches a closed month" in _sensor_tick(instance).skip_message
+
+    # the sensor's run fails: the months stay stale, and `finefinance run` builds them
+    _correct_a_booking(xs_clone["dsn"], MONTHS[2])
+    assert defs.resolve_job_def("daily_refresh").execute_in_process(instance=instance).success
+    request = _sensor_tick(instance)
+    assert request.tags["dagster/asset_partition_range_start"] == MONTHS[2]
+    failed = instance.create_run_for_job(job_def=close_month, tags=request.tags)
+    instance.report_run_failed(failed)
+    assert run_pipeline(settings, echo=said.append, instance=instance).months == MONTHS[2:]
+    assert "no change touches a closed month" in _sensor_tick(instance).skip_message
 
 
 def test_a_day_of_live_activity_rebuilds_no_closed_month(xs_clone):

@@ -22,7 +22,6 @@ import psycopg2
 import pytest
 from conftest import XS_FIRST_MONTH, XS_MONTHS
 from dagster import DagsterInstance, materialize
-from dagster_dlt import DagsterDltResource
 from helpers.environment import clone_source, reader_dsn
 from helpers.reliability import (
     differences,
@@ -32,8 +31,10 @@ from helpers.reliability import (
     start_flaky_proxy,
 )
 
+from finefinance_platform.ingestion import ingestion_resources
 from finefinance_platform.months import add_months
-from finefinance_platform.settings import get_settings
+from finefinance_platform.orchestration.late_data import high_water_marks, read_record
+from finefinance_platform.settings import get_settings, load_settings
 
 # minutes, not seconds: `make test` starts the longest files first, so its two workers finish together
 pytestmark = pytest.mark.slow(minutes=5)
@@ -160,7 +161,9 @@ def test_a_crash_after_late_data_then_the_schedule_and_a_backfill_at_once(site, 
     assert "waiting for another run" not in outputs["schedule"]
     assert f"1 month(s) {MONTHS[-1]} .. {MONTHS[-1]}" in outputs["schedule"]
     assert f"2 month(s) {MONTHS[-2]} .. {MONTHS[-1]}" in outputs["backfill"]
-    assert not (site.home / "state" / "pending_late_data_marks.json").exists()
+    # the late-data marks moved up to raw once the month was rebuilt: nothing is stale any more
+    with duckdb.connect(str(site.warehouse), read_only=True) as con:
+        assert read_record(load_settings(site.env)).marks == high_water_marks(con)
 
     # the clean run's marts, plus exactly the late payment
     unchanged = {
@@ -222,16 +225,18 @@ def test_a_sensor_looks_at_the_warehouse_only_between_runs(xs_platform, tmp_path
     from finefinance_platform.file_lock import held as file_held
     from finefinance_platform.orchestration.run_safety import run_lock_path
     from finefinance_platform.orchestration.sensors import late_data_sensor
+    from finefinance_platform.warehouse import WarehouseResource
 
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(xs_platform["warehouse"], warehouse)
     monkeypatch.setenv("FINEFINANCE_HOME", str(tmp_path))
     monkeypatch.setenv("FINEFINANCE_DUCKDB_PATH", str(warehouse))
+    resources = {"warehouse": WarehouseResource(settings=get_settings())}
     with file_held(run_lock_path(get_settings()), "", holder="finefinance run"):
-        skipped = late_data_sensor(build_sensor_context(cursor="{}"))
+        skipped = late_data_sensor(build_sensor_context(resources=resources))
     assert isinstance(skipped, SkipReason) and "a run is writing the warehouse" in skipped.skip_message
     # no run: it reads the warehouse (a first tick records the marks)
-    looked = late_data_sensor(build_sensor_context())
+    looked = late_data_sensor(build_sensor_context(resources=resources))
     assert isinstance(looked, SkipReason) and "marks recorded" in looked.skip_message
 
 
@@ -273,7 +278,7 @@ def test_the_source_going_down_mid_ingestion_fails_clearly_and_the_next_run_reco
 
     # the source is back: the next ingestion loads every change once
     monkeypatch.setenv("FINEFINANCE_SOURCE_READER_URL", reader_dsn(xs_clone["dsn"]))
-    assert materialize([dlt_ingestion.raw_tables()], resources={"dlt": DagsterDltResource()}).success
+    assert materialize([dlt_ingestion.raw_tables()], resources=ingestion_resources(get_settings())).success
     with duckdb.connect(str(xs_clone["warehouse"]), read_only=True) as con:
         rows, corrected = con.execute(
             "select count(*), count(*) filter (where description like '% (corrected)') from raw.transaction"

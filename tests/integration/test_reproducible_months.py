@@ -263,9 +263,11 @@ def _ui_backfill(first: str, last: str, instance) -> None:
     from finefinance_platform.definitions import defs
     from finefinance_platform.orchestration.run_safety import RUNNER_TAGS
     from finefinance_platform.runs.pipeline import execute_quietly
+    from finefinance_platform.settings import get_settings
 
     result = execute_quietly(
         defs.resolve_job_def("close_month"),
+        get_settings(),
         instance=instance,
         tags={
             **RUNNER_TAGS,
@@ -286,9 +288,10 @@ def _copy_warehouse(source, target) -> None:
 
 def _monthly_marts() -> list[str]:
     """Every month-grain mart: the dbt models tagged `monthly` (Dagster's monthly partitions)."""
+    from finefinance_platform.settings import get_settings
     from finefinance_platform.transformation.dbt_assets import dbt_models
 
-    return sorted(key.path[-1] for key in dbt_models().monthly.keys if key.path[0] == "marts")
+    return sorted(key.path[-1] for key in dbt_models(get_settings()).monthly.keys if key.path[0] == "marts")
 
 
 @pytest.fixture(scope="module")
@@ -314,12 +317,13 @@ def lived(xs_platform, tmp_path_factory):
             instance = instance_with_every_month_built(MONTHS)
             who = _subjects(warehouse)
 
-            def run(start: str | None = None, end: str | None = None) -> list[str]:
+            def run(start: dt.date | None = None, end: dt.date | None = None) -> list[str]:
                 return run_pipeline(get_settings(), start, end, echo=_quiet, instance=instance).months
 
             _day_one(dsn, who)
             run()  # the customer changes are dated today: no closed month is rebuilt for them
-            assert run(MONTHS[2][:7], MONTHS[2][:7]) == [MONTHS[2]]
+            month = dt.date.fromisoformat(MONTHS[2])
+            assert run(month, month) == [MONTHS[2]]
 
             first_changed = _day_two(dsn, who)
             run_live_cycle(settings, echo=_quiet, instance=instance)
@@ -526,7 +530,8 @@ def test_rerunning_closed_months_changes_nothing(lived):
         monkeypatch.setenv("FINEFINANCE_HOME", str(lived["root"] / "built-home"))
         with platform_env(monkeypatch, lived["dsn"], warehouse):
             for first, last in ((MONTHS[1], MONTHS[1]), (MONTHS[0], MONTHS[-1])):
-                report = run_pipeline(get_settings(), first[:7], last[:7], echo=_quiet, instance=lived["instance"])
+                bounds = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+                report = run_pipeline(get_settings(), *bounds, echo=_quiet, instance=lived["instance"])
                 assert report.months == [m for m in MONTHS if first <= m <= last]
                 problems = _compare(warehouse, before, issues_as_records=True, sides=("after it", "before it"))
                 assert not problems, f"re-running {first[:7]} .. {last[:7]} changed:\n" + "\n".join(problems)
