@@ -92,7 +92,7 @@ def _counts(settings: Settings, marks: dict | None) -> tuple[dict[str, int], int
 def run_live_cycle(settings: Settings, echo=print, instance: DagsterInstance | None = None) -> CycleReport:
     """One live cycle; raises PipelineFailed (after the alert) when a step fails."""
     # the code location reads the settings and the dbt manifest when it loads: when a run starts, not at import
-    from finefinance_platform.definitions import defs
+    from finefinance_platform.definitions import code_location
     from finefinance_platform.orchestration.late_data import (
         earliest_changed_month,
         high_water_marks,
@@ -116,7 +116,8 @@ def run_live_cycle(settings: Settings, echo=print, instance: DagsterInstance | N
         # after ingesting it) leaves that month to the next run (it starts from the oldest marks)
         remember_marks(settings, marks)
         _, alerts_before, _ = _counts(settings, None)
-        result = execute_quietly(defs.resolve_job_def("live"), settings, instance=instance, tags=RUNNER_TAGS)
+        live = code_location(settings).resolve_job_def("live")
+        result = execute_quietly(live, settings, instance=instance, tags=RUNNER_TAGS)
         report = CycleReport()
         failures = RunReport()
         report_failures(result, failures, settings, "live cycle")

@@ -170,7 +170,7 @@ def _run_pipeline(
     instance: DagsterInstance | None,
 ) -> RunReport:
     # the code location reads the settings and the dbt manifest when it loads: when a run starts, not at import
-    from finefinance_platform.definitions import defs
+    from finefinance_platform.definitions import code_location
     from finefinance_platform.orchestration.jobs import monthly_close
     from finefinance_platform.orchestration.late_data import (
         advance_marks,
@@ -186,6 +186,8 @@ def _run_pipeline(
     from finefinance_platform.transformation.dbt_assets import dbt_models
     from finefinance_platform.transformation.partitions import monthly_partitions
 
+    # the jobs of these settings (a test or a tool may run on other settings than the process's)
+    defs = code_location(settings)
     instance = instance or local_instance(settings)
     report = RunReport()
     fail_runs_left_by_a_crash(instance, echo)

@@ -159,7 +159,8 @@ def _correct_a_booking(dsn: str, month: str) -> None:
 def _sensor_tick(instance: DagsterInstance):
     """The late-data sensor evaluated as the daemon does, on this test's warehouse and instance."""
     resources = {"warehouse": WarehouseResource(settings=get_settings())}
-    return late_data_sensor(build_sensor_context(instance=instance, resources=resources))
+    with build_sensor_context(instance=instance, resources=resources) as context:
+        return late_data_sensor(context)
 
 
 def test_sensor_requests_the_touched_range_only(xs_clone):
@@ -180,8 +181,9 @@ def test_sensor_requests_the_touched_range_only(xs_clone):
     skipped = _sensor_tick(instance)
     assert not hasattr(skipped, "tags") and "not staged" in skipped.skip_message
     assert read_record(settings).marks == marks
-    from finefinance_platform.definitions import defs
+    from finefinance_platform.definitions import code_location
 
+    defs = code_location(settings)
     assert defs.resolve_job_def("daily_refresh").execute_in_process(instance=DagsterInstance.ephemeral()).success
     request = _sensor_tick(instance)
     assert request.tags["dagster/asset_partition_range_start"] == MONTHS[4]
@@ -197,9 +199,10 @@ def test_what_the_sensor_or_the_command_line_built_the_other_sees_as_built(xs_cl
     """`finefinance run` and the late-data sensor keep one record of late-data marks: months one of
     them rebuilt for a change are not stale for the other, in either order, and a rebuild the
     sensor requested whose run failed leaves them stale for both."""
-    from finefinance_platform.definitions import defs
+    from finefinance_platform.definitions import code_location
 
     settings = get_settings()
+    defs = code_location(settings)
     instance = instance_with_every_month_built(MONTHS)  # the one the daemon and the command line share
     close_month = defs.resolve_job_def("close_month")
     said: list[str] = []

@@ -231,12 +231,19 @@ def test_a_sensor_looks_at_the_warehouse_only_between_runs(xs_platform, tmp_path
     shutil.copy(xs_platform["warehouse"], warehouse)
     monkeypatch.setenv("FINEFINANCE_HOME", str(tmp_path))
     monkeypatch.setenv("FINEFINANCE_DUCKDB_PATH", str(warehouse))
-    resources = {"warehouse": WarehouseResource(settings=get_settings())}
-    with file_held(run_lock_path(get_settings()), "", holder="finefinance run"):
-        skipped = late_data_sensor(build_sensor_context(resources=resources))
+    tick = {
+        "instance": DagsterInstance.ephemeral(),
+        "resources": {"warehouse": WarehouseResource(settings=get_settings())},
+    }
+    with (
+        file_held(run_lock_path(get_settings()), "", holder="finefinance run"),
+        build_sensor_context(**tick) as context,
+    ):
+        skipped = late_data_sensor(context)
     assert isinstance(skipped, SkipReason) and "a run is writing the warehouse" in skipped.skip_message
     # no run: it reads the warehouse (a first tick records the marks)
-    looked = late_data_sensor(build_sensor_context(resources=resources))
+    with build_sensor_context(**tick) as context:
+        looked = late_data_sensor(context)
     assert isinstance(looked, SkipReason) and "marks recorded" in looked.skip_message
 
 
