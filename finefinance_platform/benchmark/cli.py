@@ -81,6 +81,7 @@ def bench(
     DuckDB warehouse and Dagster instance: nothing of the caller's platform is touched.
     """
     from finefinance_platform.benchmark.harness import Benchmark, Options
+    from finefinance_platform.settings import get_settings
 
     options = Options(
         scale=scale,
@@ -94,7 +95,7 @@ def bench(
         lag_minutes=lag_minutes,
         live_interval=live_interval,
     )
-    figures = Benchmark(options, echo=lambda line: click.echo(line, err=True)).run()
+    figures = Benchmark(options, get_settings(), echo=lambda line: click.echo(line, err=True)).run()
     if scale != "M":
         click.echo(f"the targets are set for scale M; at {scale} fixed costs weigh differently (docs/benchmarks.md)",
                    err=True)  # fmt: skip

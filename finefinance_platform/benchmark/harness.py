@@ -31,7 +31,7 @@ import psutil
 
 from finefinance_platform.errors import FineFinanceError
 from finefinance_platform.months import add_months, current_month
-from finefinance_platform.settings import DBT_PROJECT_DIR, Settings, child_environment, get_settings, load_settings
+from finefinance_platform.settings import DBT_PROJECT_DIR, Settings, child_environment, load_settings
 
 
 class BenchmarkError(FineFinanceError):
@@ -135,7 +135,8 @@ def _free_port() -> int:
 
 
 class Benchmark:
-    def __init__(self, options: Options, echo: Callable[[str], None]):
+    def __init__(self, options: Options, caller: Settings, echo: Callable[[str], None]):
+        """`caller`: the settings of the command's home, under which the benchmark makes its own."""
         if options.scale not in SCALES:
             raise BenchmarkError(f"scale {options.scale!r} is not one of {', '.join(SCALES)}")
         self.options = options
@@ -143,7 +144,6 @@ class Benchmark:
         self.echo = echo
         from finefinance_platform.transformation.dbt_assets import dbt_target_folder
 
-        caller = get_settings()
         self.results_file = caller.home / "bench" / f"{options.scale}.json"
         self.home = caller.home / "bench" / options.scale
         # every month of the simulated period is completed: it ends with the month before this one
@@ -326,6 +326,12 @@ class Benchmark:
         live = self.run_step(f"live: one cycle of the live job after {options.live_trickle_seconds} s of trickle",
                              "live_cycle", trickle_batches=options.live_trickle_seconds, seed=options.seed + 2,
                              instance=instance)  # fmt: skip
+        # the same as a person runs it: a process of its own, its start included
+        live_once = self.run_step(f"live: finefinance live --once after {options.live_trickle_seconds} s of trickle",
+                                  "live_once", trickle_batches=options.live_trickle_seconds,
+                                  seed=options.seed + 4)  # fmt: skip
+        start_up = self.run_step("start-up: the code location's import, commands that run no pipeline", "start_up",
+                                 repeats=3)  # fmt: skip
         self.run_step("trickle: another day of changes in the source", "trickle",
                       customers=scale.customers, seed=options.seed + 1)  # fmt: skip
         refresh_after = self.run_step("refresh after a day of changes (staging merges the changed keys)",
@@ -360,6 +366,8 @@ class Benchmark:
             "export": export,
             "refresh_after_changes": refresh_after,
             "live_cycle": live,
+            "live_once": live_once,
+            "start_up": start_up,
             "newcomer_run": newcomer,
             "one_month_run": one_month,
             **({"live_lag": lag} if lag else {}),
@@ -431,6 +439,8 @@ class Benchmark:
                 "first_cycle_seconds": s["live_cycle"]["catch_up_seconds"],
                 "cycle_dbt_elapsed_seconds": s["live_cycle"]["dbt_elapsed_seconds"],
                 "cycle_trickle_batches": s["live_cycle"]["batches"],
+                # `finefinance live --once` after as much trickle: the process's wall time
+                "once_wall_seconds": s["live_once"]["seconds"],
                 **(
                     {
                         "lag_p50_seconds": s["live_lag"]["lag_p50_seconds"],
@@ -459,6 +469,11 @@ class Benchmark:
                     "ratio_to_elapsed": _ratio(s[name]["dbt_step_seconds"], s[name]["dbt_elapsed_seconds"]),
                 }
                 for name in ("refresh", "backfill", "month_last", "refresh_after_changes")
+            },
+            "start_up": {
+                # fresh processes, wall time, the fastest of 3 each
+                "definitions_import_seconds": s["start_up"]["definitions_import_seconds"],
+                "commands_seconds": s["start_up"]["commands_seconds"],
             },
             "newcomer": {
                 # the interpreter's start-up included: what the person at the terminal waits
@@ -510,6 +525,7 @@ def _machine() -> dict:
 def evaluate_targets(figures: dict) -> list[dict]:
     """Each figure against its target (set for scale M, docs/benchmarks.md)."""
     ingestion, transformation, live = figures["ingestion"], figures["transformation"], figures["live"]
+    start_up = figures["start_up"]
 
     def target(name: str, value: float, limit: float, unit: str) -> dict:
         return {"figure": name, "value": round(value, 3), "target": f"<= {round(limit, 3)} {unit}".strip(),
@@ -538,6 +554,14 @@ def evaluate_targets(figures: dict) -> list[dict]:
           if "lag_p95_seconds" in live else []),
         *[target(f"Dagster's dbt step / the dbt process in it, {name}", ratio["ratio_to_process"], 1.5, "x")
           for name, ratio in figures["dagster_over_dbt"].items()],
+        # commands that start at once (issue 25); the code location is loaded by every run's process
+        target("import of the definitions (the code location), seconds", start_up["definitions_import_seconds"], 3,
+               "s"),
+        *[target(f"finefinance {command}, seconds", seconds, 1, "s")
+          for command, seconds in start_up["commands_seconds"].items()],
+        # at S and below, like the newcomer's run
+        *([target("finefinance live --once after a minute of trickle, wall seconds", live["once_wall_seconds"], 10,
+                  "s")] if figures["customers"] <= 2000 else []),
         target("finefinance run, one month, nothing new, seconds", figures["newcomer"]["one_month_seconds"], 30, "s"),
         # make run's data part at scale S (issue 15): a newcomer's first `finefinance run`
         *([target("newcomer's finefinance run (every month), seconds", figures["newcomer"]["run_seconds"], 90, "s")]

@@ -124,8 +124,8 @@ def ingest(instance: str) -> dict:
     """The real ingestion asset (`raw_tables`, all 8 tables) materialized in a Dagster run."""
     import dlt
     from dagster import materialize
-    from dagster_dlt import DagsterDltResource
 
+    from finefinance_platform.ingestion import ingestion_resources
     from finefinance_platform.ingestion.dlt_ingestion import PIPELINE_NAME, raw_tables
     from finefinance_platform.library_log import library_output_to_log
     from finefinance_platform.runs.pipeline import QUIET_LOGS
@@ -133,10 +133,10 @@ def ingest(instance: str) -> dict:
 
     settings = get_settings()
     started = time.perf_counter()
-    with library_output_to_log():
+    with library_output_to_log(settings):
         result = materialize(
             [raw_tables()],
-            resources={"dlt": DagsterDltResource()},
+            resources=ingestion_resources(settings),
             instance=dagster_instance(instance),
             run_config=QUIET_LOGS,
         )
@@ -149,7 +149,7 @@ def ingest(instance: str) -> dict:
     # rows this run moved: what dlt normalized and loaded (a merged update counts once)
     normalized = trace.last_normalize_info.row_counts if trace.last_normalize_info else {}
     moved = {t.name: normalized.get(t.name, 0) for t in SOURCE_TABLES}
-    con = connect_duckdb(str(settings.duckdb_path), read_only=True)
+    con = connect_duckdb(settings, read_only=True)
     try:
         rows = sum(_raw_row_counts(con).values())
     finally:
@@ -243,7 +243,7 @@ def _dbt_timings(run_id: str) -> dict:
     from finefinance_platform.transformation.dbt_assets import dbt_target_folder
 
     elapsed, invocation, by_type, nodes = 0.0, 0.0, {}, []
-    for results_file in dbt_target_folder().glob(f"*-{run_id[:7]}-*/run_results.json"):
+    for results_file in dbt_target_folder(get_settings().home).glob(f"*-{run_id[:7]}-*/run_results.json"):
         results = json.loads(results_file.read_text())
         elapsed += results["elapsed_time"]
         # from dbt's start (before it loads the project) to its results: dbt's own time, parse included
@@ -277,10 +277,11 @@ def _execute_job(name: str, instance: str, marts_only: bool = False, **kwargs) -
 
     job = defs.resolve_job_def(name)
     if marts_only:
-        kwargs["asset_selection"] = sorted(dbt_models().monthly.keys, key=lambda key: key.to_user_string())
+        monthly = dbt_models(get_settings()).monthly
+        kwargs["asset_selection"] = sorted(monthly.keys, key=lambda key: key.to_user_string())
     dagster = dagster_instance(instance)
     started = time.perf_counter()
-    result = execute_quietly(job, instance=dagster, **kwargs)
+    result = execute_quietly(job, get_settings(), instance=dagster, **kwargs)
     seconds = time.perf_counter() - started
     if not result.success:
         failure = next((e for e in result.all_events if e.is_failure), None)
@@ -333,10 +334,12 @@ def month(month: str, instance: str) -> dict:
 def finefinance_run(start: str | None = None, end: str | None = None) -> dict:
     """`finefinance run` as a person runs it (its lock, ingestion, refresh, months, statement files),
     on the benchmark's platform; the harness times it with the interpreter's start-up too."""
+    from finefinance_platform.months import parse_month
     from finefinance_platform.runs.pipeline import run_pipeline
 
+    months = [parse_month(month) if month else None for month in (start, end)]
     started = time.perf_counter()
-    report = run_pipeline(get_settings(), start, end, echo=log)
+    report = run_pipeline(get_settings(), *months, echo=log)
     return {"seconds": time.perf_counter() - started, "phases": report.seconds, "months": len(report.months),
             "statement_files": report.documents}  # fmt: skip
 
@@ -348,7 +351,7 @@ def sql_floor(first_month: str, last_month: str) -> dict:
 
     script = (Path(__file__).with_name("floor.sql")).read_text()
     settings = get_settings()
-    con = connect_duckdb(str(settings.duckdb_path))
+    con = connect_duckdb(settings)
     try:
         con.execute("drop schema if exists bench_floor cascade")
         # the same DuckDB memory budget as dbt's (profiles.yml)
@@ -399,7 +402,7 @@ def export(month: str, formats: list[str]) -> dict:
     from finefinance_platform.warehouse import connect_duckdb
 
     settings = get_settings()
-    con = connect_duckdb(str(settings.duckdb_path), read_only=False)
+    con = connect_duckdb(settings, read_only=False)
     try:
         # the files are rendered from the issued statements: the backfill built the marts only
         started = time.monotonic()
@@ -411,7 +414,6 @@ def export(month: str, formats: list[str]) -> dict:
             formats=tuple(formats),
             folder=settings.home / "statements" / month[:7],
             progress=False,
-            settings=settings,
         )
     finally:
         con.close()
@@ -450,6 +452,66 @@ def live_cycle(trickle_batches: int, seed: int, instance: str) -> dict:
     log(f"trickle: {summary.batches} batches, {summary.inserted} rows inserted, {summary.updated} updated")
     figures = _execute_job("live", instance)
     return {**figures, "batches": summary.batches, "catch_up_seconds": catch_up["seconds"]}
+
+
+@step
+def live_once(trickle_batches: int, seed: int) -> dict:
+    """`finefinance live --once` as a person runs it after a minute of a live bank (a batch a
+    second): the wall time of the process, its start and the code location's load included."""
+    from finefinance_platform.source.simulation_trickle import run_trickle
+
+    summary = run_trickle(get_settings().source_url(), seed=seed, interval_seconds=1.0,
+                          max_batches=trickle_batches, echo=lambda _line: None)  # fmt: skip
+    started = time.perf_counter()
+    _run_command(["live", "--once"])
+    seconds = time.perf_counter() - started
+    log(f"after {summary.batches} batches of trickle: finefinance live --once in {seconds:.1f} s")
+    return {"seconds": seconds, "batches": summary.batches}
+
+
+# -- start-up ------------------------------------------------------------------------------------
+
+# commands that run no pipeline, which answer at once: `--help` imports every command's module
+LIGHT_COMMANDS = (("--help",), ("source", "status"), ("users", "--sample"), ("access-log", "--limit", "1"))
+
+
+def _run_command(arguments: list[str], python: bool = False) -> float:
+    """The wall time of a fresh process running `finefinance ARGUMENTS` (or `python ARGUMENTS`)."""
+    program = sys.executable if python else str(Path(sys.executable).parent / "finefinance")
+    started = time.perf_counter()
+    done = subprocess.run([program, *arguments], capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise FineFinanceError(f"{' '.join(arguments)} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return seconds
+
+
+@step
+def start_up(repeats: int) -> dict:
+    """How soon the code location loads (`import finefinance_platform.definitions`, what every run's
+    process, `dagster dev` and each command that runs a job pay first) and the commands that run no
+    pipeline answer: each a fresh process, `repeats` times, the fastest counts (a first run also
+    starts what a command needs running, such as the identity provider of `users`)."""
+    from finefinance_platform.identity.provider import EmbeddedIdentityProvider
+
+    started = time.perf_counter()
+    definitions = [_run_command(["-c", "import finefinance_platform.definitions"], python=True) for _ in range(repeats)]
+    try:
+        commands = {
+            " ".join(command): [_run_command(list(command)) for _ in range(repeats)] for command in LIGHT_COMMANDS
+        }
+    finally:
+        # `users` starts the embedded identity provider (its demo users come from the marts)
+        EmbeddedIdentityProvider(get_settings()).stop()
+    log(f"definitions imported in {min(definitions):.2f} s; "
+        + ", ".join(f"{name} {min(runs):.2f} s" for name, runs in commands.items()))  # fmt: skip
+    return {
+        "seconds": time.perf_counter() - started,
+        "definitions_import_seconds": min(definitions),
+        "definitions_import_runs_seconds": [round(run, 2) for run in definitions],
+        "commands_seconds": {name: min(runs) for name, runs in commands.items()},
+        "commands_runs_seconds": {name: [round(run, 2) for run in runs] for name, runs in commands.items()},
+    }
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -5,12 +5,12 @@ Both paths key their assets raw/<table>, so nothing downstream knows which one r
 
 from functools import cache
 
-from finefinance_platform.settings import Settings, get_settings
+from finefinance_platform.settings import Settings
 
 
 @cache
-def ingestion_assets() -> list:
-    settings = get_settings()
+def ingestion_assets(settings: Settings) -> list:
+    """The selected ingestion's assets: the same objects for as long as the settings stay the same."""
     if settings.ingestion == "airbyte":
         from finefinance_platform.ingestion.airbyte import build_airbyte_ingestion_assets
 

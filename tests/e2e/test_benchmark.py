@@ -34,6 +34,8 @@ STEPS = (
     "export",
     "refresh_after_changes",
     "live_cycle",
+    "live_once",
+    "start_up",
     "newcomer_run",
     "one_month_run",
 )
@@ -71,7 +73,9 @@ FIGURES = {
         "base_transaction_incremental_seconds",
         "cycle_seconds",
         "cycle_dbt_elapsed_seconds",
+        "once_wall_seconds",
     ),
+    "start_up": ("definitions_import_seconds",),
     "memory": ("max_step_peak_rss_mib", "postgres_peak_pss_mib"),
 }
 
@@ -157,9 +161,15 @@ def test_bench_xs_reports_every_figure():
     assert set(newcomer["one_month_phases_seconds"]) == {"ingest", "months", "statement_files"}
     assert newcomer["one_month_seconds"] < newcomer["run_seconds"]
 
+    # a fresh process for each command that runs no pipeline
+    commands = figures["start_up"]["commands_seconds"]
+    assert set(commands) == {"--help", "source status", "users --sample", "access-log --limit 1"}
+    assert all(_is_figure(seconds) for seconds in commands.values()), commands
+
     targets = {target["figure"]: target for target in figures["targets"]}
-    # the lag's target only when the lag is measured; 4 dbt steps, the one-month run, the newcomer's
-    assert len(targets) == 10 + 4 + 2
+    # the lag's target only when the lag is measured; 4 dbt steps, the one-month run, the newcomer's;
+    # the definitions' import, 4 commands, `live --once`
+    assert len(targets) == 10 + 4 + 2 + 1 + 4 + 1
     assert all(isinstance(target["met"], bool) for target in targets.values())
 
     live = figures["live"]
