@@ -5,6 +5,8 @@ deliveries (statement documents, the serving copy the dashboards read), with the
 checks, the freshness policies (applied to every asset here, in one place), schedules and alerts.
 """
 
+from functools import cache
+
 from dagster import Definitions
 
 from finefinance_platform.checks.quarantine import quarantine_checks
@@ -18,24 +20,40 @@ from finefinance_platform.orchestration.jobs import jobs, schedules
 from finefinance_platform.orchestration.run_safety import in_process_under_the_run_lock
 from finefinance_platform.orchestration.sensors import late_data_sensor
 from finefinance_platform.serving.assets import serving_assets
+from finefinance_platform.settings import Settings, get_settings
 from finefinance_platform.statements.assets import statement_assets, statement_checks
 from finefinance_platform.transformation.dbt_assets import dbt_models, dbt_resource
 from finefinance_platform.warehouse import WarehouseResource
 
-# The modules above only define; the settings (first month, dbt target, ingestion tool) are read
-# here, when the code location loads, by the factories (`dbt_models()`, `jobs()`, ...).
-defs = Definitions(
-    assets=[*ingestion_assets(), *dbt_models(), *statement_assets(), *serving_assets(), advisor_alert_notices],
-    asset_checks=[*money_checks, *quarantine_checks, *statement_checks, raw_source_freshness],
-    jobs=list(jobs()),
-    schedules=schedules(),
-    sensors=[alert_on_run_failure, alert_on_check_failure, late_data_sensor],
-    resources={
-        **ingestion_resources(),
-        "dbt": dbt_resource(),
-        "warehouse": WarehouseResource(),
-    },
-    # one process per run: DuckDB takes one writer, and the steps of a run write in sequence; the
-    # run holds the warehouse's run lock, as the command line's runs do (run_safety.py)
-    executor=in_process_under_the_run_lock,
-).map_asset_specs(func=apply_freshness_policy)
+
+@cache
+def code_location(settings: Settings) -> Definitions:
+    """The definitions on `settings`, passed to the factories (`dbt_models(settings)`,
+    `jobs(settings)`, ...) and the resources. The modules above only define; a command that runs
+    jobs (`finefinance run`, `finefinance live`) takes the definitions of the settings it was given,
+    not those this module loaded with."""
+    return Definitions(
+        assets=[
+            *ingestion_assets(settings),
+            *dbt_models(settings),
+            *statement_assets(settings),
+            *serving_assets(settings),
+            advisor_alert_notices,
+        ],
+        asset_checks=[*money_checks, *quarantine_checks, *statement_checks, raw_source_freshness],
+        jobs=list(jobs(settings)),
+        schedules=schedules(settings),
+        sensors=[alert_on_run_failure, alert_on_check_failure, late_data_sensor],
+        resources={
+            **ingestion_resources(settings),
+            "dbt": dbt_resource(settings),
+            "warehouse": WarehouseResource(settings=settings),
+        },
+        # one process per run: DuckDB takes one writer, and the steps of a run write in sequence; the
+        # run holds the warehouse's run lock, as the command line's runs do (run_safety.py)
+        executor=in_process_under_the_run_lock(settings),
+    ).map_asset_specs(func=apply_freshness_policy)
+
+
+# the code location (`finefinance_platform.definitions:defs`): the settings are read here, when it loads
+defs = code_location(get_settings())
