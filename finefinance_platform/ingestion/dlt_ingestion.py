@@ -81,6 +81,7 @@ def raw_tables() -> AssetsDefinition:
 
 
 def ingest_raw_tables(context: AssetExecutionContext, dlt: DltIngestionResource) -> Iterator:
+    # dlt is imported here, by the run, not when the code location loads (the module's docstring)
     from finefinance_platform.ingestion.dlt_pipeline import ingest
 
     yield from ingest(context, dlt.settings)
