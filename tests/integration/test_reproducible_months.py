@@ -260,14 +260,16 @@ def _day_three(dsn: str, who: dict[str, str]) -> None:
 def _ui_backfill(first: str, last: str, instance) -> None:
     """A backfill of `close_month` over a range, as the UI launches it: one run (the single-run
     backfill policy) with the range's tags, every asset of the job (statement files included)."""
-    from finefinance_platform.definitions import defs
+    from finefinance_platform.definitions import code_location
     from finefinance_platform.orchestration.run_safety import RUNNER_TAGS
     from finefinance_platform.runs.pipeline import execute_quietly
     from finefinance_platform.settings import get_settings
 
+    # the code location of this test's environment (the module's `defs` is the first import's)
+    settings = get_settings()
     result = execute_quietly(
-        defs.resolve_job_def("close_month"),
-        get_settings(),
+        code_location(settings).resolve_job_def("close_month"),
+        settings,
         instance=instance,
         tags={
             **RUNNER_TAGS,
