@@ -43,6 +43,17 @@ from finefinance_platform.source.embedded_postgres import EmbeddedPostgres  # no
 from finefinance_platform.source.migrations import apply_migrations  # noqa: E402
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own tmp_path plugin reads the option
+def pytest_configure(config):
+    """The session's `tmp_path` folders live in a folder of its own, not under pytest's shared
+    `/tmp/pytest-of-<user>`: every pytest session that starts on the machine makes that one 0700
+    again, and a test's embedded PostgreSQL (run as an unprivileged user when the tests run as
+    root) then loses its way to its data ("could not open file .../global/pg_control: Permission
+    denied", seen when `make stress` and `make test` ran at once). xdist's workers get sub-folders."""
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="finefinance-pytest-")
+
+
 def pytest_collection_modifyitems(items):
     """The files marked `slow(minutes=N)` first, longest first: under `make test`'s two workers the
     long files start early and the short ones fill in around them, instead of one starting last."""
