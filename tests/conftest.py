@@ -6,6 +6,7 @@ The whole session runs under a temporary FINEFINANCE_HOME, so tests never touch 
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from pathlib import Path
@@ -52,6 +53,16 @@ def pytest_configure(config):
     denied", seen when `make stress` and `make test` ran at once). xdist's workers get sub-folders."""
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         config.option.basetemp = tempfile.mkdtemp(prefix="finefinance-pytest-")
+
+
+def pytest_runtest_setup(item):
+    """Before a test that renders pages with Streamlit's AppTest, collect the garbage earlier tests
+    of this process left (Dagster's SQLite connections, for one). Collected inside a page's script
+    thread, such a connection's finalizer fails and logs a traceback; formatting it parses source
+    while Streamlit parses the page, and Python 3.11.7 then stops the page with "AST constructor
+    recursion depth mismatch" (CPython gh-106905, fixed in 3.11.8)."""
+    if getattr(getattr(item, "module", None), "AppTest", None) is not None:
+        gc.collect()
 
 
 def pytest_collection_modifyitems(items):
