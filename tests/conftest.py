@@ -6,6 +6,7 @@ The whole session runs under a temporary FINEFINANCE_HOME, so tests never touch 
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from pathlib import Path
@@ -41,6 +42,27 @@ from helpers.environment import create_source_database  # noqa: E402
 from finefinance_platform.settings import SOURCE_DATABASE, get_settings  # noqa: E402
 from finefinance_platform.source.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from finefinance_platform.source.migrations import apply_migrations  # noqa: E402
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own tmp_path plugin reads the option
+def pytest_configure(config):
+    """The session's `tmp_path` folders live in a folder of its own, not under pytest's shared
+    `/tmp/pytest-of-<user>`: every pytest session that starts on the machine makes that one 0700
+    again, and a test's embedded PostgreSQL (run as an unprivileged user when the tests run as
+    root) then loses its way to its data ("could not open file .../global/pg_control: Permission
+    denied", seen when `make stress` and `make test` ran at once). xdist's workers get sub-folders."""
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="finefinance-pytest-")
+
+
+def pytest_runtest_setup(item):
+    """Before a test that renders pages with Streamlit's AppTest, collect the garbage earlier tests
+    of this process left (Dagster's SQLite connections, for one). Collected inside a page's script
+    thread, such a connection's finalizer fails and logs a traceback; formatting it parses source
+    while Streamlit parses the page, and Python 3.11.7 then stops the page with "AST constructor
+    recursion depth mismatch" (CPython gh-106905, fixed in 3.11.8)."""
+    if getattr(getattr(item, "module", None), "AppTest", None) is not None:
+        gc.collect()
 
 
 def pytest_collection_modifyitems(items):

@@ -8,6 +8,8 @@ the serving copy and every dashboard page on marts with dbt's own column types.
 
 from __future__ import annotations
 
+import gc
+
 import duckdb
 import pandas as pd
 import pytest
@@ -175,6 +177,12 @@ def test_asset_check_and_pages_on_the_real_marts(homes, monkeypatch):
     assert documents.passed and documents.metadata["customers_expected"].value == 4 + 4 + 5 + 5
     assert (real.home / "serving" / "marts.duckdb").exists()
 
+    # Garbage of the Dagster run above (its instance's SQLite connections) must not be collected
+    # inside a page's script thread: the connection's finalizer fails there and logs a traceback,
+    # whose formatting parses source while Streamlit parses the page, and Python 3.11.7's parser
+    # then stops the page ("AST constructor recursion depth mismatch"; CPython gh-106905, fixed in
+    # 3.11.8). Collected here, in the thread that made them, they close cleanly.
+    gc.collect()
     # every page of every role renders on the dbt marts
     for claims, pages in (
         (signed_in("director"), ("kpi_trends", "advisor_portfolio", "risk_scoring", "customer_value")),
