@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg2
 
 from finefinance_platform.errors import FineFinanceError
-from finefinance_platform.settings import DBT_PROJECT_DIR, get_settings
+from finefinance_platform.settings import DBT_PROJECT_DIR, Settings, get_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
 
 STEPS: dict[str, Callable[..., dict]] = {}
@@ -32,7 +32,7 @@ def step(function: Callable[..., dict]) -> Callable[..., dict]:
     return function
 
 
-def dagster_instance(kind: str):
+def dagster_instance(kind: str, settings: Settings):
     """The Dagster instance of a step: the benchmark home's local one (SQLite, as `finefinance run`
     uses), or an in-memory one (no event-log writes: the platform's own work only)."""
     from dagster import DagsterInstance
@@ -41,7 +41,7 @@ def dagster_instance(kind: str):
 
     if kind == "ephemeral":
         return DagsterInstance.ephemeral()
-    return local_instance(get_settings())
+    return local_instance(settings)
 
 
 def log(message: str) -> None:
@@ -56,11 +56,11 @@ def _raw_row_counts(con) -> dict[str, int]:
 
 
 @step
-def simulate(customers: int, months: int, seed: int, start: str) -> dict:
+def simulate(settings: Settings, customers: int, months: int, seed: int, start: str) -> dict:
     from finefinance_platform.source.simulator import simulate as run_simulation
 
     summary = run_simulation(
-        get_settings().source_url(),
+        settings.source_url(),
         customers=customers,
         months=months,
         seed=seed,
@@ -79,14 +79,14 @@ def simulate(customers: int, months: int, seed: int, start: str) -> dict:
 
 
 @step
-def trickle(customers: int, seed: int) -> dict:
+def trickle(settings: Settings, customers: int, seed: int) -> dict:
     """About one day of a live bank: customers × 15 / 30 new transactions, settlements, updates."""
     from finefinance_platform.source.simulation_trickle import NEW_TRANSACTIONS_PER_BATCH, run_trickle
 
     day_of_transactions = customers * 15 / 30
     # a batch inserts Poisson(NEW_TRANSACTIONS_PER_BATCH) + 1 transactions
     batches = max(1, round(day_of_transactions / (NEW_TRANSACTIONS_PER_BATCH + 1)))
-    dsn = get_settings().source_url()
+    dsn = settings.source_url()
     with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
         cur.execute("select now()")
         began_at = cur.fetchone()[0]
@@ -120,7 +120,7 @@ def trickle(customers: int, seed: int) -> dict:
 
 
 @step
-def ingest(instance: str) -> dict:
+def ingest(settings: Settings, instance: str) -> dict:
     """The real ingestion asset (`raw_tables`, all 8 tables) materialized in a Dagster run."""
     import dlt
     from dagster import materialize
@@ -131,13 +131,12 @@ def ingest(instance: str) -> dict:
     from finefinance_platform.runs.pipeline import QUIET_LOGS
     from finefinance_platform.warehouse import connect_duckdb
 
-    settings = get_settings()
     started = time.perf_counter()
     with library_output_to_log(settings):
         result = materialize(
             [raw_tables()],
             resources=ingestion_resources(settings),
-            instance=dagster_instance(instance),
+            instance=dagster_instance(instance, settings),
             run_config=QUIET_LOGS,
         )
     seconds = time.perf_counter() - started
@@ -166,7 +165,7 @@ def ingest(instance: str) -> dict:
 
 
 @step
-def bulk_copy_baseline() -> dict:
+def bulk_copy_baseline(settings: Settings) -> dict:
     """The floor: each table PostgreSQL -> ConnectorX -> Arrow batches -> `CREATE TABLE` in DuckDB.
 
     Same reader, same batch size, same source role as the ingestion, into a separate DuckDB file;
@@ -177,7 +176,6 @@ def bulk_copy_baseline() -> dict:
 
     from finefinance_platform.ingestion.dlt_ingestion import BATCH_ROWS
 
-    settings = get_settings()
     path = settings.home / "baseline.duckdb"
     path.unlink(missing_ok=True)
     reader_url = settings.source_url(reader=True)
@@ -225,11 +223,11 @@ def _dbt(*args: str, environment: dict[str, str] | None = None) -> subprocess.Co
 
 
 @step
-def dbt_startup(month_start: str, month_end: str) -> dict:
+def dbt_startup(settings: Settings, month_start: str, month_end: str) -> dict:
     """dbt's fixed cost per invocation: a run that selects nothing, as Dagster starts dbt (the month
     window in the environment, the target of the runs: partial parsing holds)."""
     started = time.perf_counter()
-    noop = _dbt("run", "--select", "tag:bench_selects_nothing", "--target", get_settings().dbt_target,
+    noop = _dbt("run", "--select", "tag:bench_selects_nothing", "--target", settings.dbt_target,
                 environment={"FINEFINANCE_MONTH_START": month_start, "FINEFINANCE_MONTH_END": month_end})  # fmt: skip
     seconds = time.perf_counter() - started
     if noop.returncode != 0:
@@ -237,13 +235,13 @@ def dbt_startup(month_start: str, month_end: str) -> dict:
     return {"seconds": seconds}
 
 
-def _dbt_timings(run_id: str) -> dict:
+def _dbt_timings(run_id: str, settings: Settings) -> dict:
     """What dbt spent in a Dagster run, from its invocations' run_results.json: the invocations'
     elapsed time, the time per node type (summed over dbt's threads) and the slowest nodes."""
     from finefinance_platform.transformation.dbt_assets import dbt_target_folder
 
     elapsed, invocation, by_type, nodes = 0.0, 0.0, {}, []
-    for results_file in dbt_target_folder(get_settings().home).glob(f"*-{run_id[:7]}-*/run_results.json"):
+    for results_file in dbt_target_folder(settings.home).glob(f"*-{run_id[:7]}-*/run_results.json"):
         results = json.loads(results_file.read_text())
         elapsed += results["elapsed_time"]
         # from dbt's start (before it loads the project) to its results: dbt's own time, parse included
@@ -265,23 +263,23 @@ def _dbt_timings(run_id: str) -> dict:
             "base_transaction_seconds": staging[0] if staging else None}  # fmt: skip
 
 
-def _execute_job(name: str, instance: str, marts_only: bool = False, **kwargs) -> dict:
+def _execute_job(settings: Settings, name: str, instance: str, marts_only: bool = False, **kwargs) -> dict:
     """Run a job of the definitions in process, as `finefinance run` does.
 
     `marts_only` keeps the month-grain dbt models (and their checks) of `close_month` and leaves out
     the deliveries hanging off them: the statement documents are measured by the export step.
     """
-    from finefinance_platform.definitions import defs
+    from finefinance_platform.definitions import code_location
     from finefinance_platform.runs.pipeline import execute_quietly
     from finefinance_platform.transformation.dbt_assets import dbt_models
 
-    job = defs.resolve_job_def(name)
+    job = code_location(settings).resolve_job_def(name)
     if marts_only:
-        monthly = dbt_models(get_settings()).monthly
+        monthly = dbt_models(settings).monthly
         kwargs["asset_selection"] = sorted(monthly.keys, key=lambda key: key.to_user_string())
-    dagster = dagster_instance(instance)
+    dagster = dagster_instance(instance, settings)
     started = time.perf_counter()
-    result = execute_quietly(job, get_settings(), instance=dagster, **kwargs)
+    result = execute_quietly(job, settings, instance=dagster, **kwargs)
     seconds = time.perf_counter() - started
     if not result.success:
         failure = next((e for e in result.all_events if e.is_failure), None)
@@ -304,19 +302,21 @@ def _execute_job(name: str, instance: str, marts_only: bool = False, **kwargs) -
         if "dbt_process_seconds" in event.step_materialization_data.materialization.metadata
     }
     return {"seconds": seconds, "run_id": result.run_id, "dbt_step_seconds": round(sum(dbt_steps), 2),
-            "dbt_process_seconds": round(sum(dbt_process.values()), 2), **_dbt_timings(result.run_id)}  # fmt: skip
+            "dbt_process_seconds": round(sum(dbt_process.values()), 2),
+            **_dbt_timings(result.run_id, settings)}  # fmt: skip
 
 
 @step
-def refresh(instance: str) -> dict:
+def refresh(settings: Settings, instance: str) -> dict:
     """The `daily_refresh` job: ingestion (nothing new here) and the unpartitioned dbt models."""
-    return _execute_job("daily_refresh", instance)
+    return _execute_job(settings, "daily_refresh", instance)
 
 
 @step
-def backfill(first_month: str, last_month: str, instance: str) -> dict:
+def backfill(settings: Settings, first_month: str, last_month: str, instance: str) -> dict:
     """The marts of `close_month` over every month in one run (the single-run backfill policy)."""
     return _execute_job(
+        settings,
         "close_month",
         instance,
         marts_only=True,
@@ -325,13 +325,13 @@ def backfill(first_month: str, last_month: str, instance: str) -> dict:
 
 
 @step
-def month(month: str, instance: str) -> dict:
+def month(settings: Settings, month: str, instance: str) -> dict:
     """One month re-materialized alone, with the months before it already built."""
-    return {"month": month, **_execute_job("close_month", instance, marts_only=True, partition_key=month)}
+    return {"month": month, **_execute_job(settings, "close_month", instance, marts_only=True, partition_key=month)}
 
 
 @step
-def finefinance_run(start: str | None = None, end: str | None = None) -> dict:
+def finefinance_run(settings: Settings, start: str | None = None, end: str | None = None) -> dict:
     """`finefinance run` as a person runs it (its lock, ingestion, refresh, months, statement files),
     on the benchmark's platform; the harness times it with the interpreter's start-up too."""
     from finefinance_platform.months import parse_month
@@ -339,18 +339,17 @@ def finefinance_run(start: str | None = None, end: str | None = None) -> dict:
 
     months = [parse_month(month) if month else None for month in (start, end)]
     started = time.perf_counter()
-    report = run_pipeline(get_settings(), *months, echo=log)
+    report = run_pipeline(settings, *months, echo=log)
     return {"seconds": time.perf_counter() - started, "phases": report.seconds, "months": len(report.months),
             "statement_files": report.documents}  # fmt: skip
 
 
 @step
-def sql_floor(first_month: str, last_month: str) -> dict:
+def sql_floor(settings: Settings, first_month: str, last_month: str) -> dict:
     """`floor.sql`: the same marts straight from raw in one DuckDB script, into schema bench_floor."""
     from finefinance_platform.warehouse import connect_duckdb
 
     script = (Path(__file__).with_name("floor.sql")).read_text()
-    settings = get_settings()
     con = connect_duckdb(settings)
     try:
         con.execute("drop schema if exists bench_floor cascade")
@@ -396,12 +395,11 @@ def _floor_agreement(con) -> dict[str, bool]:
 
 
 @step
-def export(month: str, formats: list[str]) -> dict:
+def export(settings: Settings, month: str, formats: list[str]) -> dict:
     from finefinance_platform.statements.export import export_month
     from finefinance_platform.statements.issuing.issue import issue_month
     from finefinance_platform.warehouse import connect_duckdb
 
-    settings = get_settings()
     con = connect_duckdb(settings, read_only=False)
     try:
         # the files are rendered from the issued statements: the backfill built the marts only
@@ -432,35 +430,35 @@ def export(month: str, formats: list[str]) -> dict:
 
 
 @step
-def refresh_after_changes(instance: str) -> dict:
+def refresh_after_changes(settings: Settings, instance: str) -> dict:
     """The `daily_refresh` job after a day of changes (the trickle step before it): staging merges
     the changed keys only; the first refresh built it from all of raw."""
-    return _execute_job("daily_refresh", instance)
+    return _execute_job(settings, "daily_refresh", instance)
 
 
 @step
-def live_cycle(trickle_batches: int, seed: int, instance: str) -> dict:
+def live_cycle(settings: Settings, trickle_batches: int, seed: int, instance: str) -> dict:
     """One cycle of the `live` job as it runs every few minutes: a first cycle catches up (it
     publishes the serving copy of the marts the backfill built, a one-off), then a minute of a
     live bank (a batch a second), then the measured cycle."""
     from finefinance_platform.source.simulation_trickle import run_trickle
 
-    catch_up = _execute_job("live", instance)
+    catch_up = _execute_job(settings, "live", instance)
     log(f"first cycle (catching up): {catch_up['seconds']:.1f} s")
-    summary = run_trickle(get_settings().source_url(), seed=seed, interval_seconds=1.0,
+    summary = run_trickle(settings.source_url(), seed=seed, interval_seconds=1.0,
                           max_batches=trickle_batches, echo=lambda _line: None)  # fmt: skip
     log(f"trickle: {summary.batches} batches, {summary.inserted} rows inserted, {summary.updated} updated")
-    figures = _execute_job("live", instance)
+    figures = _execute_job(settings, "live", instance)
     return {**figures, "batches": summary.batches, "catch_up_seconds": catch_up["seconds"]}
 
 
 @step
-def live_once(trickle_batches: int, seed: int) -> dict:
+def live_once(settings: Settings, trickle_batches: int, seed: int) -> dict:
     """`finefinance live --once` as a person runs it after a minute of a live bank (a batch a
     second): the wall time of the process, its start and the code location's load included."""
     from finefinance_platform.source.simulation_trickle import run_trickle
 
-    summary = run_trickle(get_settings().source_url(), seed=seed, interval_seconds=1.0,
+    summary = run_trickle(settings.source_url(), seed=seed, interval_seconds=1.0,
                           max_batches=trickle_batches, echo=lambda _line: None)  # fmt: skip
     started = time.perf_counter()
     _run_command(["live", "--once"])
@@ -487,7 +485,7 @@ def _run_command(arguments: list[str], python: bool = False) -> float:
 
 
 @step
-def start_up(repeats: int) -> dict:
+def start_up(settings: Settings, repeats: int) -> dict:
     """How soon the code location loads (`import finefinance_platform.definitions`, what every run's
     process, `dagster dev` and each command that runs a job pay first) and the commands that run no
     pipeline answer: each a fresh process, `repeats` times, the fastest counts (a first run also
@@ -502,7 +500,7 @@ def start_up(repeats: int) -> dict:
         }
     finally:
         # `users` starts the embedded identity provider (its demo users come from the marts)
-        EmbeddedIdentityProvider(get_settings()).stop()
+        EmbeddedIdentityProvider(settings).stop()
     log(f"definitions imported in {min(definitions):.2f} s; "
         + ", ".join(f"{name} {min(runs):.2f} s" for name, runs in commands.items()))  # fmt: skip
     return {
@@ -534,7 +532,7 @@ def lags_from_cycles(commits: list[float], cycles: list[tuple[float, float]]) ->
 
 
 @step
-def live_lag(minutes: float, interval: float, seed: int) -> dict:
+def live_lag(settings: Settings, minutes: float, interval: float, seed: int) -> dict:
     """`finefinance live` running beside a trickle for `minutes`: the lag from each transaction's
     commit at the source to the live cycle that put it in the intraday marts."""
     import contextlib
@@ -546,7 +544,6 @@ def live_lag(minutes: float, interval: float, seed: int) -> dict:
     from finefinance_platform.orchestration.instance import local_instance
     from finefinance_platform.source.simulation_trickle import run_trickle
 
-    settings = get_settings()
     dsn = settings.source_url()
 
     def source_now() -> float:
@@ -613,7 +610,8 @@ def live_lag(minutes: float, interval: float, seed: int) -> dict:
 
 def main(argv: list[str]) -> int:
     name, arguments, result_path = argv
-    figures = STEPS[name](**json.loads(arguments))
+    # the edge of a step's process: its settings are read here, once, and handed to the step
+    figures = STEPS[name](get_settings(), **json.loads(arguments))
     figures["own_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     figures["child_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     Path(result_path).write_text(json.dumps(figures, default=str))
