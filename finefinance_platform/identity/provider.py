@@ -294,7 +294,15 @@ class EmbeddedIdentityProvider:
             backend.save(dashboards)
 
     def ensure_users(self, users: list[DemoUser]) -> int:
-        """Create the demo users that do not exist yet; return how many were created."""
+        """Create the demo users that do not exist yet; return how many were created.
+
+        Looking them up means building Canaille's app (about 2 s), which every `finefinance users`
+        and every reader's start would wait for: the list last ensured is remembered by a digest
+        beside the database, tied to that database file, and not looked up again while both hold."""
+        digest = hashlib.sha256(repr(sorted((u.username, u.role, u.id) for u in users)).encode()).hexdigest()
+        marker = self.root / "demo_users.sha256"
+        if self._users_marker(digest) == _read(marker):
+            return 0
         created = 0
         with self._one_at_a_time(), self.admin() as (models, backend):
             for user in users:
@@ -318,7 +326,13 @@ class EmbeddedIdentityProvider:
                     )
                 )
                 created += 1
+            marker.write_text(self._users_marker(digest))
         return created
+
+    def _users_marker(self, digest: str) -> str:
+        # the database's inode: a provider home made anew (or its database replaced) looks again
+        inode = self.database.stat().st_ino if self.database.exists() else "none"
+        return f"{digest} {inode}"
 
     def password_token(self, username: str) -> dict:
         """The provider's token response for a demo user (password grant, statement API client)."""
@@ -341,6 +355,13 @@ class EmbeddedIdentityProvider:
                 return json.load(response)
         except urllib.error.HTTPError as exc:
             raise IdentityError(f"the identity provider refused a token for {username}: {exc.read().decode()}") from exc
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
 
 
 _admin: dict = {}

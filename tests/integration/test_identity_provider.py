@@ -106,6 +106,23 @@ def test_a_demo_user_name_is_never_handed_to_another_person(home):
         provider.ensure_users([clash])
 
 
+def test_the_demo_users_last_ensured_are_not_looked_up_again(home):
+    """`finefinance users` and every reader's start ensure the demo users: the same list on the same
+    database is not looked up again (building Canaille's app takes seconds); another list is."""
+    provider = EmbeddedIdentityProvider(home.settings())
+    provider.start()
+    emma = DemoUser(customer_username(uid("emma")), "customer", uid("emma"), "Emma Roux")
+    provider.ensure_users([emma])
+    looked_up = []
+    real_admin = provider.admin
+    provider.admin = lambda: looked_up.append(True) or real_admin()
+    assert provider.ensure_users([emma]) == 0 and not looked_up
+    clash = DemoUser(customer_username(uid("emma")), "customer", uid("didier"), "Didier Blanc")
+    with pytest.raises(IdentityError, match="exists for another customer"):
+        provider.ensure_users([clash])  # a changed list is checked against the provider again
+    assert looked_up == [True]
+
+
 def test_a_wrong_password_gets_no_token(home):
     provider = EmbeddedIdentityProvider(home.settings())
     provider.start()
