@@ -6,7 +6,6 @@ The whole session runs under a temporary FINEFINANCE_HOME, so tests never touch 
 
 from __future__ import annotations
 
-import gc
 import os
 import tempfile
 from pathlib import Path
@@ -37,7 +36,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
     os.environ["FINEFINANCE_SOURCE_PORT"] = str(free_loopback_port())
 
-from helpers.environment import create_source_database  # noqa: E402
+from helpers.environment import collect_garbage_before_pages, create_source_database  # noqa: E402
 
 from finefinance_platform.settings import SOURCE_DATABASE, get_settings  # noqa: E402
 from finefinance_platform.source.embedded_postgres import EmbeddedPostgres  # noqa: E402
@@ -55,14 +54,12 @@ def pytest_configure(config):
         config.option.basetemp = tempfile.mkdtemp(prefix="finefinance-pytest-")
 
 
-def pytest_runtest_setup(item):
-    """Before a test that renders pages with Streamlit's AppTest, collect the garbage earlier tests
-    of this process left (Dagster's SQLite connections, for one). Collected inside a page's script
-    thread, such a connection's finalizer fails and logs a traceback; formatting it parses source
-    while Streamlit parses the page, and Python 3.11.7 then stops the page with "AST constructor
-    recursion depth mismatch" (CPython gh-106905, fixed in 3.11.8)."""
+@pytest.hookimpl(tryfirst=True)  # after the test's fixtures (their Dagster runs too), before its body
+def pytest_runtest_call(item):
+    """A test that renders pages with Streamlit's AppTest starts with the process's garbage
+    collected (`collect_garbage_before_pages`)."""
     if getattr(getattr(item, "module", None), "AppTest", None) is not None:
-        gc.collect()
+        collect_garbage_before_pages()
 
 
 def pytest_collection_modifyitems(items):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from contextlib import closing, contextmanager
@@ -11,6 +12,16 @@ import psycopg2
 from dagster import AssetKey, AssetMaterialization, DagsterInstance
 
 from finefinance_platform.settings import get_settings
+
+
+def collect_garbage_before_pages() -> None:
+    """Collect, in this thread, the garbage Dagster runs left (their instances' SQLite connections)
+    before Streamlit's AppTest renders pages. Collected inside a page's script thread instead, such a
+    connection's finalizer fails ("SQLite objects created in a thread can only be used in that same
+    thread") and logs a traceback; formatting it parses source while Streamlit parses the page, and
+    Python 3.11.7 then stops the page with "AST constructor recursion depth mismatch" (CPython
+    gh-106905, fixed in 3.11.8)."""
+    gc.collect()
 
 
 def reader_dsn(owner_dsn: str) -> str:

@@ -8,14 +8,13 @@ the serving copy and every dashboard page on marts with dbt's own column types.
 
 from __future__ import annotations
 
-import gc
-
 import duckdb
 import pandas as pd
 import pytest
 from dagster import materialize
 from helpers.dbt_runs import DbtStep, create_raw_tables, insert_raw, run_dbt_steps
 from helpers.delivery_fixtures import DeliveryHome, make_delivery_home, signed_in, small_bank, uid
+from helpers.environment import collect_garbage_before_pages
 from streamlit.testing.v1 import AppTest
 
 from finefinance_platform.access.policy import CustomerScope
@@ -177,12 +176,7 @@ def test_asset_check_and_pages_on_the_real_marts(homes, monkeypatch):
     assert documents.passed and documents.metadata["customers_expected"].value == 4 + 4 + 5 + 5
     assert (real.home / "serving" / "marts.duckdb").exists()
 
-    # Garbage of the Dagster run above (its instance's SQLite connections) must not be collected
-    # inside a page's script thread: the connection's finalizer fails there and logs a traceback,
-    # whose formatting parses source while Streamlit parses the page, and Python 3.11.7's parser
-    # then stops the page ("AST constructor recursion depth mismatch"; CPython gh-106905, fixed in
-    # 3.11.8). Collected here, in the thread that made them, they close cleanly.
-    gc.collect()
+    collect_garbage_before_pages()  # the Dagster run above made some
     # every page of every role renders on the dbt marts
     for claims, pages in (
         (signed_in("director"), ("kpi_trends", "advisor_portfolio", "risk_scoring", "customer_value")),

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import gc
 import io
 import json
 import logging
@@ -53,6 +52,7 @@ import pyarrow.parquet as pq
 import pytest
 import snowflake.connector
 from helpers.dbt_runs import RAW_TABLES, create_raw_tables, month_vars, read_rows, run_dbt
+from helpers.environment import collect_garbage_before_pages
 from psycopg2.extras import execute_values
 from test_production_snowflake_setup import FAKESNOW_SKIPS, start_fakesnow_server, write_key_pair
 
@@ -918,9 +918,8 @@ def test_an_advisor_browses_their_book_in_the_dashboards(served, monkeypatch):
         "iat": int(time.time()),
         "exp": int(time.time()) + 3600,
     }
-    # the Dagster runs of `served` leave SQLite connections as garbage: collected in a page's script
-    # thread they log a traceback mid-parse and Python 3.11.7 stops the page (test_delivery_real_marts)
-    gc.collect()
+    # `served`'s Dagster runs made some; conftest's hook does not see AppTest imported in this test only
+    collect_garbage_before_pages()
     shown, logs = {}, {}
     for name, settings in (("duckdb", served.duckdb), ("snowflake", served.snowflake)):
         since = len(_log_rows(settings, 0))
