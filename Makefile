@@ -88,5 +88,5 @@ bench: install
 	$(BIN)/finefinance bench --scale $(SCALE)
 
 clean:
-	-$(BIN)/finefinance source stop
+	-$(BIN)/finefinance stop
 	rm -rf $(FINEFINANCE_HOME) $(DBT_DIR)/target $(DBT_DIR)/logs

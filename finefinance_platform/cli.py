@@ -12,10 +12,11 @@ import sys
 import click
 
 from finefinance_platform.errors import FineFinanceError
-from finefinance_platform.settings import Settings
+from finefinance_platform.settings import Settings, get_settings
 
 # command name -> "module:attribute" of a click command or group
 COMMANDS = {
+    "stop": "finefinance_platform.cli:stop",
     "source": "finefinance_platform.source.cli:source",
     "simulate": "finefinance_platform.source.cli:simulate",
     "run": "finefinance_platform.runs.cli:run",
@@ -63,6 +64,21 @@ def cli() -> None:
     """FineFinance data platform: source, ingestion, warehouse, marts, statements and dashboards."""
 
 
+@click.command()
+def stop() -> None:
+    """Stop the embedded services the platform starts: PostgreSQL and the identity provider.
+
+    It lives here, above the rooms, because it spans two of them (`source stop` and `identity stop`
+    stop one each): the source room is the pipeline's bottom layer and imports no room above it."""
+    from finefinance_platform.identity.provider import EmbeddedIdentityProvider
+    from finefinance_platform.source.embedded_postgres import EmbeddedPostgres
+
+    settings = get_settings()
+    click.echo(EmbeddedPostgres(settings).stop().describe())
+    if settings.identity.embedded:
+        click.echo(EmbeddedIdentityProvider(settings).stop().describe())
+
+
 def _keep_the_home_private(settings: Settings) -> None:
     from finefinance_platform.private_home import passages_to_postgres, repair_home
 
@@ -76,7 +92,6 @@ def _keep_the_home_private(settings: Settings) -> None:
 def main() -> None:
     from finefinance_platform.errors import SettingsError
     from finefinance_platform.library_log import send_library_messages_to_the_log
-    from finefinance_platform.settings import get_settings
 
     try:
         settings = get_settings()

@@ -50,15 +50,11 @@ def start() -> None:
 
 @source.command()
 def stop() -> None:
-    """Stop the embedded PostgreSQL (fast shutdown: open sessions are rolled back) and the embedded
-    identity provider, the two services the platform starts."""
-    from finefinance_platform.identity.provider import EmbeddedIdentityProvider
+    """Stop the embedded PostgreSQL (fast shutdown: open sessions are rolled back). `finefinance stop`
+    also stops the embedded identity provider."""
     from finefinance_platform.source.embedded_postgres import EmbeddedPostgres
 
-    settings = get_settings()
-    click.echo(EmbeddedPostgres(settings).stop().describe())
-    if settings.identity.embedded:
-        click.echo(EmbeddedIdentityProvider(settings).stop().describe())
+    click.echo(EmbeddedPostgres(get_settings()).stop().describe())
 
 
 @source.command()

@@ -1,5 +1,5 @@
 """The embedded identity provider through the CLI: start, status, demo users, stop (its own command
-and `finefinance source stop`), and the claims its tokens carry."""
+and `finefinance stop`, which stops the source too), and the claims its tokens carry."""
 
 from __future__ import annotations
 
@@ -73,10 +73,10 @@ def test_start_status_users_and_stop(home):
     stopped = cli(home, "identity", "stop")
     assert stopped.returncode == 0 and "is stopped" in stopped.stdout
     assert cli(home, "identity", "status").returncode == 3
-    # started again on demand (by `users` here) with the same keys and users; `source stop` stops it too
+    # started again on demand (by `users` here) with the same keys and users; `finefinance stop` stops it too
     assert cli(home, "users", "--role", "director").returncode == 0
     assert provider.status().running
-    assert "embedded identity provider is stopped" in cli(home, "source", "stop").stdout
+    assert "embedded identity provider is stopped" in cli(home, "stop").stdout
     assert not provider.status().running
 
 

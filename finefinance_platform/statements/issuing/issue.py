@@ -8,13 +8,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import pyarrow as pa
-
 from finefinance_platform.serving.marts import dialect
 from finefinance_platform.statements.issuing.changes import compare, total_closing
 from finefinance_platform.statements.issuing.content import canonical_content, content_sha256
 from finefinance_platform.statements.issuing.issued import load_issued_statement
-from finefinance_platform.statements.issuing.table import ARROW_SCHEMA, TABLE, ensure_issues_table
+from finefinance_platform.statements.issuing.table import TABLE, arrow_schema, ensure_issues_table
 from finefinance_platform.statements.marts import load_month_statements
 
 
@@ -116,8 +114,10 @@ def issue_month(
 
 def _insert_issues(con, rows: list[dict]) -> None:
     if dialect(con) == "duckdb":
+        import pyarrow as pa  # here: the code location loads this module and never issues
+
         # one Arrow table: thousands of rows in one statement
-        con.register("new_statement_issues", pa.Table.from_pylist(rows, schema=ARROW_SCHEMA))
+        con.register("new_statement_issues", pa.Table.from_pylist(rows, schema=arrow_schema()))
         try:
             con.execute(f"insert into {TABLE} by name select * from new_statement_issues")
         finally:
@@ -126,7 +126,7 @@ def _insert_issues(con, rows: list[dict]) -> None:
     # Snowflake: one array-bound insert (the connector sends the rows as one statement). Decimals,
     # dates and timestamps go as text, which Snowflake casts to the column's type: the connector
     # types each bound column from its values, and a column of NULLs and numbers gets no one type.
-    columns = ARROW_SCHEMA.names
+    columns = arrow_schema().names
     con.executemany(
         f"insert into {TABLE} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
         [[_as_bound_text(row.get(column)) for column in columns] for row in rows],

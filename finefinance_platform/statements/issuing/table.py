@@ -3,8 +3,6 @@ its Arrow schema (what issuing inserts)."""
 
 from __future__ import annotations
 
-import pyarrow as pa
-
 from finefinance_platform.serving.marts import dialect, has_table
 
 TABLE = "delivery.statement_issues"
@@ -31,25 +29,31 @@ create table if not exists {TABLE} (
 )
 """
 
-ARROW_SCHEMA = pa.schema(
-    [
-        ("customer_id", pa.string()),
-        ("month_start", pa.date32()),
-        ("version", pa.int32()),
-        ("issued_at", pa.timestamp("us")),
-        ("content_sha256", pa.string()),
-        ("reason", pa.string()),
-        ("replaces_version", pa.int32()),
-        ("firstname", pa.string()),
-        ("surname", pa.string()),
-        ("content", pa.string()),
-        ("lines_added", pa.int32()),
-        ("lines_removed", pa.int32()),
-        ("lines_changed", pa.int32()),
-        ("closing_before", pa.decimal128(18, 2)),
-        ("closing_after", pa.decimal128(18, 2)),
-    ]
-)
+
+def arrow_schema():
+    """The table's columns as Arrow types, for the rows an issue registers with DuckDB (pyarrow is
+    imported here, when statements are issued, not when the code location loads)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("customer_id", pa.string()),
+            ("month_start", pa.date32()),
+            ("version", pa.int32()),
+            ("issued_at", pa.timestamp("us")),
+            ("content_sha256", pa.string()),
+            ("reason", pa.string()),
+            ("replaces_version", pa.int32()),
+            ("firstname", pa.string()),
+            ("surname", pa.string()),
+            ("content", pa.string()),
+            ("lines_added", pa.int32()),
+            ("lines_removed", pa.int32()),
+            ("lines_changed", pa.int32()),
+            ("closing_before", pa.decimal128(18, 2)),
+            ("closing_after", pa.decimal128(18, 2)),
+        ]
+    )
 
 
 def has_issues_table(con) -> bool:
