@@ -6,6 +6,7 @@ Each command lives next to the code it drives and is imported only when called, 
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 
@@ -106,3 +107,7 @@ def main() -> None:
     except FineFinanceError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    finally:
+        # the process ends: what a run left (Dagster's, dbt's and dlt's objects) needs no more
+        # collecting, and walking it at the interpreter's exit cost `live --once` 0.6 s
+        gc.freeze()

@@ -148,9 +148,12 @@ def _copy_atomically(source: Path, destination: Path) -> None:
 
 
 def dbt_resource(settings: Settings) -> DbtCliResource:
-    # the dbt installed beside this interpreter, whether or not the virtualenv is activated
+    # the dbt installed beside this interpreter, whether or not the virtualenv is activated, started
+    # as `finefinance-dbt` (dbt's command with its imports frozen out of the garbage collector)
     return PlatformDbtCliResource(
-        settings=settings, project_dir=dbt_project(settings), dbt_executable=str(Path(sys.executable).parent / "dbt")
+        settings=settings,
+        project_dir=dbt_project(settings),
+        dbt_executable=str(Path(sys.executable).parent / "finefinance-dbt"),
     )
 
 

@@ -141,6 +141,24 @@ def test_the_dbt_resource_skips_dagster_dbts_per_step_start_up_costs():
     assert resource._initialize_dbt_core_adapter(["build"]) is None
 
 
+def test_the_runs_start_dbt_as_finefinance_dbt_which_is_dbt_itself():
+    """The dbt steps start `finefinance-dbt` (transformation/dbt_process.py: dbt's own command, its
+    imports frozen out of the garbage collector): installed beside this interpreter, it answers as
+    the installed dbt-core and exits with dbt's own code on a bad command."""
+    import importlib.metadata
+    from pathlib import Path
+
+    from finefinance_platform.transformation.dbt_assets import dbt_resource
+
+    executable = Path(dbt_resource(get_settings()).dbt_executable)
+    assert executable == Path(sys.executable).parent / "finefinance-dbt"
+    version = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=120)
+    assert version.returncode == 0, version.stderr
+    assert f"installed: {importlib.metadata.version('dbt-core')}" in version.stdout
+    wrong = subprocess.run([executable, "no-such-command"], capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and "No such command" in wrong.stderr
+
+
 def test_loading_the_definitions_leaves_the_environment_as_it_was():
     """Nothing is written to the environment when the code location is imported: dbt gets the
     warehouse's paths when a dbt process starts (PlatformDbtCliResource.cli), so a test, a tool such
