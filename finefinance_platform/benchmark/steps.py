@@ -211,7 +211,7 @@ def bulk_copy_baseline(settings: Settings) -> dict:
 def _dbt(*args: str, environment: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     import os
 
-    dbt = Path(sys.executable).with_name("dbt")
+    dbt = Path(sys.executable).with_name("finefinance-dbt")  # as the runs start it (dbt_process.py)
     return subprocess.run(
         [str(dbt), *args, "--profiles-dir", str(DBT_PROJECT_DIR)],
         cwd=DBT_PROJECT_DIR,
