@@ -62,5 +62,5 @@ defs = code_location(get_settings())
 # What the code location loaded (Dagster's and dbt's modules, the manifest, the definitions) lives as
 # long as the process. Frozen, it is left out of every later garbage collection, the interpreter's
 # exit included: that walk cost every process that loads the code location 0.6 s more at exit alone
-# (docs/benchmarks.md, "How soon things start").
+# (docs/benchmarks.md, "Commands that start at once").
 gc.freeze()

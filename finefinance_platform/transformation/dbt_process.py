@@ -5,7 +5,7 @@ A dbt step is a process of a few seconds that imports dbt (~200,000 objects) and
 project's manifest. Every full collection walks all of it again, and so does the interpreter's
 exit. Frozen once imported (`gc.freeze()`), and everything left frozen when dbt is done, a step of
 the live cycle at scale S took ~4.5 s instead of ~5.8 s, with the same peak memory
-(docs/benchmarks.md, "How soon things start"). Garbage dbt makes while it runs is still collected.
+(docs/benchmarks.md, "Commands that start at once"). Garbage dbt makes while it runs is still collected.
 
 Written here because dbt has no setting for it and dagster-dbt starts whatever executable it is given.
 """

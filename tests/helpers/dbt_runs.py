@@ -30,7 +30,8 @@ import duckdb
 from finefinance_platform.months import add_months
 from finefinance_platform.settings import DBT_PROJECT_DIR, child_environment
 
-DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+# dbt as the runs start it (finefinance_platform/transformation/dbt_process.py)
+DBT_EXECUTABLE = Path(sys.executable).parent / "finefinance-dbt"
 
 # column -> DuckDB type, in source order; every raw table also has _dlt_load_id and _dlt_id
 RAW_TABLES: dict[str, dict[str, str]] = {
