@@ -218,13 +218,9 @@ def test_what_the_sensor_or_the_command_line_built_the_other_sees_as_built(xs_cl
     assert not [line for line in said if "late-data sensor" in line]
     assert "no change touches a closed month" in _sensor_tick(instance).skip_message
 
-    # the command line first: the sensor then has nothing to request (each case touches one of the
-    # last months, so that it rebuilds a few months, not the whole period)
-    _correct_a_booking(xs_clone["dsn"], MONTHS[5])
-    assert run_pipeline(settings, echo=said.append, instance=instance).months == MONTHS[5:]
-    assert "no change touches a closed month" in _sensor_tick(instance).skip_message
-
-    # the sensor's run fails: the months stay stale, and `finefinance run` builds them
+    # the sensor's run fails: the months stay stale, and `finefinance run` builds them; the sensor
+    # (no cursor: it reads the same record) then has nothing to request, as when the command line
+    # is first. The case touches one of the last months, so that it rebuilds two months, not all.
     _correct_a_booking(xs_clone["dsn"], MONTHS[4])
     assert defs.resolve_job_def("daily_refresh").execute_in_process(instance=instance).success
     request = _sensor_tick(instance)
