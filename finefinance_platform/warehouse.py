@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import duckdb
 from dagster import ConfigurableResource, ResourceDependency
 
 from finefinance_platform.errors import FineFinanceError
@@ -23,8 +24,6 @@ class WarehouseLockedError(FineFinanceError):
 
 
 def connect_duckdb(settings: Settings, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS):
-    import duckdb  # here, not when the code location loads: the Snowflake warehouse never needs it
-
     path = str(settings.duckdb_path)
     deadline = time.monotonic() + wait_seconds
     delay = 0.2

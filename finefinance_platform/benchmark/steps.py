@@ -23,6 +23,7 @@ import psycopg2
 from finefinance_platform.errors import FineFinanceError
 from finefinance_platform.settings import DBT_PROJECT_DIR, Settings, get_settings
 from finefinance_platform.source.tables import SOURCE_TABLES
+from finefinance_platform.transformation.dbt_process import DBT_COMMAND
 
 STEPS: dict[str, Callable[..., dict]] = {}
 
@@ -211,9 +212,8 @@ def bulk_copy_baseline(settings: Settings) -> dict:
 def _dbt(*args: str, environment: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     import os
 
-    dbt = Path(sys.executable).with_name("finefinance-dbt")  # as the runs start it (dbt_process.py)
     return subprocess.run(
-        [str(dbt), *args, "--profiles-dir", str(DBT_PROJECT_DIR)],
+        [str(DBT_COMMAND), *args, "--profiles-dir", str(DBT_PROJECT_DIR)],  # dbt as the runs start it
         cwd=DBT_PROJECT_DIR,
         env={**os.environ, **(environment or {})},
         capture_output=True,

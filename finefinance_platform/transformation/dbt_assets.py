@@ -8,7 +8,6 @@ the intraday marts) is unpartitioned. `dbt build` runs the tests, which become a
 import importlib.metadata
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from dagster_dbt import (
 )
 
 from finefinance_platform.settings import DBT_PROJECT_DIR, Settings
+from finefinance_platform.transformation.dbt_process import DBT_COMMAND
 from finefinance_platform.transformation.manifest import manifest_is_stale
 from finefinance_platform.transformation.partitions import month_window, monthly_partitions
 from finefinance_platform.warehouse import WarehouseResource
@@ -148,13 +148,8 @@ def _copy_atomically(source: Path, destination: Path) -> None:
 
 
 def dbt_resource(settings: Settings) -> DbtCliResource:
-    # the dbt installed beside this interpreter, whether or not the virtualenv is activated, started
-    # as `finefinance-dbt` (dbt's command with its imports frozen out of the garbage collector)
-    return PlatformDbtCliResource(
-        settings=settings,
-        project_dir=dbt_project(settings),
-        dbt_executable=str(Path(sys.executable).parent / "finefinance-dbt"),
-    )
+    # `finefinance-dbt`: dbt's command with its imports frozen out of the garbage collector
+    return PlatformDbtCliResource(settings=settings, project_dir=dbt_project(settings), dbt_executable=str(DBT_COMMAND))
 
 
 class FineFinanceTranslator(DagsterDbtTranslator):

@@ -11,6 +11,12 @@ Written here because dbt has no setting for it and dagster-dbt starts whatever e
 """
 
 import gc
+import sys
+from pathlib import Path
+
+# the command, installed beside this interpreter (whether or not the virtualenv is activated): what
+# the runs' dbt resource, the benchmark and the tests start
+DBT_COMMAND = Path(sys.executable).parent / "finefinance-dbt"
 
 
 def main() -> None:

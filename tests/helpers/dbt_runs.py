@@ -29,9 +29,7 @@ import duckdb
 
 from finefinance_platform.months import add_months
 from finefinance_platform.settings import DBT_PROJECT_DIR, child_environment
-
-# dbt as the runs start it (finefinance_platform/transformation/dbt_process.py)
-DBT_EXECUTABLE = Path(sys.executable).parent / "finefinance-dbt"
+from finefinance_platform.transformation.dbt_process import DBT_COMMAND
 
 # column -> DuckDB type, in source order; every raw table also has _dlt_load_id and _dlt_id
 RAW_TABLES: dict[str, dict[str, str]] = {
@@ -178,7 +176,7 @@ def run_dbt(
     """
     work_dir = work_dir or db.parent / "dbt"
     cmd = [
-        str(DBT_EXECUTABLE),
+        str(DBT_COMMAND),  # dbt as the runs start it
         command,
         *args,
         "--project-dir",
