@@ -161,10 +161,17 @@ def _install_markers() -> None:
     from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
     from dlt.pipeline.pipeline import Pipeline
 
+    lock = threading.Lock()
+
     def mark(text: str) -> None:
         # the process's own stdout: during a run the platform sends sys.stdout (dbt's and dlt's
-        # lines) to its library log
-        print(f"MARK {text}", file=sys.__stdout__, flush=True)
+        # lines) to its library log. One whole line at a time: dlt loads tables in parallel
+        # threads, and print() writes the text and its newline apart, so two markers once ran
+        # together on one line ("MARK load-job-committed credit_cardMARK load-job-committed
+        # transaction") and the run was never killed at the second.
+        with lock:
+            sys.__stdout__.write(f"MARK {text}\n")
+            sys.__stdout__.flush()
 
     for step in ("extract", "normalize", "load"):
         original = getattr(Pipeline, step)
